@@ -1,0 +1,759 @@
+//! Operator settings: defaults, then the TOML file, then `CODEXAPI_<SECTION>__<KEY>` environment
+//! variables (and `…_FILE` variables that name a file holding the value), validated before start.
+//!
+//! Every key is declared once below with its default; `config.example.toml` documents each one.
+//! A bad setting stops the program with one line that names the key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use figment::{Figment, Provider};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::billing::Money;
+
+/// Prefix of every environment variable the config reads.
+pub const ENV_PREFIX: &str = "CODEXAPI_";
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
+/// Suffix of an environment variable whose value is a path to a file holding the setting.
+const FILE_SUFFIX: &str = "_FILE";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub site: SiteConfig,
+    pub policy: PolicyConfig,
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
+    pub billing: BillingConfig,
+    pub models: Vec<ModelConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port the server listens on.
+    pub listen: SocketAddr,
+    /// The URL people and programs use to reach this server; links in pages and mail use it.
+    /// Defaults to the listen address.
+    pub public_url: Option<Url>,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and `X-Forwarded-Proto`
+    /// are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long in-flight requests may run on after SIGTERM or SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// Largest request body accepted by the site's forms, in bytes.
+    pub max_body_bytes: usize,
+    /// `Strict-Transport-Security` max-age sent on HTTPS responses; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    pub tls: TlsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            workers: 0,
+            trusted_proxies: Vec::new(),
+            shutdown_timeout_secs: 30,
+            max_body_bytes: 64 * 1024,
+            hsts_max_age_secs: 365 * 24 * 3600,
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain; with `key`, the server speaks HTTPS.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key.
+    pub key: Option<PathBuf>,
+    /// Optional plain-HTTP listener that only redirects to the public HTTPS URL.
+    pub redirect_http_listen: Option<SocketAddr>,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The SQLite file; its folder is created when missing.
+    pub path: PathBuf,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a query waits for a lock before failing.
+    pub busy_timeout_ms: u64,
+    /// SQLite's `synchronous`: `full` survives power loss, `normal` only a crash of the process.
+    pub synchronous: Synchronous,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("data/codexapi.db"),
+            pool_size: 8,
+            busy_timeout_ms: 5000,
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Name shown in pages, mail and the policy.
+    pub name: String,
+    /// Legal name of whoever runs this server (the data controller in the privacy policy).
+    pub operator: Option<String>,
+    /// Address for questions about privacy, billing and abuse.
+    pub contact_email: Option<String>,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            name: "CodexAPI".to_owned(),
+            operator: None,
+            contact_email: None,
+        }
+    }
+}
+
+impl SiteConfig {
+    pub fn operator_name(&self) -> &str {
+        self.operator.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Date the current privacy policy and terms took effect (YYYY-MM-DD).
+    pub effective_date: String,
+    /// Markdown file to use instead of the built-in privacy policy.
+    pub privacy_path: Option<PathBuf>,
+    /// Markdown file to use instead of the built-in terms of service.
+    pub terms_path: Option<PathBuf>,
+}
+
+/// The date of the built-in policy text.
+pub const BUILT_IN_POLICY_DATE: &str = "2026-11-27";
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            effective_date: BUILT_IN_POLICY_DATE.to_owned(),
+            privacy_path: None,
+            terms_path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Days request metadata (usage rows) is kept.
+    pub metadata_retention_days: u32,
+    /// Days after which stored IP addresses are truncated (IPv4 to /24, IPv6 to /48).
+    pub ip_retention_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            metadata_retention_days: 365,
+            ip_retention_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log filter: a level (`info`) or per-target levels (`info,codexapi=debug`).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// ISO 4217 code of the currency every amount is in.
+    pub currency: String,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            currency: "USD".to_owned(),
+        }
+    }
+}
+
+/// A model offered to users, with its rate card.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The id clients send (`"model": "…"`).
+    pub id: String,
+    /// Name shown on the pricing page; defaults to the id.
+    pub display_name: Option<String>,
+    /// One line shown on the pricing page.
+    #[serde(default)]
+    pub description: Option<String>,
+    pub price: ModelPrice,
+}
+
+impl ModelConfig {
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// Prices per one million tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input: Money,
+    /// Input tokens served from the provider's prompt cache; defaults to the input price.
+    #[serde(default)]
+    pub cached_input: Option<Money>,
+    pub output: Money,
+}
+
+impl ModelPrice {
+    pub fn cached_input(&self) -> Money {
+        self.cached_input.unwrap_or(self.input)
+    }
+}
+
+/// A config that cannot be used, described in one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, as written in the TOML file (`server.tls.key`), when one is to blame.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn at(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+
+    fn general(message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keep it on one line whatever the parts say.
+        let message = self.message.replace(['\n', '\r'], " ");
+        match &self.key {
+            Some(key) => write!(f, "config error: {key}: {message}"),
+            None => write!(f, "config error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads defaults, then `path` (which must exist when given), then the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with the environment given explicitly.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::general(format!("cannot read {}: {e}", path.display()))
+            })?;
+            // Parse here first: figment's own message for a syntax error spans several lines.
+            if let Err(e) = Toml::string(&text).data() {
+                return Err(ConfigError::general(format!(
+                    "{}: {}",
+                    path.display(),
+                    one_line_toml_error(&e.to_string())
+                )));
+            }
+            figment = figment.merge(Toml::string(&text));
+        }
+
+        // Environment values stay text; `extract_lossy` turns "8080" into a number only where a
+        // number is expected, so a numeric-looking name or password remains a string.
+        let mut from_env: Vec<(String, String)> = Vec::new();
+        for (var, value) in env {
+            let Some(name) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&name) {
+                continue;
+            }
+            let value = match name.strip_suffix(FILE_SUFFIX) {
+                Some(_) => std::fs::read_to_string(&value)
+                    .map_err(|e| ConfigError::general(format!("{var}: cannot read {value}: {e}")))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+                None => value,
+            };
+            let name = name.strip_suffix(FILE_SUFFIX).unwrap_or(name);
+            let key = env_name_to_key(name);
+            let parsed = match value
+                .trim()
+                .strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+            {
+                // A list: `[10.0.0.0/8, "192.168.1.1"]`.
+                Some(items) => Value::from(
+                    items
+                        .split(',')
+                        .map(|item| item.trim().trim_matches('"').to_owned())
+                        .filter(|item| !item.is_empty())
+                        .collect::<Vec<String>>(),
+                ),
+                None => Value::from(value),
+            };
+            figment = figment.merge((key.as_str(), parsed));
+            from_env.push((key, var));
+        }
+
+        let config: Config = figment
+            .extract_lossy()
+            .map_err(|e| describe_figment_error(e, &from_env))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: combinations, formats, files that must exist.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if let Some(url) = &server.public_url {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::at(
+                    "server.public_url",
+                    format!("must start with http:// or https://, got {url}"),
+                ));
+            }
+            if url.host().is_none() {
+                return Err(ConfigError::at("server.public_url", "has no host"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(ConfigError::at(
+                    "server.public_url",
+                    "must not have a query string or fragment",
+                ));
+            }
+        }
+        if server.max_body_bytes == 0 {
+            return Err(ConfigError::at(
+                "server.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        match (&server.tls.cert, &server.tls.key) {
+            (Some(_), None) => {
+                return Err(ConfigError::at(
+                    "server.tls.key",
+                    "is missing; server.tls.cert needs a private key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::at(
+                    "server.tls.cert",
+                    "is missing; server.tls.key needs a certificate",
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                crate::tls::load_server_config(cert, key)?;
+            }
+            (None, None) => {
+                if server.tls.redirect_http_listen.is_some() {
+                    return Err(ConfigError::at(
+                        "server.tls.redirect_http_listen",
+                        "needs server.tls.cert and server.tls.key",
+                    ));
+                }
+            }
+        }
+        if let (Some(redirect), true) = (server.tls.redirect_http_listen, server.tls.enabled())
+            && redirect == server.listen
+        {
+            return Err(ConfigError::at(
+                "server.tls.redirect_http_listen",
+                "must differ from server.listen",
+            ));
+        }
+
+        let db = &self.database;
+        if db.path.as_os_str().is_empty() {
+            return Err(ConfigError::at("database.path", "must not be empty"));
+        }
+        if db.pool_size == 0 {
+            return Err(ConfigError::at("database.pool_size", "must be at least 1"));
+        }
+
+        if self.site.name.trim().is_empty() {
+            return Err(ConfigError::at("site.name", "must not be empty"));
+        }
+        if let Some(email) = &self.site.contact_email
+            && !looks_like_email(email)
+        {
+            return Err(ConfigError::at(
+                "site.contact_email",
+                format!("{email:?} is not an email address"),
+            ));
+        }
+
+        time::Date::parse(
+            &self.policy.effective_date,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| {
+            ConfigError::at(
+                "policy.effective_date",
+                format!(
+                    "{:?} is not a date in the form YYYY-MM-DD",
+                    self.policy.effective_date
+                ),
+            )
+        })?;
+        for (key, path) in [
+            ("policy.privacy_path", &self.policy.privacy_path),
+            ("policy.terms_path", &self.policy.terms_path),
+        ] {
+            if let Some(path) = path {
+                std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::at(key, format!("cannot read {}: {e}", path.display()))
+                })?;
+            }
+        }
+
+        if self.privacy.ip_retention_days == 0 {
+            return Err(ConfigError::at(
+                "privacy.ip_retention_days",
+                "must be at least 1",
+            ));
+        }
+        if self.privacy.ip_retention_days > self.privacy.metadata_retention_days {
+            return Err(ConfigError::at(
+                "privacy.ip_retention_days",
+                "must not exceed privacy.metadata_retention_days",
+            ));
+        }
+
+        crate::logging::parse_filter(&self.log.level)
+            .map_err(|e| ConfigError::at("log.level", e))?;
+
+        let currency = &self.billing.currency;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::at(
+                "billing.currency",
+                format!("{currency:?} is not a three-letter ISO 4217 code like \"USD\""),
+            ));
+        }
+
+        let mut ids = HashSet::new();
+        for (i, model) in self.models.iter().enumerate() {
+            let key = |field: &str| format!("models[{i}].{field}");
+            if model.id.trim().is_empty() || model.id.chars().any(char::is_whitespace) {
+                return Err(ConfigError::at(
+                    key("id"),
+                    "must be a non-empty id without spaces",
+                ));
+            }
+            if !ids.insert(model.id.as_str()) {
+                return Err(ConfigError::at(
+                    key("id"),
+                    format!("{:?} is listed twice", model.id),
+                ));
+            }
+            let price = &model.price;
+            for (field, amount) in [
+                ("price.input", Some(price.input)),
+                ("price.cached_input", price.cached_input),
+                ("price.output", Some(price.output)),
+            ] {
+                if amount.is_some_and(|a| a < Money::ZERO) {
+                    return Err(ConfigError::at(key(field), "must not be negative"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The public URL without a trailing slash, derived from the listen address when unset.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.server.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.server.tls.enabled() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = match bound.ip() {
+                    ip if ip.is_unspecified() => "localhost".to_owned(),
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                };
+                format!("{scheme}://{host}:{}", bound.port())
+            }
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+/// toml's message spans several lines (location, source excerpt, caret, reason); keep the
+/// location and the reason.
+fn one_line_toml_error(message: &str) -> String {
+    let mut parts = message.lines().map(str::trim).filter(|line| {
+        !line.is_empty()
+            && !line.starts_with('|')
+            && !line
+                .split_once(" |")
+                .is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let head = parts.next().unwrap_or("invalid TOML").to_owned();
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        head
+    } else {
+        format!("{head}: {}", rest.join("; "))
+    }
+}
+
+/// `SERVER__TLS__CERT` → `server.tls.cert`.
+fn env_name_to_key(name: &str) -> String {
+    name.to_ascii_lowercase().replace("__", ".")
+}
+
+/// One line naming the key; `from_env` maps keys set from the environment to their variable.
+fn describe_figment_error(error: figment::Error, from_env: &[(String, String)]) -> ConfigError {
+    use figment::error::Kind;
+
+    let mut path = error.path.clone();
+    let message = match &error.kind {
+        Kind::UnknownField(field, _) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            "unknown key".to_owned()
+        }
+        Kind::MissingField(field) => {
+            path.push(field.to_string());
+            "is required".to_owned()
+        }
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::UnknownVariant(variant, expected) => {
+            format!(
+                "unknown value {variant:?}, expected one of {}",
+                expected.join(", ")
+            )
+        }
+        Kind::InvalidLength(len, expected) => format!("expected {expected}, found length {len}"),
+        Kind::DuplicateField(field) => format!("{field} is given twice"),
+        _ => error.kind.to_string(),
+    };
+    let key = path.iter().fold(String::new(), |mut key, part| {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+        key
+    });
+    let related = |env_key: &str| {
+        let within = |outer: &str, inner: &str| {
+            inner == outer
+                || inner.starts_with(&format!("{outer}."))
+                || inner.starts_with(&format!("{outer}["))
+        };
+        within(env_key, &key) || within(&key, env_key)
+    };
+    let message = match from_env.iter().find(|(k, _)| related(k)) {
+        Some((_, var)) => format!("{message} (from {var})"),
+        None => message,
+    };
+    if path.is_empty() {
+        ConfigError::general(message)
+    } else {
+        ConfigError::at(key, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load_from(Some(&path), env)
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::load_from(None, Vec::new()).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.path, PathBuf::from("data/codexapi.db"));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let config = load(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n",
+            &[
+                ("CODEXAPI_SERVER__LISTEN", "127.0.0.1:9100"),
+                ("CODEXAPI_DATABASE__POOL_SIZE", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9100);
+        assert_eq!(config.database.pool_size, 3);
+    }
+
+    #[test]
+    fn numeric_looking_env_values_fill_string_keys() {
+        let config = load("", &[("CODEXAPI_SITE__NAME", "1234")]).unwrap();
+        assert_eq!(config.site.name, "1234");
+    }
+
+    #[test]
+    fn file_variables_read_the_value_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("name");
+        std::fs::write(&secret, "Acme Gateway\n").unwrap();
+        let config = load(
+            "",
+            &[("CODEXAPI_SITE__NAME_FILE", secret.to_str().unwrap())],
+        )
+        .unwrap();
+        assert_eq!(config.site.name, "Acme Gateway");
+    }
+
+    #[test]
+    fn errors_name_the_key_on_one_line() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("[server]\nlisen = \"x\"\n", &[], "server.lisen"),
+            ("[server]\nlisten = 5\n", &[], "server.listen"),
+            (
+                "[server]\npublic_url = \"ftp://x\"\n",
+                &[],
+                "server.public_url",
+            ),
+            (
+                "[server]\npublic_url = \"not a url\"\n",
+                &[],
+                "server.public_url",
+            ),
+            (
+                "[server.tls]\ncert = \"/tmp/c.pem\"\n",
+                &[],
+                "server.tls.key",
+            ),
+            (
+                "[database]\nsynchronous = \"sometimes\"\n",
+                &[],
+                "database.synchronous",
+            ),
+            (
+                "[policy]\neffective_date = \"yesterday\"\n",
+                &[],
+                "policy.effective_date",
+            ),
+            (
+                "[billing]\ncurrency = \"dollars\"\n",
+                &[],
+                "billing.currency",
+            ),
+            (
+                "[[models]]\nid = \"m\"\nprice = { input = \"x\", output = 1 }\n",
+                &[],
+                "models",
+            ),
+            (
+                "",
+                &[("CODEXAPI_SERVER__WORKERS", "many")],
+                "server.workers",
+            ),
+            ("", &[("CODEXAPI_NOPE", "1")], "nope"),
+        ];
+        for (toml, env, key) in cases {
+            let err = load(toml, env).expect_err(toml).to_string();
+            assert!(err.starts_with("config error: "), "{err}");
+            assert!(err.contains(key), "{toml:?} {env:?}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line() {
+        let err = load("[server\nlisten = 1", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("config error: "), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}

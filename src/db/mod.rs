@@ -1,0 +1,249 @@
+//! The SQLite database: a pool of tuned connections, schema migrations and online backup.
+//!
+//! Every query runs on a blocking thread through [`Db::run`], never on an async worker, and at
+//! most `pool_size` of them run at once.
+
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
+
+use crate::config::{DatabaseConfig, Synchronous};
+
+pub use migrate::{LATEST_VERSION, MigrationReport, migrate, schema_version};
+
+/// `PRAGMA application_id` of a CodexAPI database ("CXAP").
+pub const APPLICATION_ID: i32 = 0x4358_4150;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database connection unavailable: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} has schema version {found}, newer than this program knows ({supported}); run a newer CodexAPI or restore a backup"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path} is not a CodexAPI database")]
+    Foreign { path: PathBuf },
+    #[error("{path} has not been created yet; run `codexapi migrate` or `codexapi serve` first")]
+    Missing { path: PathBuf },
+    #[error("{path} already exists; choose a new file name")]
+    BackupExists { path: PathBuf },
+    #[error("cannot write the backup {path}: {source}")]
+    BackupIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the database stayed busy; try the backup again")]
+    BackupBusy,
+    #[error("the backup copy failed its integrity check: {0}")]
+    BackupCorrupt(String),
+    #[error("the database task stopped unexpectedly")]
+    TaskFailed,
+}
+
+/// A pool of connections to one SQLite file.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<SqliteConnectionManager>,
+    permits: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+/// Per-connection settings; `journal_mode` is a property of the file and set once in [`Db::open`].
+fn configure_connection(
+    conn: &mut Connection,
+    busy_timeout: Duration,
+    synchronous: Synchronous,
+) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "secure_delete", true)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        },
+    )?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (and, with `create`, creates) the file, switches it to WAL and checks that it is ours.
+    /// Migrations are left to the caller.
+    pub fn open(config: &DatabaseConfig, create: bool) -> Result<Db, DbError> {
+        let path = config.path.clone();
+        if !create && !path.exists() {
+            return Err(DbError::Missing { path });
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+
+        {
+            let conn = Connection::open(&path)?;
+            check_identity(&conn, &path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+
+        let busy_timeout = Duration::from_millis(config.busy_timeout_ms);
+        let synchronous = config.synchronous;
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(move |conn| configure_connection(conn, busy_timeout, synchronous));
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(busy_timeout.max(Duration::from_secs(5)))
+            .build(manager)?;
+        Ok(Db {
+            pool,
+            permits: Arc::new(Semaphore::new(config.pool_size as usize)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A connection for synchronous callers (the command line, background threads).
+    pub fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` with a connection on a blocking thread.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DbError::TaskFailed)?;
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::TaskFailed)?
+    }
+
+    /// Applies pending migrations.
+    pub fn migrate(&self) -> Result<MigrationReport, DbError> {
+        let mut conn = self.conn()?;
+        migrate(&mut conn, &self.path)
+    }
+
+    /// Folds the write-ahead log back into the main file; called once at shutdown.
+    pub fn checkpoint(&self) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        conn.execute_batch("PRAGMA optimize")?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the live database to `dest` with SQLite's online backup.
+    /// The copy is written beside `dest` first and renamed into place once complete.
+    pub fn backup(&self, dest: &Path) -> Result<(), DbError> {
+        if dest.exists() {
+            return Err(DbError::BackupExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        let mut partial = dest.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+
+        let src = self.conn()?;
+        let result = (|| {
+            let mut copy = Connection::open(&partial)?;
+            {
+                use rusqlite::backup::{Backup, StepResult};
+                let backup = Backup::new(&src, &mut copy)?;
+                // All pages in one step (-1): one read transaction, so the copy is one moment's
+                // state. WAL readers are never blocked by the server's writers; a checkpoint may
+                // hold a lock for a moment, so retry for a bounded while.
+                let mut attempts = 0;
+                loop {
+                    match backup.step(-1)? {
+                        StepResult::Done => break,
+                        StepResult::More | StepResult::Busy | StepResult::Locked
+                            if attempts < 200 =>
+                        {
+                            attempts += 1;
+                            std::thread::sleep(Duration::from_millis(25));
+                        }
+                        _ => return Err(DbError::BackupBusy),
+                    }
+                }
+            }
+            // The copy stands alone: no -wal file beside it.
+            copy.pragma_update(None, "journal_mode", "DELETE")?;
+            let verdict: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            if verdict != "ok" {
+                return Err(DbError::BackupCorrupt(verdict));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+        std::fs::rename(&partial, dest).map_err(|source| DbError::BackupIo {
+            path: dest.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Refuses files that belong to another program.
+fn check_identity(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let foreign = || DbError::Foreign {
+        path: path.to_path_buf(),
+    };
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                foreign()
+            }
+            e => DbError::Sqlite(e),
+        })?;
+    let has_tables: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table')",
+        [],
+        |r| r.get(0),
+    )?;
+    match app_id {
+        APPLICATION_ID => Ok(()),
+        0 if !has_tables => Ok(()),
+        _ => Err(foreign()),
+    }
+}

@@ -1,0 +1,16 @@
+//! CodexAPI: a self-hosted, privacy-first API gateway for AI coding agents.
+//!
+//! One process serves the public site, the dashboard, the admin console and the
+//! OpenAI/Anthropic-compatible API from one SQLite file and one TOML config file.
+
+pub mod billing;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod logging;
+pub mod server;
+pub mod setup;
+pub mod tls;
+pub mod web;
+
+pub use web::{AppState, build_app};

@@ -1,0 +1,170 @@
+//! `codexapi serve`: bind the listeners (HTTP, or HTTPS plus an optional redirecting HTTP
+//! listener), run until SIGTERM or SIGINT, then drain in-flight requests and close the database.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::web::{AppState, build_app};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server until a stop signal; returns once everything is flushed and closed.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    let db = Db::open(&config.database, true)?;
+    let report = db.migrate()?;
+    if report.from != report.to {
+        tracing::info!(
+            "database {} migrated from schema version {} to {}",
+            db.path().display(),
+            report.from,
+            report.to
+        );
+    }
+
+    let listener = TcpListener::bind(config.server.listen).map_err(|source| ServeError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_base(bound);
+    let state = AppState::new(config.clone(), db.clone(), public_url.clone())?;
+
+    if config.site.contact_email.is_none() {
+        tracing::warn!(
+            "site.contact_email is not set: the privacy policy and contact page show no address"
+        );
+    }
+
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let shutdown = config.server.shutdown_timeout_secs;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || build_app(app_state.clone()))
+        .workers(workers)
+        .shutdown_timeout(shutdown)
+        .disable_signals();
+    let scheme;
+    let server = match (&config.server.tls.cert, &config.server.tls.key) {
+        (Some(cert), Some(key)) => {
+            scheme = "https";
+            let tls = crate::tls::load_server_config(cert, key)?;
+            server.listen_rustls_0_23(listener, tls)?
+        }
+        _ => {
+            scheme = "http";
+            server.listen(listener)?
+        }
+    };
+    let main = server.run();
+    let mut handles = vec![main.handle()];
+    let mut servers = vec![tokio::spawn(main)];
+
+    if let Some(redirect_addr) = config.server.tls.redirect_http_listen {
+        let target: Arc<str> = public_url.clone().into();
+        let redirect = HttpServer::new(move || {
+            let target = target.clone();
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let target = target.clone();
+                async move { redirect_to_https(&req, &target) }
+            }))
+        })
+        .workers(1)
+        .shutdown_timeout(shutdown)
+        .disable_signals()
+        .bind(redirect_addr)
+        .map_err(|source| ServeError::Bind {
+            addr: redirect_addr,
+            source,
+        })?
+        .run();
+        handles.push(redirect.handle());
+        servers.push(tokio::spawn(redirect));
+        tracing::info!("redirecting http://{redirect_addr} to {public_url}");
+    }
+
+    tracing::info!(
+        "{} listening on {scheme}://{bound} (public URL {public_url})",
+        config.site.name
+    );
+
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal received; finishing in-flight requests (up to {shutdown}s)");
+        stop_all(&handles, true);
+        wait_for_stop_signal().await;
+        tracing::warn!("second stop signal: stopping at once");
+        stop_all(&handles, false);
+    });
+
+    for server in servers {
+        match server.await {
+            Ok(result) => result?,
+            Err(_) => tracing::error!("a listener task ended abnormally"),
+        }
+    }
+
+    if let Err(e) = db.checkpoint() {
+        tracing::warn!("could not checkpoint the database at shutdown: {e}");
+    }
+    drop(state);
+    drop(db);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn stop_all(handles: &[actix_web::dev::ServerHandle], graceful: bool) {
+    for handle in handles {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.stop(graceful).await });
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for stop signals; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The redirecting listener sends every request to the same path on the public HTTPS URL; the
+/// host comes from config, never from the request, so it cannot be turned into an open redirect.
+fn redirect_to_https(req: &HttpRequest, public_url: &str) -> HttpResponse {
+    let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    HttpResponse::PermanentRedirect()
+        .insert_header(("location", format!("{public_url}{path_and_query}")))
+        .finish()
+}

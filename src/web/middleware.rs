@@ -1,0 +1,116 @@
+//! The envelope around every request: request id, client address, body-size guard, security
+//! headers and one access-log line. The log line holds the route pattern, never the raw path or
+//! query string (either can carry tokens), and never a body.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+
+use super::AppState;
+use super::client::{ClientInfo, client_https, client_ip};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+     report-uri /csp-report";
+
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    ),
+];
+
+pub async fn envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let trusted = state
+        .as_ref()
+        .map(|s| s.config.server.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv6Addr::LOCALHOST.into());
+    // The listener's own TLS flag; `connection_info()` would believe anyone's forwarded headers.
+    let direct_https = req.app_config().secure();
+    let info = ClientInfo {
+        ip: client_ip(peer, req.headers(), trusted),
+        https: client_https(peer, direct_https, req.headers(), trusted),
+        request_id: request_id(),
+    };
+    req.extensions_mut().insert(info.clone());
+    let method = req.method().clone();
+
+    let limit = state.as_ref().map(|s| s.config.server.max_body_bytes);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut res = match (declared, limit) {
+        (Some(len), Some(limit)) if len > limit as u64 => {
+            let body =
+                format!("The request body is larger than the {limit} bytes this server accepts.\n");
+            req.into_response(
+                HttpResponse::PayloadTooLarge()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(body),
+            )
+            .map_into_right_body()
+        }
+        // Handler errors arrive here already rendered as responses; an `Err` could only come from
+        // the middleware below, and actix renders that itself.
+        _ => next.call(req).await?.map_into_left_body(),
+    };
+
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(max_age) = state.as_ref().map(|s| s.config.server.hsts_max_age_secs)
+        && info.https
+        && max_age > 0
+        && let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}"))
+    {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&info.request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+
+    let route = res.request().match_pattern();
+    tracing::info!(
+        target: "codexapi::access",
+        "{method} {route} {status} {latency_ms}ms ip={ip} id={id}",
+        route = route.as_deref().unwrap_or("<unmatched>"),
+        status = res.status().as_u16(),
+        latency_ms = started.elapsed().as_millis(),
+        ip = info.ip,
+        id = info.request_id,
+    );
+    Ok(res)
+}
+
+/// 96 random bits, hex-encoded.
+fn request_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    hex::encode(bytes)
+}

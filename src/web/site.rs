@@ -1,0 +1,338 @@
+//! The public site: landing, pricing (from the rate cards), docs, privacy policy, terms, contact,
+//! health checks and the 404 page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::AppState;
+use super::assets;
+use crate::config::{Config, ConfigError};
+use crate::setup::{Snippets, snippets};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/pricing", web::get().to(pricing))
+        .route("/docs", web::get().to(docs))
+        .route("/privacy", web::get().to(privacy))
+        .route("/terms", web::get().to(terms))
+        .route("/contact", web::get().to(contact))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/robots.txt", web::get().to(robots))
+        .route("/csp-report", web::post().to(csp_report))
+        .route("/assets/{name:.+}", web::get().to(assets::serve));
+}
+
+/// What every page's frame shows.
+pub struct Layout {
+    pub site_name: String,
+    /// Which navigation entry is current.
+    pub nav: &'static str,
+    pub title: String,
+    pub css_url: String,
+    pub js_url: String,
+    pub icon_url: String,
+}
+
+impl Layout {
+    fn new(state: &AppState, nav: &'static str, title: &str) -> Layout {
+        let site_name = state.config.site.name.clone();
+        let title = if title.is_empty() {
+            site_name.clone()
+        } else {
+            format!("{title} · {site_name}")
+        };
+        Layout {
+            site_name,
+            nav,
+            title,
+            css_url: assets::url("app.css"),
+            js_url: assets::url("app.js"),
+            icon_url: assets::url("favicon.svg"),
+        }
+    }
+}
+
+/// Policy and terms, rendered to HTML once at start from Markdown with the config filled in.
+pub struct Pages {
+    pub privacy_html: String,
+    pub terms_html: String,
+}
+
+impl Pages {
+    pub fn render(config: &Config, public_url: &str) -> Result<Pages, ConfigError> {
+        let load = |key: &str,
+                    path: &Option<std::path::PathBuf>,
+                    built_in: &str|
+         -> Result<String, ConfigError> {
+            match path {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    key: Some(key.to_owned()),
+                    message: format!("cannot read {}: {e}", path.display()),
+                }),
+                None => assets::Legal::get(built_in)
+                    .and_then(|f| String::from_utf8(f.data.into_owned()).ok())
+                    .ok_or_else(|| ConfigError {
+                        key: Some(key.to_owned()),
+                        message: format!("the built-in {built_in} is missing from this build"),
+                    }),
+            }
+        };
+        let privacy = load(
+            "policy.privacy_path",
+            &config.policy.privacy_path,
+            "privacy.md",
+        )?;
+        let terms = load("policy.terms_path", &config.policy.terms_path, "terms.md")?;
+        Ok(Pages {
+            privacy_html: markdown_to_html(&fill_placeholders(&privacy, config, public_url)),
+            terms_html: markdown_to_html(&fill_placeholders(&terms, config, public_url)),
+        })
+    }
+}
+
+/// Replaces `{{name}}` markers in policy text with values from the config.
+pub fn fill_placeholders(text: &str, config: &Config, public_url: &str) -> String {
+    let contact = config
+        .site
+        .contact_email
+        .clone()
+        .unwrap_or_else(|| "the contact address on our contact page".to_owned());
+    let values = [
+        ("site_name", config.site.name.clone()),
+        ("operator", config.site.operator_name().to_owned()),
+        ("contact_email", contact),
+        ("effective_date", config.policy.effective_date.clone()),
+        ("public_url", public_url.to_owned()),
+        ("currency", config.billing.currency.clone()),
+        (
+            "metadata_retention_days",
+            config.privacy.metadata_retention_days.to_string(),
+        ),
+        (
+            "ip_retention_days",
+            config.privacy.ip_retention_days.to_string(),
+        ),
+    ];
+    values.iter().fold(text.to_owned(), |acc, (name, value)| {
+        acc.replace(&format!("{{{{{name}}}}}"), value)
+    })
+}
+
+fn markdown_to_html(markdown: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let parser = Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES,
+    );
+    let mut out = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut out, parser);
+    out
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "index.html")]
+struct IndexPage {
+    layout: Layout,
+    model_count: usize,
+}
+
+async fn index(state: web::Data<AppState>) -> impl Responder {
+    IndexPage {
+        layout: Layout::new(&state, "home", ""),
+        model_count: state.config.models.len(),
+    }
+}
+
+/// One row of the pricing table, amounts already written for people.
+pub struct PriceRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub input: String,
+    pub cached_input: String,
+    pub output: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pricing.html")]
+struct PricingPage {
+    layout: Layout,
+    currency: String,
+    rows: Vec<PriceRow>,
+}
+
+async fn pricing(state: web::Data<AppState>) -> impl Responder {
+    let currency = state.config.billing.currency.clone();
+    let rows = state
+        .config
+        .models
+        .iter()
+        .map(|m| PriceRow {
+            id: m.id.clone(),
+            name: m.name().to_owned(),
+            description: m.description.clone().unwrap_or_default(),
+            input: m.price.input.display_in(&currency),
+            cached_input: m.price.cached_input().display_in(&currency),
+            output: m.price.output.display_in(&currency),
+        })
+        .collect();
+    PricingPage {
+        layout: Layout::new(&state, "pricing", "Pricing"),
+        currency,
+        rows,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "docs.html")]
+struct DocsPage {
+    layout: Layout,
+    base: String,
+    model: String,
+    setup: Snippets,
+}
+
+async fn docs(state: web::Data<AppState>) -> impl Responder {
+    let model = state
+        .config
+        .models
+        .first()
+        .map(|m| m.id.clone())
+        .unwrap_or_else(|| "MODEL_ID".to_owned());
+    DocsPage {
+        layout: Layout::new(&state, "docs", "Docs"),
+        base: state.public_url.to_string(),
+        setup: snippets(&state.public_url, "sk-cx-YOUR-KEY", &model),
+        model,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "legal.html")]
+struct LegalPage {
+    layout: Layout,
+    heading: &'static str,
+    effective_date: String,
+    html: String,
+}
+
+async fn privacy(state: web::Data<AppState>) -> impl Responder {
+    LegalPage {
+        layout: Layout::new(&state, "privacy", "Privacy policy"),
+        heading: "Privacy policy",
+        effective_date: state.config.policy.effective_date.clone(),
+        html: state.pages.privacy_html.clone(),
+    }
+}
+
+async fn terms(state: web::Data<AppState>) -> impl Responder {
+    LegalPage {
+        layout: Layout::new(&state, "terms", "Terms of service"),
+        heading: "Terms of service",
+        effective_date: state.config.policy.effective_date.clone(),
+        html: state.pages.terms_html.clone(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    layout: Layout,
+    operator: String,
+    contact_email: Option<String>,
+}
+
+async fn contact(state: web::Data<AppState>) -> impl Responder {
+    ContactPage {
+        layout: Layout::new(&state, "contact", "Contact"),
+        operator: state.config.site.operator_name().to_owned(),
+        contact_email: state.config.site.contact_email.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    layout: Layout,
+}
+
+/// The 404 page for any path no route matches.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    not_found_response(&req)
+}
+
+pub fn not_found_response(req: &HttpRequest) -> HttpResponse {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let page = NotFoundPage {
+        layout: Layout::new(state, "", "Not found"),
+    };
+    match page.render() {
+        Ok(html) => HttpResponse::build(StatusCode::NOT_FOUND)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .body("ok\n")
+}
+
+/// Ready when the database answers a query.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let answer = state
+        .db
+        .run(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await;
+    let (status, body) = match answer {
+        Ok(1) => (StatusCode::OK, "ready\n"),
+        Ok(_) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+    };
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .body(body)
+}
+
+async fn robots() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("User-agent: *\nDisallow: /dashboard\nDisallow: /admin\nDisallow: /v1/\n")
+}
+
+/// Browsers report Content-Security-Policy violations here. Only the violated directive and the
+/// origin of the blocked resource are logged: enough to spot a broken page or an injection attempt.
+async fn csp_report(body: web::Bytes) -> HttpResponse {
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    // `application/csp-report` wraps it in "csp-report"; the Reporting API sends a list of reports.
+    let report = report
+        .get("csp-report")
+        .or_else(|| report.get(0).and_then(|r| r.get("body")))
+        .unwrap_or(&report);
+    let field = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| report.get(*n).and_then(|v| v.as_str()))
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let directive = field(&[
+        "effective-directive",
+        "effectiveDirective",
+        "violated-directive",
+    ]);
+    let blocked = field(&["blocked-uri", "blockedURL"]);
+    let blocked_origin = url::Url::parse(&blocked)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or(blocked);
+    tracing::info!("content security policy blocked {blocked_origin:.100} ({directive:.40})");
+    HttpResponse::NoContent().finish()
+}
