@@ -22,3 +22,110 @@ CREATE TABLE audit_log (
 ) STRICT;
 
 CREATE INDEX audit_log_at ON audit_log (at);
+
+
+-- People with an account. Passwords are Argon2id PHC strings; ids are random.
+CREATE TABLE users (
+    id                TEXT PRIMARY KEY,
+    email             TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    name              TEXT NOT NULL,
+    password_hash     TEXT NOT NULL,
+    role              TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'pending', 'suspended')),
+    email_verified_at INTEGER,
+    totp_secret       TEXT,
+    totp_enabled_at   INTEGER,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+) STRICT;
+
+-- Signed-in browsers. Only a SHA-256 hash of the cookie token is kept.
+CREATE TABLE sessions (
+    token_hash   BLOB PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token   TEXT NOT NULL,
+    mfa_pending  INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    ip           TEXT,
+    user_agent   TEXT
+) STRICT;
+
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Single-use links sent by mail (verify, reset, email change), stored as hashes.
+CREATE TABLE email_tokens (
+    token_hash BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose    TEXT NOT NULL CHECK (purpose IN ('verify', 'reset', 'email_change')),
+    new_email  TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT;
+
+CREATE INDEX email_tokens_user ON email_tokens (user_id);
+
+-- API keys: only a SHA-256 hash and a display prefix; models is a JSON list or NULL for all.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,
+    key_hash     BLOB NOT NULL UNIQUE,
+    models       TEXT,
+    spend_limit  INTEGER,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    expires_at   INTEGER,
+    revoked_at   INTEGER
+) STRICT;
+
+CREATE INDEX api_keys_user ON api_keys (user_id);
+
+-- Two-factor recovery codes, hashed, each usable once.
+CREATE TABLE recovery_codes (
+    user_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT;
+
+-- What happened to an account (sign-ins, changes), shown to its owner.
+CREATE TABLE security_events (
+    id         INTEGER PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    ip         TEXT,
+    user_agent TEXT,
+    detail     TEXT
+) STRICT;
+
+CREATE INDEX security_events_user ON security_events (user_id, at);
+
+-- Invite codes for signup mode "invite", hashed.
+CREATE TABLE invites (
+    code_hash  BLOB PRIMARY KEY,
+    created_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    uses_left  INTEGER NOT NULL CHECK (uses_left >= 0)
+) STRICT;
+
+-- Mail waiting to be sent; the sender retries with backoff and clears bodies once sent.
+CREATE TABLE email_outbox (
+    id              INTEGER PRIMARY KEY,
+    to_addr         TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    text_body       TEXT NOT NULL,
+    html_body       TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    sent_at         INTEGER,
+    last_error      TEXT
+) STRICT;
+
+CREATE INDEX email_outbox_due ON email_outbox (sent_at, next_attempt_at);

@@ -35,6 +35,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
     pub billing: BillingConfig,
+    pub accounts: AccountsConfig,
+    pub smtp: SmtpConfig,
     pub models: Vec<ModelConfig>,
 }
 
@@ -219,6 +221,117 @@ impl Default for BillingConfig {
         BillingConfig {
             currency: "USD".to_owned(),
         }
+    }
+}
+
+/// A value that must never show up in logs or debug output.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone may sign up.
+    Open,
+    /// Anyone may sign up; an admin approves the account before it can be used.
+    Approval,
+    /// Signing up needs an invite code.
+    Invite,
+    /// Only admins create accounts.
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub signup: SignupMode,
+    /// Whether a user must confirm their email address before creating API keys. Without SMTP
+    /// no mail can confirm anything, so it is not required then.
+    pub require_verified_email: bool,
+    /// A session unused for this long ends.
+    pub session_idle_hours: u32,
+    /// A session ends this long after sign-in, used or not.
+    pub session_max_days: u32,
+    pub password_min_length: usize,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            signup: SignupMode::Open,
+            require_verified_email: true,
+            session_idle_hours: 72,
+            session_max_days: 30,
+            password_min_length: 10,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption; only for a relay on this machine.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Mail server; unset means mail is written to the log instead of sent.
+    pub host: Option<String>,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Sender, e.g. `CodexAPI <noreply@example.com>`.
+    pub from: String,
+    pub timeout_secs: u64,
+    /// Wait before the first retry of a failed delivery; doubles with each attempt, up to an hour.
+    pub retry_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            from: "CodexAPI <noreply@localhost>".to_owned(),
+            timeout_secs: 15,
+            retry_secs: 30,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn enabled(&self) -> bool {
+        self.host.is_some()
     }
 }
 
@@ -486,6 +599,49 @@ impl Config {
             ));
         }
 
+        let accounts = &self.accounts;
+        if accounts.password_min_length < 8 {
+            return Err(ConfigError::at(
+                "accounts.password_min_length",
+                "must be at least 8",
+            ));
+        }
+        if accounts.session_idle_hours == 0 {
+            return Err(ConfigError::at("accounts.session_idle_hours", "must be at least 1"));
+        }
+        if accounts.session_max_days == 0 {
+            return Err(ConfigError::at("accounts.session_max_days", "must be at least 1"));
+        }
+
+        let smtp = &self.smtp;
+        if let Some(host) = &smtp.host {
+            if host.trim().is_empty() {
+                return Err(ConfigError::at("smtp.host", "must not be empty"));
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::at(
+                    "smtp.from",
+                    format!("{:?} is not a sender like \"Name <noreply@example.com>\"", smtp.from),
+                ));
+            }
+            match (&smtp.username, &smtp.password) {
+                (Some(_), None) => {
+                    return Err(ConfigError::at("smtp.password", "is missing; smtp.username needs one"));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::at("smtp.username", "is missing; smtp.password needs one"));
+                }
+                _ => {}
+            }
+            let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1");
+            if smtp.security == SmtpSecurity::None && smtp.password.is_some() && !local {
+                return Err(ConfigError::at(
+                    "smtp.security",
+                    "\"none\" would send the SMTP password unencrypted; use starttls or tls",
+                ));
+            }
+        }
+
         crate::logging::parse_filter(&self.log.level)
             .map_err(|e| ConfigError::at("log.level", e))?;
 
@@ -748,6 +904,19 @@ mod tests {
             assert!(err.contains(key), "{toml:?} {env:?}: {err}");
             assert!(!err.contains('\n'), "{err}");
         }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = load(
+            "[smtp]\nhost = \"mail.test\"\nusername = \"u\"\npassword = \"hunter2-secret\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.smtp.password.as_ref().unwrap().expose(), "hunter2-secret");
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert!(debug.contains("***"));
     }
 
     #[test]

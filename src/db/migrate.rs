@@ -8,7 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::DbError;
 
 /// Step `n` (1-based) moves a database from version `n - 1` to `n`.
-const STEPS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const STEPS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_accounts.sql"),
+];
 
 pub const LATEST_VERSION: u32 = STEPS.len() as u32;
 
