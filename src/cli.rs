@@ -36,6 +36,80 @@ pub enum Command {
     },
     /// Check the configuration and print the verdict.
     CheckConfig,
+    /// Administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Invite codes, for `accounts.signup = "invite"`.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator account (password from a prompt, or stdin).
+    Create(NewUserArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a confirmed account (password from a prompt, or stdin).
+    Create {
+        #[command(flatten)]
+        user: NewUserArgs,
+        /// Make it an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Approve an account waiting for approval.
+    Approve {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewUserArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key for a user and print it (only the key) on standard output.
+    Create {
+        /// The user's email address.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Days until the key stops working; default never.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Create an invite code and print it.
+    Create {
+        /// How many accounts it may create.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        uses: u32,
+        /// Days until it expires; default never.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires: Option<u32>,
+    },
 }
 
 /// Runs the command; errors are printed as one line on standard error.
@@ -55,6 +129,17 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate => migrate(&config),
         Command::Backup { file } => backup(&config, &file),
+        Command::Admin(AdminCommand::Create(args)) => create_user(&config, &args, true),
+        Command::User(UserCommand::Create { user, admin }) => create_user(&config, &user, admin),
+        Command::User(UserCommand::Approve { email }) => approve_user(&config, &email),
+        Command::Key(KeyCommand::Create {
+            user,
+            name,
+            expires,
+        }) => create_key(&config, &user, &name, expires),
+        Command::Invite(InviteCommand::Create { uses, expires }) => {
+            create_invite(&config, uses, expires)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,5 +183,104 @@ fn backup(config: &Config, file: &std::path::Path) -> Result<(), String> {
     let db = Db::open(&config.database, false).map_err(|e| e.to_string())?;
     db.backup(file).map_err(|e| e.to_string())?;
     println!("wrote {}", file.display());
+    Ok(())
+}
+
+/// Opens the database for account commands, bringing it to the current schema first.
+fn open_migrated(config: &Config) -> Result<Db, String> {
+    let db = Db::open(&config.database, true).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| format!("cannot read the password (use --password-stdin in scripts): {e}"))?;
+    let second = rpassword::prompt_password("Password again: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    if first != second {
+        return Err("the passwords differ".to_owned());
+    }
+    Ok(first)
+}
+
+fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), String> {
+    let password = read_password(args.password_stdin)?;
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let user = crate::accounts::ScriptedUser {
+        name: &args.name,
+        email: &args.email,
+        password: &password,
+        admin,
+        min_length: config.accounts.password_min_length,
+    };
+    crate::accounts::create_user_blocking(&conn, &user)?;
+    let role = if admin { "administrator" } else { "user" };
+    eprintln!("created {role} {}", args.email.trim());
+    Ok(())
+}
+
+fn approve_user(config: &Config, email: &str) -> Result<(), String> {
+    use crate::db::accounts::{Status, set_status, user_by_email};
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let (user, _) = user_by_email(&conn, email.trim())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account uses {}", email.trim()))?;
+    if user.status != Status::Pending {
+        return Err(format!("{} is not waiting for approval", user.email));
+    }
+    set_status(&conn, &user.id, Status::Active, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    eprintln!("approved {}", user.email);
+    Ok(())
+}
+
+fn create_key(
+    config: &Config,
+    email: &str,
+    name: &str,
+    expires: Option<u32>,
+) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > crate::accounts::MAX_KEY_NAME_CHARS {
+        return Err(format!(
+            "--name must be 1 to {} characters",
+            crate::accounts::MAX_KEY_NAME_CHARS
+        ));
+    }
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account uses {}", email.trim()))?;
+    let created = crate::accounts::insert_key(&conn, &user.id, name, None, None, expires)
+        .map_err(|e| e.to_string())?;
+    println!("{}", created.key);
+    Ok(())
+}
+
+fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(), String> {
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let code = crate::auth::token::short_code();
+    let now = crate::db::now_ms();
+    crate::db::accounts::insert_invite(
+        &conn,
+        &crate::auth::token::sha256(&code),
+        None,
+        i64::from(uses),
+        expires.map(|d| now + i64::from(d) * 86_400_000),
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{code}");
     Ok(())
 }

@@ -607,10 +607,16 @@ impl Config {
             ));
         }
         if accounts.session_idle_hours == 0 {
-            return Err(ConfigError::at("accounts.session_idle_hours", "must be at least 1"));
+            return Err(ConfigError::at(
+                "accounts.session_idle_hours",
+                "must be at least 1",
+            ));
         }
         if accounts.session_max_days == 0 {
-            return Err(ConfigError::at("accounts.session_max_days", "must be at least 1"));
+            return Err(ConfigError::at(
+                "accounts.session_max_days",
+                "must be at least 1",
+            ));
         }
 
         let smtp = &self.smtp;
@@ -621,15 +627,24 @@ impl Config {
             if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
                 return Err(ConfigError::at(
                     "smtp.from",
-                    format!("{:?} is not a sender like \"Name <noreply@example.com>\"", smtp.from),
+                    format!(
+                        "{:?} is not a sender like \"Name <noreply@example.com>\"",
+                        smtp.from
+                    ),
                 ));
             }
             match (&smtp.username, &smtp.password) {
                 (Some(_), None) => {
-                    return Err(ConfigError::at("smtp.password", "is missing; smtp.username needs one"));
+                    return Err(ConfigError::at(
+                        "smtp.password",
+                        "is missing; smtp.username needs one",
+                    ));
                 }
                 (None, Some(_)) => {
-                    return Err(ConfigError::at("smtp.username", "is missing; smtp.password needs one"));
+                    return Err(ConfigError::at(
+                        "smtp.username",
+                        "is missing; smtp.password needs one",
+                    ));
                 }
                 _ => {}
             }
@@ -913,7 +928,10 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(config.smtp.password.as_ref().unwrap().expose(), "hunter2-secret");
+        assert_eq!(
+            config.smtp.password.as_ref().unwrap().expose(),
+            "hunter2-secret"
+        );
         let debug = format!("{config:?} {config:#?}");
         assert!(!debug.contains("hunter2-secret"), "{debug}");
         assert!(debug.contains("***"));

@@ -3,11 +3,14 @@
 //! One process serves the public site, the dashboard, the admin console and the
 //! OpenAI/Anthropic-compatible API from one SQLite file and one TOML config file.
 
+pub mod accounts;
+pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod logging;
+pub mod mail;
 pub mod server;
 pub mod setup;
 pub mod tls;

@@ -3,11 +3,13 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::config::Config;
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, accounts, now_ms};
+use crate::mail::Mailer;
 use crate::web::{AppState, build_app};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     })?;
     let bound = listener.local_addr()?;
     let public_url = config.public_base(bound);
-    let state = AppState::new(config.clone(), db.clone(), public_url.clone())?;
+    let mailer = Mailer::start(db.clone(), config.smtp.clone());
+    let state = AppState::new(
+        config.clone(),
+        db.clone(),
+        public_url.clone(),
+        mailer.clone(),
+    )?;
+    offer_admin_setup(&state).await?;
+    let maintenance = tokio::spawn(maintain(state.clone()));
 
     if config.site.contact_email.is_none() {
         tracing::warn!(
@@ -123,6 +133,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     }
 
+    maintenance.abort();
+    mailer.shutdown(Duration::from_secs(5)).await;
     if let Err(e) = db.checkpoint() {
         tracing::warn!("could not checkpoint the database at shutdown: {e}");
     }
@@ -130,6 +142,46 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     drop(db);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// With no administrator yet, logs a one-time link that creates one. It works until the first
+/// administrator exists or this process stops.
+async fn offer_admin_setup(state: &AppState) -> Result<(), DbError> {
+    let admins = state.db.run(|conn| accounts::count_admins(conn)).await?;
+    if admins > 0 {
+        return Ok(());
+    }
+    let token = crate::auth::token::random_token();
+    *state.admin_setup.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(crate::auth::token::sha256(&token));
+    tracing::warn!(
+        "no administrator yet: create one at {}/setup/admin?token={token} (or run `codexapi admin create`)",
+        state.public_url
+    );
+    Ok(())
+}
+
+/// Periodic housekeeping: expired sessions are deleted.
+async fn maintain(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let accounts_config = state.config.accounts.clone();
+        let result = state
+            .db
+            .run(move |conn| {
+                let now = now_ms();
+                accounts::delete_expired_sessions(
+                    conn,
+                    now - i64::from(accounts_config.session_idle_hours) * 3_600_000,
+                    now - i64::from(accounts_config.session_max_days) * 86_400_000,
+                )
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!("housekeeping failed: {e}");
+        }
+    }
 }
 
 fn stop_all(handles: &[actix_web::dev::ServerHandle], graceful: bool) {

@@ -3,6 +3,7 @@
 //! Every query runs on a blocking thread through [`Db::run`], never on an async worker, and at
 //! most `pool_size` of them run at once.
 
+pub mod accounts;
 mod migrate;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,13 @@ use tokio::sync::Semaphore;
 use crate::config::{DatabaseConfig, Synchronous};
 
 pub use migrate::{LATEST_VERSION, MigrationReport, migrate, schema_version};
+
+/// Now, as stored: unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// `PRAGMA application_id` of a CodexAPI database ("CXAP").
 pub const APPLICATION_ID: i32 = 0x4358_4150;

@@ -114,3 +114,53 @@ fn request_id() -> String {
     let bytes: [u8; 12] = rand::random();
     hex::encode(bytes)
 }
+
+/// Refuses state-changing requests sent from other sites: the `Origin` (or, without it, the
+/// `Referer`) must be this site's public origin or the origin the request itself was made to.
+/// The API and the CSP report endpoint are called by programs and browsers on their own and are
+/// exempt; API calls authenticate with keys, not cookies.
+pub async fn same_origin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let method = req.method();
+    let exempt = method.is_safe() || req.path().starts_with("/v1/") || req.path() == "/csp-report";
+    if exempt || origin_allowed(&req) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let response = HttpResponse::Forbidden()
+        .content_type("text/plain; charset=utf-8")
+        .body("This form was sent from another site, so it was refused. Open the page on this site and try again.\n");
+    Ok(req.into_response(response).map_into_right_body())
+}
+
+fn origin_allowed(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let sent = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| u.origin().ascii_serialization())
+        });
+    let Some(sent) = sent else {
+        return false;
+    };
+    let public = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| url::Url::parse(&s.public_url).ok())
+        .map(|u| u.origin().ascii_serialization());
+    let https = req
+        .extensions()
+        .get::<ClientInfo>()
+        .is_some_and(|c| c.https);
+    let requested = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|host| format!("{}://{host}", if https { "https" } else { "http" }));
+    public.as_deref() == Some(sent.as_str()) || requested.as_deref() == Some(sent.as_str())
+}

@@ -1,18 +1,25 @@
 //! HTTP: the application (routes and middleware) that `serve` and the tests both start.
 
+pub mod account;
 pub mod assets;
 pub mod client;
+pub mod dashboard;
+pub mod error;
 pub mod middleware;
+pub mod session;
 pub mod site;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, middleware::Compress, middleware::from_fn, web};
 
+use crate::auth::password::Hasher;
+use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::db::Db;
+use crate::mail::Mailer;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -22,6 +29,14 @@ pub struct AppState {
     /// The public URL without a trailing slash.
     pub public_url: Arc<str>,
     pub pages: Arc<site::Pages>,
+    pub hasher: Hasher,
+    /// Failed sign-ins (and reset requests) per client address.
+    pub address_throttle: Arc<Throttle>,
+    /// Failed sign-ins and password checks per account.
+    pub account_throttle: Arc<Throttle>,
+    pub mailer: Mailer,
+    /// Hash of the one-time link that creates the first admin, while there is none.
+    pub admin_setup: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl AppState {
@@ -30,13 +45,19 @@ impl AppState {
         config: Arc<Config>,
         db: Db,
         public_url: String,
+        mailer: Mailer,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
         Ok(AppState {
+            hasher: Hasher::new(config.accounts.max_concurrent_hashes),
+            address_throttle: Arc::new(Throttle::new(crate::auth::throttle::ADDRESS_FREE_FAILURES)),
+            account_throttle: Arc::new(Throttle::new(crate::auth::throttle::ACCOUNT_FREE_FAILURES)),
+            admin_setup: Arc::new(Mutex::new(None)),
             config,
             db,
             public_url: public_url.into(),
             pages: Arc::new(pages),
+            mailer,
         })
     }
 }
@@ -58,8 +79,11 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::FormConfig::default().limit(limit))
         .app_data(web::JsonConfig::default().limit(limit))
+        .wrap(from_fn(middleware::same_origin))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::envelope))
         .configure(site::routes)
+        .configure(account::routes)
+        .configure(dashboard::routes)
         .default_service(web::to(site::not_found))
 }

@@ -34,10 +34,12 @@ pub struct Layout {
     pub css_url: String,
     pub js_url: String,
     pub icon_url: String,
+    /// Whether the header offers the dashboard instead of signing in.
+    pub signed_in: bool,
 }
 
 impl Layout {
-    fn new(state: &AppState, nav: &'static str, title: &str) -> Layout {
+    pub fn new(state: &AppState, nav: &'static str, title: &str) -> Layout {
         let site_name = state.config.site.name.clone();
         let title = if title.is_empty() {
             site_name.clone()
@@ -51,7 +53,13 @@ impl Layout {
             css_url: assets::url("app.css"),
             js_url: assets::url("app.js"),
             icon_url: assets::url("favicon.svg"),
+            signed_in: false,
         }
+    }
+
+    pub fn signed_in(mut self) -> Layout {
+        self.signed_in = true;
+        self
     }
 }
 

@@ -1,0 +1,575 @@
+//! SQL for accounts: users, sessions, single-use email tokens, API keys, security events and
+//! invite codes. Plain functions over a `&Connection`; callers decide the transaction.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::DbError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// Waiting for an admin's approval.
+    Pending,
+    Suspended,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Pending => "pending",
+            Status::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: Status,
+    pub email_verified: bool,
+    pub totp_enabled: bool,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.status, u.email_verified_at, u.totp_enabled_at, u.created_at";
+
+fn user_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<User> {
+    let role: String = row.get(offset + 3)?;
+    let status: String = row.get(offset + 4)?;
+    Ok(User {
+        id: row.get(offset)?,
+        email: row.get(offset + 1)?,
+        name: row.get(offset + 2)?,
+        role: if role == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        },
+        status: match status.as_str() {
+            "active" => Status::Active,
+            "pending" => Status::Pending,
+            _ => Status::Suspended,
+        },
+        email_verified: row.get::<_, Option<i64>>(offset + 5)?.is_some(),
+        totp_enabled: row.get::<_, Option<i64>>(offset + 6)?.is_some(),
+        created_at: row.get(offset + 7)?,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub status: Status,
+    pub verified: bool,
+}
+
+/// Inserts a user; `Ok(false)` when the email address is taken.
+pub fn insert_user(conn: &Connection, user: &NewUser<'_>, now: i64) -> Result<bool, DbError> {
+    let inserted = conn.execute(
+        "INSERT INTO users (id, email, name, password_hash, role, status, email_verified_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (email) DO NOTHING",
+        params![
+            user.id,
+            user.email,
+            user.name,
+            user.password_hash,
+            user.role.as_str(),
+            user.status.as_str(),
+            user.verified.then_some(now),
+            now
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+pub fn user_by_id(conn: &Connection, id: &str) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1");
+    Ok(conn
+        .query_row(&sql, [id], |r| user_from_row(r, 0))
+        .optional()?)
+}
+
+/// The user and their password hash, for signing in.
+pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<(User, String)>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = ?1");
+    Ok(conn
+        .query_row(&sql, [email], |r| Ok((user_from_row(r, 0)?, r.get(8)?)))
+        .optional()?)
+}
+
+pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn count_admins(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, hash, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_name(conn: &Connection, user_id: &str, name: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, name, now],
+    )?;
+    Ok(())
+}
+
+/// Changes the address (already confirmed by a link sent to it); `Ok(false)` if it is taken.
+pub fn set_email(conn: &Connection, user_id: &str, email: &str, now: i64) -> Result<bool, DbError> {
+    let taken: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 AND id <> ?2)",
+        params![email, user_id],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE users SET email = ?2, email_verified_at = ?3, updated_at = ?3 WHERE id = ?1",
+        params![user_id, email, now],
+    )?;
+    Ok(true)
+}
+
+pub fn mark_verified(conn: &Connection, user_id: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, ?2), updated_at = ?2 WHERE id = ?1",
+        params![user_id, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_status(
+    conn: &Connection,
+    user_id: &str,
+    status: Status,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, status.as_str(), now],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- sessions
+
+pub struct NewSession<'a> {
+    pub token_hash: &'a [u8],
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub csrf_token: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+pub fn insert_session(conn: &Connection, s: &NewSession<'_>, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO sessions (token_hash, id, user_id, csrf_token, created_at, last_seen_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+        params![s.token_hash, s.id, s.user_id, s.csrf_token, now, s.ip, s.user_agent],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+fn session_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: row.get(offset)?,
+        csrf_token: row.get(offset + 1)?,
+        created_at: row.get(offset + 2)?,
+        last_seen_at: row.get(offset + 3)?,
+        ip: row
+            .get::<_, Option<String>>(offset + 4)?
+            .unwrap_or_default(),
+        user_agent: row
+            .get::<_, Option<String>>(offset + 5)?
+            .unwrap_or_default(),
+    })
+}
+
+pub fn session_by_hash(
+    conn: &Connection,
+    hash: &[u8],
+) -> Result<Option<(SessionRow, User)>, DbError> {
+    let sql = format!(
+        "SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, s.ip, s.user_agent, {USER_COLUMNS}
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+    );
+    Ok(conn
+        .query_row(&sql, [hash], |r| {
+            Ok((session_from_row(r, 0)?, user_from_row(r, 6)?))
+        })
+        .optional()?)
+}
+
+pub fn touch_session(conn: &Connection, hash: &[u8], ip: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?2, ip = ?3 WHERE token_hash = ?1",
+        params![hash, now, ip],
+    )?;
+    Ok(())
+}
+
+pub fn delete_session(conn: &Connection, hash: &[u8]) -> Result<(), DbError> {
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])?;
+    Ok(())
+}
+
+/// Ends one of the user's sessions by its public id; `Ok(false)` if it is not theirs.
+pub fn delete_session_by_id(conn: &Connection, user_id: &str, id: &str) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND id = ?2",
+        params![user_id, id],
+    )? == 1)
+}
+
+/// Ends every session of the user except `keep` (by token hash).
+pub fn delete_other_sessions(
+    conn: &Connection,
+    user_id: &str,
+    keep: Option<&[u8]>,
+) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
+        params![user_id, keep],
+    )?)
+}
+
+pub fn list_sessions(conn: &Connection, user_id: &str) -> Result<Vec<SessionRow>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, csrf_token, created_at, last_seen_at, ip, user_agent FROM sessions
+         WHERE user_id = ?1 ORDER BY last_seen_at DESC",
+    )?;
+    let rows = stmt.query_map([user_id], |r| session_from_row(r, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn delete_expired_sessions(
+    conn: &Connection,
+    idle_before: i64,
+    created_before: i64,
+) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2",
+        params![idle_before, created_before],
+    )?)
+}
+
+// ---------------------------------------------------------------- email tokens
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Verify,
+    Reset,
+    EmailChange,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Verify => "verify",
+            TokenPurpose::Reset => "reset",
+            TokenPurpose::EmailChange => "email_change",
+        }
+    }
+}
+
+pub fn insert_email_token(
+    conn: &Connection,
+    hash: &[u8],
+    user_id: &str,
+    purpose: TokenPurpose,
+    new_email: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, new_email, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![hash, user_id, purpose.as_str(), new_email, now, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The user (and new address) of a valid, unused token, without using it up.
+pub fn peek_email_token(
+    conn: &Connection,
+    hash: &[u8],
+    purpose: TokenPurpose,
+    now: i64,
+) -> Result<Option<(String, Option<String>)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT user_id, new_email FROM email_tokens
+             WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+            params![hash, purpose.as_str(), now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Uses a token up; only one caller can ever succeed for a given token.
+pub fn take_email_token(
+    conn: &Connection,
+    hash: &[u8],
+    purpose: TokenPurpose,
+    now: i64,
+) -> Result<Option<(String, Option<String>)>, DbError> {
+    Ok(conn
+        .query_row(
+            "UPDATE email_tokens SET used_at = ?3
+             WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
+             RETURNING user_id, new_email",
+            params![hash, purpose.as_str(), now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Voids the user's other unused tokens of a purpose (a new reset link replaces older ones).
+pub fn void_email_tokens(
+    conn: &Connection,
+    user_id: &str,
+    purpose: TokenPurpose,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE email_tokens SET used_at = ?3 WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+        params![user_id, purpose.as_str(), now],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- API keys
+
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a [u8],
+    /// JSON list of model ids, or None for every model.
+    pub models: Option<&'a str>,
+    pub spend_limit: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+pub fn insert_key(conn: &Connection, key: &NewKey<'_>, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, models, spend_limit, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            key.id,
+            key.user_id,
+            key.name,
+            key.prefix,
+            key.hash,
+            key.models,
+            key.spend_limit,
+            now,
+            key.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub models: Option<Vec<String>>,
+    pub spend_limit: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    let models: Option<String> = row.get(3)?;
+    Ok(KeyRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        prefix: row.get(2)?,
+        models: models.and_then(|m| serde_json::from_str(&m).ok()),
+        spend_limit: row.get(4)?,
+        created_at: row.get(5)?,
+        last_used_at: row.get(6)?,
+        expires_at: row.get(7)?,
+        revoked_at: row.get(8)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "id, name, prefix, models, spend_limit, created_at, last_used_at, expires_at, revoked_at";
+
+pub fn list_keys(conn: &Connection, user_id: &str) -> Result<Vec<KeyRow>, DbError> {
+    let sql = format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY revoked_at IS NOT NULL, created_at DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([user_id], key_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One of the user's keys; another user's key id finds nothing.
+pub fn key_of_user(
+    conn: &Connection,
+    user_id: &str,
+    key_id: &str,
+) -> Result<Option<KeyRow>, DbError> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 AND id = ?2");
+    Ok(conn
+        .query_row(&sql, params![user_id, key_id], key_from_row)
+        .optional()?)
+}
+
+/// `Ok(false)` when the key is not the user's or already revoked.
+pub fn revoke_key(
+    conn: &Connection,
+    user_id: &str,
+    key_id: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE user_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        params![user_id, key_id, now],
+    )? == 1)
+}
+
+// ---------------------------------------------------------------- security events
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub at: i64,
+    pub kind: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: String,
+}
+
+pub fn add_event(
+    conn: &Connection,
+    user_id: &str,
+    kind: &str,
+    ip: &str,
+    user_agent: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![user_id, now, kind, ip, user_agent, detail],
+    )?;
+    Ok(())
+}
+
+pub fn list_events(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<EventRow>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT at, kind, ip, user_agent, detail FROM security_events
+         WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![user_id, limit], |r| {
+        Ok(EventRow {
+            at: r.get(0)?,
+            kind: r.get(1)?,
+            ip: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            user_agent: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            detail: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether the user signed in before from this address or this browser family.
+pub fn known_device(
+    conn: &Connection,
+    user_id: &str,
+    ip: &str,
+    device: &str,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM security_events
+         WHERE user_id = ?1 AND kind = 'sign_in' AND (ip = ?2 OR detail = ?3))",
+        params![user_id, ip, device],
+        |r| r.get(0),
+    )?)
+}
+
+// ---------------------------------------------------------------- invites
+
+pub fn insert_invite(
+    conn: &Connection,
+    hash: &[u8],
+    created_by: Option<&str>,
+    uses: i64,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO invites (code_hash, created_by, created_at, expires_at, uses_left) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![hash, created_by, now, expires_at, uses],
+    )?;
+    Ok(())
+}
+
+/// Uses one use of an invite; `Ok(false)` if it is unknown, used up or expired.
+pub fn take_invite(conn: &Connection, hash: &[u8], now: i64) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE invites SET uses_left = uses_left - 1
+         WHERE code_hash = ?1 AND uses_left > 0 AND (expires_at IS NULL OR expires_at > ?2)",
+        params![hash, now],
+    )? == 1)
+}

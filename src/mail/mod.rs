@@ -1,0 +1,416 @@
+//! Mail: the messages the site sends, rendered from `templates/mail/`, the outbox table they wait
+//! in, and the background sender that delivers them over SMTP (or, without SMTP, to the log).
+//!
+//! Callers build an [`Email`] with one of the functions below, [`queue`] it in the same
+//! transaction as the change it reports, then [`Mailer::wake`] the sender. Links in mail are made
+//! from the configured public URL, never from a request's `Host` header, so a forged header cannot
+//! point a reset link at someone else's server.
+
+mod outbox;
+mod sender;
+
+use std::fmt;
+
+use askama::Template;
+
+pub use outbox::MAX_ATTEMPTS;
+pub use sender::Mailer;
+
+/// A rendered mail, ready for the outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Leaves the bodies out: they may hold single-use links, which a stray `{:?}` in a log line
+/// must not give away.
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .field("html", &format_args!("<{} bytes>", self.html.len()))
+            .finish()
+    }
+}
+
+/// What every mail shows: site name, links built from the configured public URL (never a
+/// request's Host header).
+#[derive(Debug, Clone, Copy)]
+pub struct MailContext<'a> {
+    pub site_name: &'a str,
+    /// Without a trailing slash.
+    pub public_url: &'a str,
+    pub contact_email: Option<&'a str>,
+}
+
+impl MailContext<'_> {
+    /// An absolute link to `path_and_query` (which starts with `/`) on the public URL.
+    pub fn link(&self, path_and_query: &str) -> String {
+        format!(
+            "{}/{}",
+            self.public_url.trim_end_matches('/'),
+            path_and_query.trim_start_matches('/')
+        )
+    }
+}
+
+/// The parts of a mail the shared layouts (`mail/layout.txt`, `mail/layout.html`) draw: every
+/// mail template has a `layout` field of this type and fills the layout's `content` block.
+pub struct Layout<'a> {
+    pub site_name: &'a str,
+    pub public_url: &'a str,
+    pub contact_email: Option<&'a str>,
+    pub subject: String,
+    /// "Hello Ada," — or just "Hello," for an account without a name.
+    pub greeting: String,
+    /// Why the reader got this mail, shown in the footer.
+    pub reason: String,
+}
+
+impl<'a> Layout<'a> {
+    pub fn new(ctx: &MailContext<'a>, subject: &str, name: &str, reason: String) -> Layout<'a> {
+        let name = one_line(name);
+        let name = name.trim();
+        Layout {
+            site_name: ctx.site_name,
+            public_url: ctx.public_url.trim_end_matches('/'),
+            contact_email: ctx.contact_email,
+            subject: one_line(subject),
+            greeting: if name.is_empty() {
+                "Hello,".to_owned()
+            } else {
+                format!("Hello {name},")
+            },
+            reason,
+        }
+    }
+}
+
+/// Renders both parts of a mail. Rendering into a `String` can only fail if a value's `Display`
+/// fails, which none of ours do; should it ever happen the part is logged and left empty rather
+/// than taking the request down.
+pub(crate) fn compose(
+    to: &str,
+    layout: &Layout<'_>,
+    text: &impl Template,
+    html: &impl Template,
+) -> Email {
+    Email {
+        to: to.trim().to_owned(),
+        subject: layout.subject.clone(),
+        text: render_part("text", &layout.subject, text),
+        html: render_part("html", &layout.subject, html),
+    }
+}
+
+fn render_part(part: &str, subject: &str, template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!("mail template ({part} part of {subject:?}) failed: {e}");
+        String::new()
+    })
+}
+
+/// Replaces line breaks and other control characters with spaces, so that a value cannot add
+/// lines to a subject or a greeting.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Declares the plain-text and HTML template of one mail with the same fields.
+macro_rules! mail_templates {
+    ($text:ident = $text_path:tt, $html:ident = $html_path:tt { $($field:ident: $ty:ty),* $(,)? }) => {
+        #[derive(Template)]
+        #[template(path = $text_path, escape = "none")]
+        struct $text<'a> {
+            layout: &'a Layout<'a>,
+            $($field: $ty,)*
+        }
+
+        #[derive(Template)]
+        #[template(path = $html_path)]
+        struct $html<'a> {
+            layout: &'a Layout<'a>,
+            $($field: $ty,)*
+        }
+    };
+}
+
+mail_templates!(VerifyText = "mail/verify_email.txt", VerifyHtml = "mail/verify_email.html" {
+    link: &'a str,
+});
+
+mail_templates!(ResetText = "mail/password_reset.txt", ResetHtml = "mail/password_reset.html" {
+    link: &'a str,
+});
+
+mail_templates!(ChangeText = "mail/email_change.txt", ChangeHtml = "mail/email_change.html" {
+    link: &'a str,
+});
+
+mail_templates!(AlertText = "mail/security_alert.txt", AlertHtml = "mail/security_alert.html" {
+    what: &'a str,
+    ip: &'a str,
+    when: &'a str,
+});
+
+/// Asks a new user to confirm their address.
+pub fn verify_email(ctx: &MailContext, to: &str, name: &str, link: &str) -> Email {
+    let layout = Layout::new(
+        ctx,
+        "Confirm your email address",
+        name,
+        format!(
+            "You got this mail because this address was used to sign up at {}.",
+            ctx.site_name
+        ),
+    );
+    compose(
+        to,
+        &layout,
+        &VerifyText {
+            layout: &layout,
+            link,
+        },
+        &VerifyHtml {
+            layout: &layout,
+            link,
+        },
+    )
+}
+
+/// Sends a password reset link, valid for 30 minutes.
+pub fn password_reset(ctx: &MailContext, to: &str, name: &str, link: &str) -> Email {
+    let layout = Layout::new(
+        ctx,
+        "Reset your password",
+        name,
+        format!(
+            "You got this mail because a password reset was requested for the {} account with this address.",
+            ctx.site_name
+        ),
+    );
+    compose(
+        to,
+        &layout,
+        &ResetText {
+            layout: &layout,
+            link,
+        },
+        &ResetHtml {
+            layout: &layout,
+            link,
+        },
+    )
+}
+
+/// Asks the owner of the new address to confirm an address change; `to` is the new address.
+pub fn email_change(ctx: &MailContext, to: &str, name: &str, link: &str) -> Email {
+    let layout = Layout::new(
+        ctx,
+        "Confirm your new email address",
+        name,
+        format!(
+            "You got this mail because someone asked to use this address for a {} account.",
+            ctx.site_name
+        ),
+    );
+    compose(
+        to,
+        &layout,
+        &ChangeText {
+            layout: &layout,
+            link,
+        },
+        &ChangeHtml {
+            layout: &layout,
+            link,
+        },
+    )
+}
+
+/// Tells a user that something security-relevant happened to their account (`what`, e.g. "Your
+/// password was changed"), from where and when, and what to do if it was not them.
+pub fn security_alert(
+    ctx: &MailContext,
+    to: &str,
+    name: &str,
+    what: &str,
+    ip: &str,
+    when: &str,
+) -> Email {
+    let what = one_line(what);
+    let what = what.trim();
+    let layout = Layout::new(
+        ctx,
+        &format!("Security alert: {what}"),
+        name,
+        format!(
+            "You got this mail because it concerns the security of your {} account.",
+            ctx.site_name
+        ),
+    );
+    let (ip, when) = (&one_line(ip), &one_line(when));
+    compose(
+        to,
+        &layout,
+        &AlertText {
+            layout: &layout,
+            what,
+            ip,
+            when,
+        },
+        &AlertHtml {
+            layout: &layout,
+            what,
+            ip,
+            when,
+        },
+    )
+}
+
+/// Puts a mail in the outbox (table `email_outbox`); the sender delivers it. Call
+/// [`Mailer::wake`] once the surrounding transaction has committed.
+pub fn queue(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
+    outbox::insert(conn, email, now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CTX: MailContext<'static> = MailContext {
+        site_name: "Acme Gateway",
+        public_url: "https://api.acme.test",
+        contact_email: Some("help@acme.test"),
+    };
+
+    const LINK: &str = "https://api.acme.test/verify?token=abc_DEF-123&next=%2Fkeys";
+
+    #[test]
+    fn verify_mail_has_link_footer_and_both_parts() {
+        let mail = verify_email(&CTX, " ada@example.test ", "Ada", LINK);
+        assert_eq!(mail.to, "ada@example.test");
+        assert_eq!(mail.subject, "Confirm your email address");
+        assert!(mail.text.starts_with("Hello Ada,\n\n"), "{}", mail.text);
+        // The link stands on a line of its own, so no client glues punctuation to it.
+        assert!(mail.text.contains(&format!("\n{LINK}\n")), "{}", mail.text);
+        assert!(
+            mail.text
+                .contains("\n-- \nAcme Gateway · https://api.acme.test\n")
+        );
+        assert!(mail.text.contains("used to sign up at Acme Gateway"));
+        assert!(mail.text.contains("help@acme.test"));
+
+        // Askama writes `&` as `&#38;`, which every HTML parser reads back as `&`.
+        let html_link = LINK.replace('&', "&#38;");
+        assert!(
+            mail.html.contains(&format!("href=\"{html_link}\"")),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.html
+                .contains("<title>Confirm your email address</title>")
+        );
+        assert!(mail.html.contains("mailto:help@acme.test"));
+        assert!(mail.html.contains("https://api.acme.test"));
+    }
+
+    #[test]
+    fn each_mail_says_what_it_is_for() {
+        let reset = password_reset(&CTX, "a@x.test", "Ada", LINK);
+        assert_eq!(reset.subject, "Reset your password");
+        assert!(reset.text.contains("30 minutes"));
+        assert!(reset.text.contains("If this wasn't you, ignore this mail"));
+        assert!(reset.html.contains("30 minutes"));
+
+        let change = email_change(&CTX, "new@x.test", "Ada", LINK);
+        assert_eq!(change.to, "new@x.test");
+        assert_eq!(change.subject, "Confirm your new email address");
+        assert!(change.text.contains(LINK));
+
+        let alert = security_alert(
+            &CTX,
+            "a@x.test",
+            "Ada",
+            "Your password was changed",
+            "203.0.113.9",
+            "2026-11-27 10:00 UTC",
+        );
+        assert_eq!(alert.subject, "Security alert: Your password was changed");
+        for part in [&alert.text, &alert.html] {
+            assert!(part.contains("Your password was changed"));
+            assert!(part.contains("203.0.113.9"));
+            assert!(part.contains("2026-11-27 10:00 UTC"));
+            assert!(part.contains("Forgot your password?"));
+            assert!(part.contains("help@acme.test"));
+        }
+    }
+
+    #[test]
+    fn html_escapes_what_users_wrote_and_text_keeps_it() {
+        let name = "<script>alert(1)</script>";
+        let mail = verify_email(&CTX, "a@x.test", name, LINK);
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(
+            mail.html
+                .contains("Hello &#60;script&#62;alert(1)&#60;/script&#62;,")
+        );
+        assert!(mail.text.contains("Hello <script>alert(1)</script>,"));
+
+        let alert = security_alert(&CTX, "a@x.test", name, "<b>x</b>", "<ip>", "<when>");
+        assert!(!alert.html.contains("<b>x</b>"));
+        assert!(!alert.html.contains("<ip>"));
+    }
+
+    #[test]
+    fn values_cannot_add_lines_to_headers_or_greeting() {
+        let alert = security_alert(
+            &CTX,
+            "a@x.test",
+            "Ada\r\nBcc: evil@x.test",
+            "Changed\r\nBcc: evil@x.test",
+            "1.2.3.4",
+            "now",
+        );
+        assert!(!alert.subject.contains(['\r', '\n']));
+        assert!(alert.text.starts_with("Hello Ada  Bcc: evil@x.test,\n"));
+    }
+
+    #[test]
+    fn nameless_accounts_get_a_plain_greeting_and_no_contact_line() {
+        let ctx = MailContext {
+            contact_email: None,
+            ..CTX
+        };
+        let mail = password_reset(&ctx, "a@x.test", "  ", LINK);
+        assert!(mail.text.starts_with("Hello,\n"));
+        assert!(!mail.text.contains("Questions?"));
+        assert!(!mail.html.contains("mailto:"));
+    }
+
+    #[test]
+    fn debug_output_keeps_links_out() {
+        let mail = password_reset(&CTX, "a@x.test", "Ada", LINK);
+        let debug = format!("{mail:?}");
+        assert!(debug.contains("a@x.test") && debug.contains("Reset your password"));
+        assert!(!debug.contains("token"), "{debug}");
+    }
+
+    #[test]
+    fn links_are_built_from_the_public_url() {
+        let ctx = MailContext {
+            public_url: "https://api.acme.test/",
+            ..CTX
+        };
+        assert_eq!(ctx.link("/reset?t=1"), "https://api.acme.test/reset?t=1");
+        assert_eq!(ctx.link("reset"), "https://api.acme.test/reset");
+    }
+}
