@@ -36,7 +36,8 @@ CREATE TABLE users (
     totp_secret       TEXT,
     totp_enabled_at   INTEGER,
     created_at        INTEGER NOT NULL,
-    updated_at        INTEGER NOT NULL
+    updated_at        INTEGER NOT NULL,
+    totp_last_step    INTEGER
 ) STRICT;
 
 -- Signed-in browsers. Only a SHA-256 hash of the cookie token is kept.

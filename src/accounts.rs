@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::password;
-use crate::auth::token;
+use crate::auth::{token, totp};
 use crate::billing::Money;
 use crate::config::SignupMode;
 use crate::db::accounts::{
@@ -284,14 +284,23 @@ pub async fn sign_up(
 
 // ---------------------------------------------------------------- sign-in
 
-/// Checks the password and opens a session; returns the cookie token.
+/// A session opened by a correct password.
+#[derive(Debug)]
+pub struct SignedInToken {
+    /// The cookie token.
+    pub token: String,
+    /// The account has two-factor sign-in: the session is good only for entering a code.
+    pub second_factor_due: bool,
+}
+
+/// Checks the password and opens a session.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: String,
     client: &ClientInfo,
     actor: &Actor,
-) -> Result<String, AccountError> {
+) -> Result<SignedInToken, AccountError> {
     let email = email.trim().to_owned();
     let ip_key = format!("ip:{}", client.ip);
     let account_key = format!("account:{}", email.to_lowercase());
@@ -369,9 +378,18 @@ pub async fn sign_in(
                 )?;
             }
             record(&tx, &state2, &user, "sign_in", &device, &actor, None)?;
-            let token = crate::web::session::start(&tx, &user.id, &client, &actor.user_agent)?;
+            let token = crate::web::session::start(
+                &tx,
+                &user.id,
+                &client,
+                &actor.user_agent,
+                user.totp_enabled,
+            )?;
             tx.commit()?;
-            Ok(token)
+            Ok(SignedInToken {
+                token,
+                second_factor_due: user.totp_enabled,
+            })
         })
         .await?;
     state.mailer.wake();
@@ -995,7 +1013,7 @@ pub async fn create_first_admin(
                 &actor.device(),
                 now,
             )?;
-            let token = crate::web::session::start(&tx, &id, &client, &actor.user_agent)?;
+            let token = crate::web::session::start(&tx, &id, &client, &actor.user_agent, false)?;
             tx.commit()?;
             Ok(Ok(token))
         })
@@ -1037,4 +1055,165 @@ pub fn create_user_blocking(
         Ok(false) => Err(format!("{email} already has an account")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+// ---------------------------------------------------------------- two-factor sign-in
+
+const RECOVERY_CODES: usize = 10;
+
+/// What the set-up page shows: the secret as text and as a QR code.
+pub struct TotpSetup {
+    pub secret: String,
+    pub qr_svg: String,
+}
+
+/// Starts (or restarts) setting up two-factor sign-in with a new secret.
+pub async fn start_totp_setup(state: &AppState, user: &User) -> Result<TotpSetup, WebError> {
+    let secret = totp::new_secret();
+    let url = totp::otpauth_url(&secret, &state.config.site.name, &user.email)
+        .ok_or_else(|| WebError::Internal("cannot build the authenticator link".to_owned()))?;
+    let qr_svg = totp::qr_svg(&url)
+        .ok_or_else(|| WebError::Internal("cannot draw the QR code".to_owned()))?;
+    let (user_id, stored) = (user.id.clone(), secret.clone());
+    state
+        .db
+        .run(move |conn| repo::set_pending_totp(conn, &user_id, &stored, now_ms()))
+        .await?;
+    Ok(TotpSetup { secret, qr_svg })
+}
+
+fn new_recovery_codes() -> (Vec<String>, Vec<Vec<u8>>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| token::short_code()).collect();
+    let hashes = codes
+        .iter()
+        .map(|c| token::sha256(&totp::normalize_recovery_code(c)))
+        .collect();
+    (codes, hashes)
+}
+
+/// Turns two-factor sign-in on once a code from the app proves it was set up; returns the
+/// recovery codes, shown once.
+pub async fn enable_totp(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    actor: &Actor,
+) -> Result<Vec<String>, AccountError> {
+    let (state2, user, actor, code) = (state.clone(), user.clone(), actor.clone(), code.to_owned());
+    let result = state
+        .db
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            let Some((secret, false, _)) = repo::totp_state(&tx, &user.id)? else {
+                return Ok(Err("Start the set-up again."));
+            };
+            let Some(step) = totp::check(&secret, &code, None) else {
+                return Ok(Err("That code is not right. Check the time on your phone and try the current code."));
+            };
+            let now = now_ms();
+            repo::enable_totp(&tx, &user.id, step, now)?;
+            let (codes, hashes) = new_recovery_codes();
+            repo::replace_recovery_codes(&tx, &user.id, &hashes)?;
+            record(&tx, &state2, &user, "totp_enabled", "", &actor, Some("Two-factor sign-in was turned on"))?;
+            tx.commit()?;
+            Ok(Ok(codes))
+        })
+        .await?;
+    state.mailer.wake();
+    result.or_else(invalid)
+}
+
+/// Turns two-factor sign-in off; needs the password.
+pub async fn disable_totp(
+    state: &AppState,
+    user: &User,
+    password: String,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    check_current_password(state, user, password).await?;
+    let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
+    state
+        .db
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            repo::disable_totp(&tx, &user.id, now_ms())?;
+            record(
+                &tx,
+                &state2,
+                &user,
+                "totp_disabled",
+                "",
+                &actor,
+                Some("Two-factor sign-in was turned off"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Completes a sign-in with an authenticator code or a recovery code.
+pub async fn complete_second_factor(
+    state: &AppState,
+    user: &User,
+    session: &[u8],
+    code: &str,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    let key = format!("account:{}", user.email.to_lowercase());
+    state
+        .account_throttle
+        .check(&key)
+        .map_err(AccountError::Throttled)?;
+    let (state2, user2, actor, code, session) = (
+        state.clone(),
+        user.clone(),
+        actor.clone(),
+        code.to_owned(),
+        session.to_vec(),
+    );
+    let accepted = state
+        .db
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            let Some((secret, true, last_step)) = repo::totp_state(&tx, &user2.id)? else {
+                return Ok(false);
+            };
+            let by_app = match totp::check(&secret, &code, last_step) {
+                Some(step) => repo::use_totp_step(&tx, &user2.id, step)?,
+                None => false,
+            };
+            let accepted = by_app || {
+                let hash = token::sha256(&totp::normalize_recovery_code(&code));
+                let used = repo::take_recovery_code(&tx, &user2.id, &hash, now_ms())?;
+                if used {
+                    let left = repo::recovery_codes_left(&tx, &user2.id)?;
+                    record(
+                        &tx,
+                        &state2,
+                        &user2,
+                        "recovery_code_used",
+                        &left.to_string(),
+                        &actor,
+                        Some("A two-factor recovery code was used to sign in"),
+                    )?;
+                }
+                used
+            };
+            if accepted {
+                repo::clear_mfa_pending(&tx, &session)?;
+            }
+            tx.commit()?;
+            Ok(accepted)
+        })
+        .await?;
+    if !accepted {
+        state.account_throttle.fail(&key);
+        return invalid("That code is not right.");
+    }
+    state.account_throttle.succeed(&key);
+    state.mailer.wake();
+    Ok(())
 }

@@ -1029,3 +1029,125 @@ fn the_first_admin_comes_from_the_logged_setup_link() {
         .unwrap();
     assert_eq!(role, "admin");
 }
+
+fn totp_code(secret: &str, offset_secs: u64) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp.generate(now + offset_secs).to_string()
+}
+
+#[test]
+fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+
+    let setup = text(
+        http.get(server.url("/dashboard/security/2fa"))
+            .send()
+            .unwrap(),
+    );
+    assert!(setup.contains("<svg"), "QR code shown");
+    let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
+    let secret = setup[start..start + 32].to_owned();
+    let token = csrf(&setup);
+
+    let wrong = http
+        .post(server.url("/dashboard/security/2fa"))
+        .form(&[("csrf", token.as_str()), ("code", "000000")])
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let on = http
+        .post(server.url("/dashboard/security/2fa"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("code", totp_code(&secret, 0).as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    let page = text(on);
+    let codes_start = page.find("id=\"recovery-codes\">").unwrap() + 20;
+    let codes: Vec<String> = page
+        [codes_start..page[codes_start..].find("</code>").unwrap() + codes_start]
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(count(&server, "SELECT count(*) FROM recovery_codes"), 10);
+    mail_about(
+        &smtp,
+        "ada@example.test",
+        "two-factor sign-in was turned on",
+    );
+
+    // A new sign-in now stops halfway until a code is given.
+    let phone = browser(&server);
+    let res = sign_in(&phone, &server, "ada@example.test", PASSWORD);
+    assert_eq!(location(&res), "/login/2fa?next=%2Fdashboard");
+    let res = phone.get(server.url("/dashboard")).send().unwrap();
+    assert_eq!(location(&res), "/login/2fa");
+    let form = text(phone.get(server.url("/login/2fa")).send().unwrap());
+    let token = csrf(&form);
+    let replayed = phone
+        .post(server.url("/login/2fa"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("code", totp_code(&secret, 0).as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(replayed.status(), 400, "a code is accepted once only");
+    let res = phone
+        .post(server.url("/login/2fa"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("code", totp_code(&secret, 30).as_str()),
+            ("next", "/dashboard/keys"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(location(&res), "/dashboard/keys");
+    assert_eq!(
+        phone.get(server.url("/dashboard")).send().unwrap().status(),
+        200
+    );
+
+    // A recovery code works once.
+    for (attempt, expected) in [(1, 303), (2, 400)] {
+        let tablet = browser(&server);
+        sign_in(&tablet, &server, "ada@example.test", PASSWORD);
+        let form = text(tablet.get(server.url("/login/2fa")).send().unwrap());
+        let res = tablet
+            .post(server.url("/login/2fa"))
+            .form(&[
+                ("csrf", csrf(&form).as_str()),
+                ("code", codes[0].to_uppercase().as_str()),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), expected, "recovery code attempt {attempt}");
+    }
+
+    let page = text(http.get(server.url("/dashboard/security")).send().unwrap());
+    let res = http
+        .post(server.url("/dashboard/security/2fa/disable"))
+        .form(&[("csrf", csrf(&page).as_str()), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(count(&server, "SELECT count(*) FROM recovery_codes"), 0);
+    let laptop = browser(&server);
+    assert_eq!(
+        location(&sign_in(&laptop, &server, "ada@example.test", PASSWORD)),
+        "/dashboard"
+    );
+}

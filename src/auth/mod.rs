@@ -4,3 +4,4 @@
 pub mod password;
 pub mod throttle;
 pub mod token;
+pub mod totp;

@@ -200,15 +200,17 @@ pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
     pub csrf_token: &'a str,
+    /// Password checked, second factor still due.
+    pub mfa_pending: bool,
     pub ip: &'a str,
     pub user_agent: &'a str,
 }
 
 pub fn insert_session(conn: &Connection, s: &NewSession<'_>, now: i64) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO sessions (token_hash, id, user_id, csrf_token, created_at, last_seen_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
-        params![s.token_hash, s.id, s.user_id, s.csrf_token, now, s.ip, s.user_agent],
+        "INSERT INTO sessions (token_hash, id, user_id, csrf_token, mfa_pending, created_at, last_seen_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+        params![s.token_hash, s.id, s.user_id, s.csrf_token, s.mfa_pending, now, s.ip, s.user_agent],
     )?;
     Ok(())
 }
@@ -221,6 +223,7 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     pub ip: String,
     pub user_agent: String,
+    pub mfa_pending: bool,
 }
 
 fn session_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<SessionRow> {
@@ -235,6 +238,7 @@ fn session_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<SessionRow
         user_agent: row
             .get::<_, Option<String>>(offset + 5)?
             .unwrap_or_default(),
+        mfa_pending: row.get(offset + 6)?,
     })
 }
 
@@ -243,12 +247,12 @@ pub fn session_by_hash(
     hash: &[u8],
 ) -> Result<Option<(SessionRow, User)>, DbError> {
     let sql = format!(
-        "SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, s.ip, s.user_agent, {USER_COLUMNS}
+        "SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, s.ip, s.user_agent, s.mfa_pending, {USER_COLUMNS}
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
     );
     Ok(conn
         .query_row(&sql, [hash], |r| {
-            Ok((session_from_row(r, 0)?, user_from_row(r, 6)?))
+            Ok((session_from_row(r, 0)?, user_from_row(r, 7)?))
         })
         .optional()?)
 }
@@ -288,7 +292,7 @@ pub fn delete_other_sessions(
 
 pub fn list_sessions(conn: &Connection, user_id: &str) -> Result<Vec<SessionRow>, DbError> {
     let mut stmt = conn.prepare(
-        "SELECT id, csrf_token, created_at, last_seen_at, ip, user_agent FROM sessions
+        "SELECT id, csrf_token, created_at, last_seen_at, ip, user_agent, mfa_pending FROM sessions
          WHERE user_id = ?1 ORDER BY last_seen_at DESC",
     )?;
     let rows = stmt.query_map([user_id], |r| session_from_row(r, 0))?;
@@ -572,4 +576,106 @@ pub fn take_invite(conn: &Connection, hash: &[u8], now: i64) -> Result<bool, DbE
          WHERE code_hash = ?1 AND uses_left > 0 AND (expires_at IS NULL OR expires_at > ?2)",
         params![hash, now],
     )? == 1)
+}
+
+// ---------------------------------------------------------------- two-factor
+
+/// The user's TOTP secret (enabled or only being set up) and the last step accepted.
+pub fn totp_state(
+    conn: &Connection,
+    user_id: &str,
+) -> Result<Option<(String, bool, Option<i64>)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT totp_secret, totp_enabled_at IS NOT NULL, totp_last_step FROM users
+             WHERE id = ?1 AND totp_secret IS NOT NULL",
+            [user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Stores a secret being set up; it protects nothing until [`enable_totp`].
+pub fn set_pending_totp(
+    conn: &Connection,
+    user_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET totp_secret = ?2, totp_enabled_at = NULL, totp_last_step = NULL, updated_at = ?3
+         WHERE id = ?1 AND totp_enabled_at IS NULL",
+        params![user_id, secret, now],
+    )?;
+    Ok(())
+}
+
+pub fn enable_totp(conn: &Connection, user_id: &str, step: i64, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET totp_enabled_at = ?3, totp_last_step = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, step, now],
+    )?;
+    Ok(())
+}
+
+pub fn disable_totp(conn: &Connection, user_id: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL, updated_at = ?2
+         WHERE id = ?1",
+        params![user_id, now],
+    )?;
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
+/// Records the step a code was accepted in; `Ok(false)` if that step (or a later one) was used.
+pub fn use_totp_step(conn: &Connection, user_id: &str, step: i64) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE users SET totp_last_step = ?2
+         WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        params![user_id, step],
+    )? == 1)
+}
+
+pub fn replace_recovery_codes(
+    conn: &Connection,
+    user_id: &str,
+    hashes: &[Vec<u8>],
+) -> Result<(), DbError> {
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    let mut stmt =
+        conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    for hash in hashes {
+        stmt.execute(params![user_id, hash])?;
+    }
+    Ok(())
+}
+
+/// Uses a recovery code up; `Ok(false)` if unknown or used.
+pub fn take_recovery_code(
+    conn: &Connection,
+    user_id: &str,
+    hash: &[u8],
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        params![user_id, hash, now],
+    )? == 1)
+}
+
+pub fn recovery_codes_left(conn: &Connection, user_id: &str) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn clear_mfa_pending(conn: &Connection, token_hash: &[u8]) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE sessions SET mfa_pending = 0 WHERE token_hash = ?1",
+        [token_hash],
+    )?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ use super::DbError;
 const STEPS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_accounts.sql"),
+    include_str!("../../migrations/0003_totp_replay.sql"),
 ];
 
 pub const LATEST_VERSION: u32 = STEPS.len() as u32;
@@ -60,19 +61,45 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<MigrationReport, Db
 mod tests {
     use super::*;
 
-    fn objects(conn: &Connection) -> Vec<(String, String)> {
-        let mut stmt = conn
-            .prepare(
-                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name",
-            )
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(|row| {
-                let (name, sql): (String, String) = row.unwrap();
-                (name, sql.split_whitespace().collect::<Vec<_>>().join(" "))
+    /// The schema as SQLite sees it: each table's columns, keys and strictness, and each index.
+    /// (Text of CREATE statements differs once a migration has used ALTER TABLE.)
+    fn objects(conn: &Connection) -> Vec<String> {
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let count = stmt.column_count();
+            stmt.query_map([], |r| {
+                Ok((0..count)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|"))
             })
+            .unwrap()
+            .map(Result::unwrap)
             .collect()
+        };
+        let mut out = Vec::new();
+        for table in rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        ) {
+            let name = table;
+            out.push(format!("table {name}"));
+            out.extend(rows(&format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{name}') ORDER BY name")));
+            out.extend(rows(&format!("SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list('{name}') ORDER BY \"from\"")));
+            out.extend(rows(&format!(
+                "SELECT strict FROM pragma_table_list('{name}')"
+            )));
+        }
+        for index in
+            rows("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        {
+            out.push(index.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        out
     }
 
     #[test]

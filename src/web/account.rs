@@ -22,6 +22,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login_form))
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
+        .route(
+            session::SECOND_FACTOR_PATH,
+            web::get().to(second_factor_form),
+        )
+        .route(session::SECOND_FACTOR_PATH, web::post().to(second_factor))
         .route("/verify", web::get().to(verify))
         .route("/forgot", web::get().to(forgot_form))
         .route("/forgot", web::post().to(forgot))
@@ -188,7 +193,15 @@ async fn signup(
     };
     match accounts::sign_up(&state, request, &actor).await {
         Ok(outcome) => Ok(SignupDonePage {
-            layout: Layout::new(&state, "", "Check your email"),
+            layout: Layout::new(
+                &state,
+                "",
+                if outcome.confirm_by_mail {
+                    "Check your email"
+                } else {
+                    "Account created"
+                },
+            ),
             confirm_by_mail: outcome.confirm_by_mail,
             needs_approval: outcome.needs_approval,
         }
@@ -293,18 +306,27 @@ async fn login(
     let next = session::safe_next(Some(&form.next));
     let actor = Actor::new(&client, &user_agent(&req));
     match accounts::sign_in(&state, &form.email, form.password, &client, &actor).await {
-        Ok(token) => {
+        Ok(signed) => {
             // A new session id at every sign-in: a session planted before cannot be taken over.
             if let Some(old) = current.0 {
                 accounts::sign_out(&state, old.token_hash).await?;
             }
+            let location = if signed.second_factor_due {
+                format!(
+                    "{}?next={}",
+                    session::SECOND_FACTOR_PATH,
+                    super::error::encode_query(&next)
+                )
+            } else {
+                next
+            };
             Ok(HttpResponse::SeeOther()
                 .cookie(session::session_cookie(
-                    &token,
+                    &signed.token,
                     client.https,
                     state.config.accounts.session_max_days,
                 ))
-                .insert_header((header::LOCATION, next))
+                .insert_header((header::LOCATION, location))
                 .finish())
         }
         Err(e) => {
@@ -630,6 +652,85 @@ async fn admin_setup(
                 error: Some(message),
                 name: form.name,
                 email: form.email,
+            };
+            Ok(with_status(page, &req, status))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- second factor
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login_2fa.html")]
+struct SecondFactorPage {
+    layout: Layout,
+    csrf: String,
+    next: String,
+    error: Option<String>,
+}
+
+async fn second_factor_form(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, WebError> {
+    let next = session::safe_next(query.next.as_deref());
+    if !signed_in.mfa_pending {
+        return Err(WebError::Redirect(next));
+    }
+    let page = SecondFactorPage {
+        layout: Layout::new(&state, "", "Two-factor sign-in"),
+        csrf: signed_in.csrf_token.clone(),
+        next,
+        error: None,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            page.render()
+                .map_err(|e| WebError::Internal(e.to_string()))?,
+        ))
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    form: web::Form<SecondFactorForm>,
+) -> Result<HttpResponse, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let next = session::safe_next(Some(&form.next));
+    if !signed_in.mfa_pending {
+        return Err(WebError::Redirect(next));
+    }
+    let actor = Actor::new(&signed_in.client, &user_agent(&req));
+    match accounts::complete_second_factor(
+        &state,
+        &signed_in.user,
+        &signed_in.token_hash,
+        &form.code,
+        &actor,
+    )
+    .await
+    {
+        Ok(()) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, next))
+            .finish()),
+        Err(e) => {
+            let (message, status) = form_error(e)?;
+            let page = SecondFactorPage {
+                layout: Layout::new(&state, "", "Two-factor sign-in"),
+                csrf: signed_in.csrf_token.clone(),
+                next,
+                error: Some(message),
             };
             Ok(with_status(page, &req, status))
         }

@@ -35,6 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/security/password",
             web::post().to(change_password),
         )
+        .route("/dashboard/security/2fa", web::get().to(totp_setup))
+        .route("/dashboard/security/2fa", web::post().to(totp_enable))
+        .route(
+            "/dashboard/security/2fa/disable",
+            web::post().to(totp_disable),
+        )
         .route(
             "/dashboard/sessions/{id}/revoke",
             web::post().to(revoke_session),
@@ -62,6 +68,7 @@ pub struct Dash {
     /// Unconfirmed accounts cannot create keys (only when mail is sent).
     pub must_verify: bool,
     pub is_admin: bool,
+    pub totp_enabled: bool,
 }
 
 impl Dash {
@@ -75,6 +82,7 @@ impl Dash {
             email_verified: user.email_verified,
             must_verify: !user.email_verified && accounts::verification_required(state),
             is_admin: user.role == repo::Role::Admin,
+            totp_enabled: user.totp_enabled,
         }
     }
 }
@@ -449,6 +457,7 @@ fn profile_notice(code: Option<&str>) -> Option<String> {
             "sessions" => "Your other sessions were signed out.",
             "session" => "The session was signed out.",
             "resent" => "We sent a new confirmation link to your email address.",
+            "2fa-off" => "Two-factor sign-in is off.",
             _ => return None,
         }
         .to_owned(),
@@ -605,6 +614,9 @@ fn describe_event(kind: &str, detail: &str) -> String {
         "email_changed" => "Email address changed".to_owned(),
         "key_created" => format!("API key created: {detail}"),
         "key_revoked" => format!("API key revoked: {detail}"),
+        "totp_enabled" => "Two-factor sign-in turned on".to_owned(),
+        "totp_disabled" => "Two-factor sign-in turned off".to_owned(),
+        "recovery_code_used" => format!("Recovery code used ({detail} left)"),
         other => other.replace('_', " "),
     }
 }
@@ -748,6 +760,138 @@ async fn revoke_other_sessions(
     signed_in.check_csrf(&form.csrf)?;
     accounts::revoke_other_sessions(&state, &signed_in.user, &signed_in.token_hash).await?;
     Ok(see_other("/dashboard/security?notice=sessions"))
+}
+
+// ---------------------------------------------------------------- two-factor
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/totp_setup.html")]
+struct TotpSetupPage {
+    layout: Layout,
+    dash: Dash,
+    secret: String,
+    qr_svg: String,
+    error: Option<String>,
+}
+
+async fn totp_setup(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, WebError> {
+    if signed_in.user.totp_enabled {
+        return Ok(see_other("/dashboard/security"));
+    }
+    let setup = accounts::start_totp_setup(&state, &signed_in.user).await?;
+    let page = TotpSetupPage {
+        layout: layout(&state, "Two-factor sign-in"),
+        dash: Dash::new(&state, &signed_in, "security"),
+        secret: setup.secret,
+        qr_svg: setup.qr_svg,
+        error: None,
+    };
+    let mut res = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            page.render()
+                .map_err(|e| WebError::Internal(e.to_string()))?,
+        );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/recovery_codes.html")]
+struct RecoveryCodesPage {
+    layout: Layout,
+    dash: Dash,
+    codes: Vec<String>,
+}
+
+async fn totp_enable(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let actor = Actor::new(&signed_in.client, &user_agent(&req));
+    match accounts::enable_totp(&state, &signed_in.user, &form.code, &actor).await {
+        Ok(codes) => {
+            let mut dash = Dash::new(&state, &signed_in, "security");
+            dash.totp_enabled = true;
+            let page = RecoveryCodesPage {
+                layout: layout(&state, "Recovery codes"),
+                dash,
+                codes,
+            };
+            let mut res = render_with(page, &req, StatusCode::OK);
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            Ok(res)
+        }
+        Err(AccountError::Failed(e)) => Err(e),
+        Err(e) => {
+            // A wrong code: show the same secret again so the app already set up still fits.
+            let user_id = signed_in.user.id.clone();
+            let pending = state
+                .db
+                .run(move |conn| repo::totp_state(conn, &user_id))
+                .await?;
+            let Some((secret, false, _)) = pending else {
+                return Ok(see_other("/dashboard/security/2fa"));
+            };
+            let url = crate::auth::totp::otpauth_url(
+                &secret,
+                &state.config.site.name,
+                &signed_in.user.email,
+            )
+            .unwrap_or_default();
+            let page = TotpSetupPage {
+                layout: layout(&state, "Two-factor sign-in"),
+                dash: Dash::new(&state, &signed_in, "security"),
+                qr_svg: crate::auth::totp::qr_svg(&url).unwrap_or_default(),
+                secret,
+                error: Some(e.to_string()),
+            };
+            Ok(render_with(page, &req, StatusCode::BAD_REQUEST))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DisableTotpForm {
+    csrf: String,
+    password: String,
+}
+
+async fn totp_disable(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    form: web::Form<DisableTotpForm>,
+) -> Result<HttpResponse, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let actor = Actor::new(&signed_in.client, &user_agent(&req));
+    match accounts::disable_totp(&state, &signed_in.user, form.password, &actor).await {
+        Ok(()) => Ok(see_other("/dashboard/security?notice=2fa-off")),
+        Err(AccountError::Failed(e)) => Err(e),
+        Err(e) => {
+            let page = security_page(&state, &signed_in, None, Some(e.to_string())).await?;
+            Ok(render_with(page, &req, StatusCode::BAD_REQUEST))
+        }
+    }
 }
 
 // ---------------------------------------------------------------- places for later pages

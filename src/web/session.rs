@@ -19,6 +19,8 @@ use crate::db::now_ms;
 /// Cookie name over HTTPS: the `__Host-` prefix pins it to this host, path `/` and Secure.
 const SECURE_COOKIE: &str = "__Host-codexapi";
 const PLAIN_COOKIE: &str = "codexapi_session";
+/// Where a session whose second factor is due is sent.
+pub const SECOND_FACTOR_PATH: &str = "/login/2fa";
 /// `last_seen_at` is written at most this often per session.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -45,11 +47,13 @@ pub fn removal_cookie(https: bool) -> Cookie<'static> {
 }
 
 /// Creates a session for `user_id` and returns the cookie token.
+/// With `mfa_pending` the session is good for nothing but entering the second factor.
 pub fn start(
     conn: &rusqlite::Connection,
     user_id: &str,
     client: &ClientInfo,
     user_agent: &str,
+    mfa_pending: bool,
 ) -> Result<String, crate::db::DbError> {
     let token = token::random_token();
     accounts::insert_session(
@@ -59,6 +63,7 @@ pub fn start(
             id: &token::random_id(),
             user_id,
             csrf_token: &token::random_token(),
+            mfa_pending,
             ip: &client.ip.to_string(),
             user_agent,
         },
@@ -76,6 +81,8 @@ pub struct SignedIn {
     pub csrf_token: String,
     pub token_hash: Vec<u8>,
     pub client: ClientInfo,
+    /// The password was right but the second factor is still due.
+    pub mfa_pending: bool,
 }
 
 impl SignedIn {
@@ -133,6 +140,7 @@ async fn load(req: HttpRequest) -> Result<Option<SignedIn>, WebError> {
         .await?;
     Ok(found.map(|(session, user)| SignedIn {
         user,
+        mfa_pending: session.mfa_pending,
         session_id: session.id,
         csrf_token: session.csrf_token,
         token_hash,
@@ -153,6 +161,9 @@ impl FromRequest for SignedIn {
             };
             let signed_in = load(req.clone()).await?.ok_or(WebError::SignIn { next })?;
             let path = req.path();
+            if signed_in.mfa_pending && path != SECOND_FACTOR_PATH && path != "/logout" {
+                return Err(WebError::Redirect(SECOND_FACTOR_PATH.to_owned()));
+            }
             if signed_in.user.status == Status::Pending && path != "/pending" && path != "/logout" {
                 return Err(WebError::Redirect("/pending".to_owned()));
             }
@@ -167,7 +178,8 @@ impl FromRequest for MaybeSignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { Ok(MaybeSignedIn(load(req).await?)) })
+        // Half a sign-in (second factor due) does not count as signed in here.
+        Box::pin(async move { Ok(MaybeSignedIn(load(req).await?.filter(|s| !s.mfa_pending))) })
     }
 }
 
