@@ -1154,32 +1154,35 @@ pub async fn disable_totp(
     Ok(())
 }
 
-/// Completes a sign-in with an authenticator code or a recovery code.
+/// Completes a sign-in with an authenticator code or a recovery code. The half-signed-in session
+/// is replaced by a new one (new token) whose cookie token is returned.
 pub async fn complete_second_factor(
     state: &AppState,
     user: &User,
     session: &[u8],
     code: &str,
+    client: &ClientInfo,
     actor: &Actor,
-) -> Result<(), AccountError> {
+) -> Result<String, AccountError> {
     let key = format!("account:{}", user.email.to_lowercase());
     state
         .account_throttle
         .check(&key)
         .map_err(AccountError::Throttled)?;
-    let (state2, user2, actor, code, session) = (
+    let (state2, user2, actor, code, session, client) = (
         state.clone(),
         user.clone(),
         actor.clone(),
         code.to_owned(),
         session.to_vec(),
+        client.clone(),
     );
-    let accepted = state
+    let new_token = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
             let Some((secret, true, last_step)) = repo::totp_state(&tx, &user2.id)? else {
-                return Ok(false);
+                return Ok(None);
             };
             let by_app = match totp::check(&secret, &code, last_step) {
                 Some(step) => repo::use_totp_step(&tx, &user2.id, step)?,
@@ -1202,18 +1205,27 @@ pub async fn complete_second_factor(
                 }
                 used
             };
-            if accepted {
-                repo::clear_mfa_pending(&tx, &session)?;
-            }
+            let new_token = if accepted {
+                repo::delete_session(&tx, &session)?;
+                Some(crate::web::session::start(
+                    &tx,
+                    &user2.id,
+                    &client,
+                    &actor.user_agent,
+                    false,
+                )?)
+            } else {
+                None
+            };
             tx.commit()?;
-            Ok(accepted)
+            Ok(new_token)
         })
         .await?;
-    if !accepted {
+    let Some(new_token) = new_token else {
         state.account_throttle.fail(&key);
         return invalid("That code is not right.");
-    }
+    };
     state.account_throttle.succeed(&key);
     state.mailer.wake();
-    Ok(())
+    Ok(new_token)
 }

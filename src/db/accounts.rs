@@ -671,11 +671,3 @@ pub fn recovery_codes_left(conn: &Connection, user_id: &str) -> Result<i64, DbEr
         |r| r.get(0),
     )?)
 }
-
-pub fn clear_mfa_pending(conn: &Connection, token_hash: &[u8]) -> Result<(), DbError> {
-    conn.execute(
-        "UPDATE sessions SET mfa_pending = 0 WHERE token_hash = ?1",
-        [token_hash],
-    )?;
-    Ok(())
-}

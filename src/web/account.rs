@@ -717,11 +717,17 @@ async fn second_factor(
         &signed_in.user,
         &signed_in.token_hash,
         &form.code,
+        &signed_in.client,
         &actor,
     )
     .await
     {
-        Ok(()) => Ok(HttpResponse::SeeOther()
+        Ok(token) => Ok(HttpResponse::SeeOther()
+            .cookie(session::session_cookie(
+                &token,
+                signed_in.client.https,
+                state.config.accounts.session_max_days,
+            ))
             .insert_header((header::LOCATION, next))
             .finish()),
         Err(e) => {
