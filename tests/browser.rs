@@ -1,0 +1,200 @@
+//! The site in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
+//! playwright-core from tests/e2e/flow.mjs signs up, confirms by the mailed link, signs in,
+//! creates an API key that is shown once, revokes it and signs out, against the real binary and a
+//! real SMTP server. The browser runs in two phases because only this side reads the mailbox.
+//! A screenshot of every step lands in target/e2e-screenshots/.
+//!
+//! Needs node, Chromium and tests/e2e/node_modules: `scripts/test` installs them.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use common::smtp::SmtpServer;
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "violet-harbor-tunes-92";
+const EMAIL: &str = "ada@example.test";
+const MAIL_WAIT: Duration = Duration::from_secs(15);
+/// Each node phase is bounded by its own 30 s per step and 90 s in all; this is the backstop.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(100);
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
+}
+
+/// target/e2e-screenshots, emptied for this run.
+fn screenshot_dir() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let dir = target.join("e2e-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create screenshot dir");
+    dir
+}
+
+/// Fails, not skips, when the browser tooling is missing.
+fn require_tooling() {
+    let fix = "run scripts/test (it installs everything), or: apt-get install -y chromium && npm ci --prefix tests/e2e";
+    assert!(
+        chromium().exists(),
+        "{} is missing; {fix}",
+        chromium().display()
+    );
+    assert!(
+        e2e_dir()
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "tests/e2e/node_modules is missing playwright-core; {fix}"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "node does not run ({node:?}); install Node.js 20 or newer, then {fix}"
+    );
+}
+
+/// Runs one phase of flow.mjs; returns its stdout, panics with its output if it fails.
+fn run_flow(phase: &str, env: &[(&str, &str)]) -> String {
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .arg(e2e_dir().join("flow.mjs"))
+        .arg(phase)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if started.elapsed() > PHASE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    eprint!("{stderr}");
+    eprintln!(
+        "[browser] phase {phase} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    match status {
+        Some(status) if status.success() => stdout,
+        Some(status) => panic!("browser phase {phase} failed ({status}):\n{stderr}{stdout}"),
+        None => {
+            panic!("browser phase {phase} did not finish in {PHASE_TIMEOUT:?}:\n{stderr}{stdout}")
+        }
+    }
+}
+
+/// The first link in `text` that starts with `prefix`.
+fn link_in(text: &str, prefix: &str) -> String {
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
+    text[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
+    require_tooling();
+    let shots = screenshot_dir();
+    eprintln!("[browser] screenshots: {}", shots.display());
+
+    let smtp = SmtpServer::start();
+    let server = Server::start(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Test Gateway <noreply@gateway.test>\"\nretry_secs = 1\n\n\
+         [[models]]\nid = \"m-fast\"\nprice = {{ input = 1, output = 2 }}\n",
+        smtp.port
+    ));
+    let shots_str = shots.to_str().expect("utf-8 path");
+    let env = [
+        ("BASE_URL", server.base.as_str()),
+        ("EMAIL", EMAIL),
+        ("PASSWORD", PASSWORD),
+        ("SHOTS", shots_str),
+    ];
+
+    run_flow("signup", &env);
+
+    let mail = smtp.wait_for_mail(EMAIL, MAIL_WAIT);
+    let link = link_in(&mail.text, &format!("{}/verify?token=", server.base));
+
+    let mut env = env.to_vec();
+    env.push(("LINK", link.as_str()));
+    let stdout = run_flow("rest", &env);
+    let key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KEY="))
+        .unwrap_or_else(|| panic!("the browser printed no KEY= line:\n{stdout}"))
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("sk-cx-") && key.len() == 49, "{key:?}");
+
+    let db = Connection::open(server.db_path()).unwrap();
+    let (name, hash, revoked): (String, Vec<u8>, Option<i64>) = db
+        .query_row("SELECT name, key_hash, revoked_at FROM api_keys", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(name, "laptop");
+    assert_eq!(
+        hash,
+        Sha256::digest(key.as_bytes()).to_vec(),
+        "the key the browser saw is the one whose hash is stored"
+    );
+    assert!(revoked.is_some(), "revoked_at is set");
+    let verified: Option<i64> = db
+        .query_row("SELECT email_verified_at FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert!(verified.is_some(), "the mailed link confirmed the address");
+    let sessions: i64 = db
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 0, "signing out ended the browser's session");
+
+    let pngs = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .count();
+    assert!(pngs >= 12, "expected a screenshot per step, found {pngs}");
+    eprintln!("[browser] {pngs} screenshots in {}", shots.display());
+    drop(db);
+    server.stop();
+}

@@ -1,0 +1,281 @@
+// The browser half of tests/browser.rs: drives Debian's Chromium through the real site with
+// playwright-core. It runs in two phases because only the Rust test can read the mailbox:
+//
+//   node tests/e2e/flow.mjs signup   env BASE_URL, EMAIL, PASSWORD, SHOTS
+//       fills in and sends the sign-up form.
+//   node tests/e2e/flow.mjs rest     env BASE_URL, EMAIL, PASSWORD, SHOTS, LINK
+//       opens the mailed confirmation LINK, signs in, creates a key, checks it is shown once,
+//       revokes it on the confirmation page and signs out; prints `KEY=<the key>` on stdout.
+//
+// A PNG screenshot of every step goes to SHOTS. Any failed expectation ends the script with a
+// non-zero exit and one line saying what was expected, where, and which screenshot shows it.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT_MS = 30_000;
+const PHASE_TIMEOUT_MS = 90_000;
+const KEY_PATTERN = /^sk-cx-[A-Za-z0-9]{43}$/;
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  fail(`playwright-core is not installed (${e.code || e.message}); run scripts/test or npm ci --prefix tests/e2e`);
+}
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) fail(`environment variable ${name} is not set`);
+  return value;
+}
+
+function fail(message) {
+  process.stderr.write(`e2e FAILED: ${message}\n`);
+  process.exit(1);
+}
+
+class Expectation extends Error {}
+
+function expect(condition, message) {
+  if (!condition) throw new Expectation(message);
+}
+
+const phase = process.argv[2];
+if (phase !== 'signup' && phase !== 'rest') {
+  fail(`usage: node flow.mjs signup|rest (got ${JSON.stringify(phase)})`);
+}
+const BASE = env('BASE_URL').replace(/\/$/, '');
+const EMAIL = env('EMAIL');
+const PASSWORD = env('PASSWORD');
+const SHOTS = env('SHOTS');
+mkdirSync(SHOTS, { recursive: true });
+
+// The whole phase is bounded too, whatever hangs.
+const watchdog = setTimeout(() => fail(`phase ${phase} took longer than ${PHASE_TIMEOUT_MS / 1000} s`), PHASE_TIMEOUT_MS);
+
+let browser;
+let page;
+let lastShot = '(none yet)';
+const pageErrors = [];
+
+async function shot(name) {
+  lastShot = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: lastShot, fullPage: true });
+  log(`screenshot ${lastShot}`);
+}
+
+function log(line) {
+  process.stderr.write(`[e2e ${phase}] ${line}\n`);
+}
+
+function path() {
+  const url = new URL(page.url());
+  return url.pathname + url.search;
+}
+
+async function heading() {
+  return (await page.locator('h1').first().innerText()).trim();
+}
+
+async function expectHeading(text, step) {
+  const h1 = page.locator('h1', { hasText: text });
+  try {
+    await h1.first().waitFor({ state: 'visible' });
+  } catch {
+    const seen = await heading().catch(() => '(no h1)');
+    throw new Expectation(`${step}: expected a page headed ${JSON.stringify(text)}, got ${JSON.stringify(seen)} at ${path()}`);
+  }
+}
+
+async function expectPath(expected, step) {
+  try {
+    await page.waitForURL((url) => url.pathname + url.search === expected || url.pathname === expected);
+  } catch {
+    throw new Expectation(`${step}: expected to be at ${expected}, but at ${path()}`);
+  }
+}
+
+// Clicks something that loads a new page and waits for that page's load event.
+async function clickAndLoad(locator) {
+  await Promise.all([page.waitForEvent('load'), locator.click()]);
+}
+
+async function signup() {
+  await page.goto(`${BASE}/signup`);
+  await expectHeading('Create an account', 'sign-up form');
+  const form = page.locator('form[action="/signup"]');
+  await form.locator('input[name=name]').fill('Ada Lovelace');
+  await form.locator('input[name=email]').fill(EMAIL);
+  await form.locator('input[name=password]').fill(PASSWORD);
+  await shot('01-signup-form');
+  await clickAndLoad(form.getByRole('button', { name: 'Create account' }));
+  await expectHeading('Check your email', 'after sign-up');
+  await shot('02-signup-check-your-email');
+}
+
+async function rest() {
+  const link = env('LINK');
+  expect(link.startsWith(`${BASE}/verify?token=`), `LINK ${link} is not a ${BASE}/verify?token= link`);
+
+  // Confirm the address by the mailed link, in a browser that is not signed in.
+  const response = await page.goto(link);
+  expect(response && response.status() === 200, `confirmation link answered ${response && response.status()}`);
+  await expectHeading('Email address confirmed', 'confirmation link');
+  await shot('03-email-confirmed');
+
+  // Its button leads to the dashboard, which first asks to sign in.
+  await clickAndLoad(page.getByRole('link', { name: 'Go to the dashboard' }));
+  await expectHeading('Sign in', 'dashboard before signing in');
+  const login = page.locator('form[action="/login"]');
+  await login.locator('input[name=email]').fill(EMAIL);
+  await login.locator('input[name=password]').fill(PASSWORD);
+  await shot('04-sign-in-form');
+  await clickAndLoad(login.getByRole('button', { name: 'Sign in' }));
+  await expectPath('/dashboard', 'after signing in');
+  const signedInAs = await page.locator('.dash-user-email').innerText();
+  expect(signedInAs.trim() === EMAIL, `dashboard shows ${JSON.stringify(signedInAs)} as the signed-in address, expected ${EMAIL}`);
+  expect(
+    (await page.locator('.dash-verify').count()) === 0,
+    'dashboard still asks to confirm the email address after the link was opened',
+  );
+  await shot('05-dashboard');
+
+  // Keys page, from the dashboard's navigation.
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'API keys' }));
+  await expectPath('/dashboard/keys', 'keys page');
+  await expectHeading('API keys', 'keys page');
+  expect(await page.getByText('No keys yet').isVisible(), 'a new account\'s keys page does not say "No keys yet"');
+
+  const create = page.locator('form[action="/dashboard/keys"]');
+  await create.locator('input[name=name]').fill('laptop');
+  const submit = create.getByRole('button', { name: 'Create key' });
+  expect(await submit.isEnabled(), 'the "Create key" button is disabled for a confirmed account');
+  await shot('06-keys-create-form');
+  await clickAndLoad(submit);
+
+  // The new key, shown once.
+  await expectHeading('Your new key: laptop', 'after creating a key');
+  const key = (await page.locator('#new-key').innerText()).trim();
+  expect(KEY_PATTERN.test(key), `the new key ${JSON.stringify(key)} does not look like sk-cx- and 43 letters or digits (49 characters)`);
+  const warning = (await page.locator('.new-key-warning').innerText()).replace(/\s+/g, ' ');
+  expect(/shown only once/i.test(warning), `the new-key page does not say the key is shown once: ${JSON.stringify(warning)}`);
+  const copy = page.locator('button.copy[data-copy-target="new-key"]');
+  await copy.click();
+  // app.js relabels the button "Copied" (clipboard written) or "Press Ctrl+C" (text selected).
+  await page.waitForFunction(
+    () => /^(Copied|Press Ctrl\+C)$/.test(document.querySelector('button.copy[data-copy-target="new-key"]').textContent.trim()),
+    null,
+    { timeout: 5_000 },
+  ).catch(() => { throw new Expectation('the key\'s Copy button did not react to a click'); });
+  const copyLabel = (await copy.innerText()).trim();
+  if (copyLabel === 'Copied') {
+    const clipboard = await page.evaluate(() => navigator.clipboard.readText()).catch(() => null);
+    expect(clipboard === null || clipboard.trim() === key, `the clipboard holds ${JSON.stringify(clipboard)}, not the key`);
+  }
+  log(`copy button said ${JSON.stringify(copyLabel)}`);
+  await shot('07-key-created-shown-once');
+
+  // Back on the list, only the start of the key is shown.
+  await clickAndLoad(page.getByRole('link', { name: 'Done, back to API keys' }));
+  await expectPath('/dashboard/keys', 'back on the keys list');
+  const html = await page.content();
+  expect(!html.includes(key), 'the full key is still on the keys list after navigating back');
+  const row = page.locator('table.key-table tbody tr', { has: page.locator('th', { hasText: 'laptop' }) });
+  expect((await row.count()) === 1, `expected one "laptop" row on the keys list, found ${await row.count()}`);
+  const shown = (await row.locator('code.key-prefix').innerText()).trim().replace(/\u2026$/, '');
+  expect(
+    shown.startsWith('sk-cx-') && shown.length < key.length && key.startsWith(shown),
+    `the keys list shows ${JSON.stringify(shown)}, expected a short prefix of the new key`,
+  );
+  const active = (await row.locator('.key-status').innerText()).trim();
+  expect(active === 'Active', `the new key's status is ${JSON.stringify(active)}, expected "Active"`);
+  await shot('08-keys-list-prefix-only');
+
+  // The browser's Back button does not bring the key back either (the page was no-store).
+  try {
+    await page.goBack();
+  } catch (e) {
+    log(`Back: ${e.message.split('\n')[0]}`);
+  }
+  expect(!(await page.content()).includes(key), `the full key is shown again after pressing Back (at ${path()})`);
+  await shot('09-after-back-button');
+  await page.goto(`${BASE}/dashboard/keys`);
+  await expectHeading('API keys', 'keys page after Back');
+
+  // Revoke, through the confirmation page.
+  const listed = page.locator('table.key-table tbody tr', { has: page.locator('th', { hasText: 'laptop' }) });
+  await clickAndLoad(listed.getByRole('link', { name: /Revoke/ }));
+  expect(/^\/dashboard\/keys\/[^/]+\/revoke$/.test(new URL(page.url()).pathname), `Revoke led to ${path()}`);
+  await expectHeading('Revoke laptop?', 'revoke confirmation');
+  const confirmPrefix = (await page.locator('code.key-prefix').innerText()).trim().replace(/\u2026$/, '');
+  expect(confirmPrefix === shown, `the confirmation page shows ${JSON.stringify(confirmPrefix)}, the list showed ${JSON.stringify(shown)}`);
+  expect(!(await page.content()).includes(key), 'the revoke confirmation page shows the full key');
+  await shot('10-revoke-confirm');
+  await clickAndLoad(page.getByRole('button', { name: 'Revoke key' }));
+  await expectPath('/dashboard/keys', 'after revoking');
+  const revokedRow = page.locator('table.key-table tbody tr', { has: page.locator('th', { hasText: 'laptop' }) });
+  const status = (await revokedRow.locator('.key-status').innerText()).trim();
+  expect(status === 'Revoked', `after revoking, the key's status is ${JSON.stringify(status)}, expected "Revoked"`);
+  expect((await revokedRow.getByRole('link', { name: /Revoke/ }).count()) === 0, 'a revoked key still has a Revoke link');
+  await shot('11-key-revoked');
+
+  // Sign out, and the dashboard is closed again.
+  await clickAndLoad(page.locator('form.dash-signout').getByRole('button', { name: 'Sign out' }));
+  await expectPath('/login?notice=signed-out', 'after signing out');
+  await expectHeading('Sign in', 'after signing out');
+  expect(await page.getByText('You are signed out.').isVisible(), 'the sign-in page does not say "You are signed out."');
+  await shot('12-signed-out');
+  await page.goto(`${BASE}/dashboard/keys`);
+  expect(new URL(page.url()).pathname === '/login', `after signing out, /dashboard/keys showed ${path()} instead of the sign-in page`);
+
+  process.stdout.write(`KEY=${key}\n`);
+}
+
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    timeout: STEP_TIMEOUT_MS,
+  });
+} catch (e) {
+  fail(`cannot start ${CHROMIUM} (${e.message.split('\n')[0]}); run scripts/test, which installs Debian's chromium`);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') log(`console error at ${page.url()}: ${m.text()}`);
+  });
+  if (phase === 'signup') await signup();
+  else await rest();
+  expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
+  await browser.close();
+  clearTimeout(watchdog);
+  log('ok');
+} catch (e) {
+  let where = '';
+  if (page) {
+    where = ` (at ${page.url()})`;
+    try {
+      await shot('failure');
+    } catch {}
+  }
+  const message = e instanceof Expectation ? e.message : `${e.name}: ${e.message.split('\n')[0]}`;
+  await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+  fail(`${message}${where}; last screenshot: ${lastShot}`);
+}
