@@ -37,6 +37,8 @@ pub struct Config {
     pub billing: BillingConfig,
     pub accounts: AccountsConfig,
     pub smtp: SmtpConfig,
+    pub gateway: GatewayConfig,
+    pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
 }
 
@@ -346,7 +348,153 @@ pub struct ModelConfig {
     /// One line shown on the pricing page.
     #[serde(default)]
     pub description: Option<String>,
+    /// Other ids clients may use for this model.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Where requests go, tried by priority then weight. Empty: every configured provider.
+    #[serde(default)]
+    pub routes: Vec<ModelRoute>,
     pub price: ModelPrice,
+}
+
+/// One provider that serves a model, and the model's name there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRoute {
+    pub provider: String,
+    /// The model's id at the provider; defaults to the public id.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI's API: Responses and Chat Completions.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// A server that speaks only Chat Completions (vLLM, Ollama, llama.cpp, DeepSeek, OpenRouter…).
+    OpenaiCompatible,
+}
+
+/// An upstream model provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Up to and including the version segment: `https://api.openai.com/v1`,
+    /// `https://api.anthropic.com/v1`, `http://localhost:11434/v1`.
+    pub base_url: Url,
+    /// The key itself (prefer `api_key_env` or the `…_FILE` variable).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Name of the environment variable that holds the key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Extra headers sent with every request to this provider.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Longest wait for the response to start.
+    #[serde(default = "defaults::first_byte_timeout")]
+    pub first_byte_timeout_secs: u64,
+    /// Longest silence between two streamed events.
+    #[serde(default = "defaults::idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Longest a whole request may take.
+    #[serde(default = "defaults::total_timeout")]
+    pub total_timeout_secs: u64,
+    /// Lower is tried first.
+    #[serde(default)]
+    pub priority: u32,
+    /// Share of traffic among providers of the same priority.
+    #[serde(default = "defaults::weight")]
+    pub weight: u32,
+}
+
+mod defaults {
+    pub fn connect_timeout() -> u64 {
+        10
+    }
+    pub fn first_byte_timeout() -> u64 {
+        120
+    }
+    pub fn idle_timeout() -> u64 {
+        120
+    }
+    pub fn total_timeout() -> u64 {
+        1800
+    }
+    pub fn weight() -> u32 {
+        1
+    }
+}
+
+impl ProviderConfig {
+    /// The key to send upstream: inline, or from the named environment variable.
+    pub fn resolve_key(&self) -> Option<Secret> {
+        self.api_key.clone().or_else(|| {
+            self.api_key_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+        })
+    }
+
+    /// A provider enabled only because its usual key variable is set.
+    fn implicit(
+        name: &str,
+        kind: ProviderKind,
+        base_url: &str,
+        env: &str,
+    ) -> Option<ProviderConfig> {
+        std::env::var(env).ok().filter(|v| !v.trim().is_empty())?;
+        Some(ProviderConfig {
+            name: name.to_owned(),
+            kind,
+            base_url: Url::parse(base_url).ok()?,
+            api_key: None,
+            api_key_env: Some(env.to_owned()),
+            headers: Default::default(),
+            connect_timeout_secs: defaults::connect_timeout(),
+            first_byte_timeout_secs: defaults::first_byte_timeout(),
+            idle_timeout_secs: defaults::idle_timeout(),
+            total_timeout_secs: defaults::total_timeout(),
+            priority: 0,
+            weight: defaults::weight(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Largest API request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Let upstream Responses requests be stored by the provider (`store: true` from the client
+    /// is honoured). Off: every Responses request goes upstream with `store: false`.
+    pub allow_upstream_storage: bool,
+    /// Providers tried for one request before giving up.
+    pub max_attempts: u32,
+    /// Failures in a row after which a provider is skipped for `breaker_cooldown_secs`.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_body_bytes: 32 * 1024 * 1024,
+            allow_upstream_storage: false,
+            max_attempts: 3,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+        }
+    }
 }
 
 impl ModelConfig {
@@ -478,6 +626,26 @@ impl Config {
         let config: Config = figment
             .extract_lossy()
             .map_err(|e| describe_figment_error(e, &from_env))?;
+        let mut config = config;
+        if config.providers.is_empty() {
+            config.providers = [
+                ProviderConfig::implicit(
+                    "openai",
+                    ProviderKind::Openai,
+                    "https://api.openai.com/v1",
+                    "OPENAI_API_KEY",
+                ),
+                ProviderConfig::implicit(
+                    "anthropic",
+                    ProviderKind::Anthropic,
+                    "https://api.anthropic.com/v1",
+                    "ANTHROPIC_API_KEY",
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -668,6 +836,68 @@ impl Config {
             ));
         }
 
+        let gateway = &self.gateway;
+        if gateway.max_body_bytes == 0 {
+            return Err(ConfigError::at(
+                "gateway.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        if gateway.max_attempts == 0 {
+            return Err(ConfigError::at(
+                "gateway.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, provider) in self.providers.iter().enumerate() {
+            let key = |field: &str| format!("providers[{i}].{field}");
+            if provider.name.trim().is_empty() || !names.insert(provider.name.as_str()) {
+                return Err(ConfigError::at(
+                    key("name"),
+                    "must be a unique, non-empty name",
+                ));
+            }
+            if !matches!(provider.base_url.scheme(), "http" | "https") {
+                return Err(ConfigError::at(
+                    key("base_url"),
+                    "must start with http:// or https://",
+                ));
+            }
+            if let Some(var) = &provider.api_key_env
+                && provider.api_key.is_none()
+                && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+            {
+                return Err(ConfigError::at(
+                    key("api_key_env"),
+                    format!("names {var}, which is not set"),
+                ));
+            }
+            for (name, value) in &provider.headers {
+                if actix_web::http::header::HeaderName::try_from(name.as_str()).is_err()
+                    || actix_web::http::header::HeaderValue::try_from(value.as_str()).is_err()
+                {
+                    return Err(ConfigError::at(
+                        key("headers"),
+                        format!("{name:?} is not a valid header"),
+                    ));
+                }
+            }
+            if provider.weight == 0 {
+                return Err(ConfigError::at(key("weight"), "must be at least 1"));
+            }
+            for (field, secs) in [
+                ("connect_timeout_secs", provider.connect_timeout_secs),
+                ("first_byte_timeout_secs", provider.first_byte_timeout_secs),
+                ("idle_timeout_secs", provider.idle_timeout_secs),
+                ("total_timeout_secs", provider.total_timeout_secs),
+            ] {
+                if secs == 0 {
+                    return Err(ConfigError::at(key(field), "must be at least 1"));
+                }
+            }
+        }
+
         let mut ids = HashSet::new();
         for (i, model) in self.models.iter().enumerate() {
             let key = |field: &str| format!("models[{i}].{field}");
@@ -682,6 +912,22 @@ impl Config {
                     key("id"),
                     format!("{:?} is listed twice", model.id),
                 ));
+            }
+            for alias in &model.aliases {
+                if !ids.insert(alias.as_str()) {
+                    return Err(ConfigError::at(
+                        key("aliases"),
+                        format!("{alias:?} is already a model id or alias"),
+                    ));
+                }
+            }
+            for (j, route) in model.routes.iter().enumerate() {
+                if !self.providers.iter().any(|p| p.name == route.provider) {
+                    return Err(ConfigError::at(
+                        key(&format!("routes[{j}].provider")),
+                        format!("no provider is named {:?}", route.provider),
+                    ));
+                }
             }
             let price = &model.price;
             for (field, amount) in [

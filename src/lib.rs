@@ -9,6 +9,7 @@ pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod gateway;
 pub mod logging;
 pub mod mail;
 pub mod server;

@@ -9,6 +9,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::config::Config;
 use crate::db::{Db, DbError, accounts, now_ms};
+use crate::gateway::Gateway;
 use crate::mail::Mailer;
 use crate::web::{AppState, build_app};
 
@@ -25,6 +26,8 @@ pub enum ServeError {
     },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Start(String),
 }
 
 /// Runs the server until a stop signal; returns once everything is flushed and closed.
@@ -48,11 +51,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let bound = listener.local_addr()?;
     let public_url = config.public_base(bound);
     let mailer = Mailer::start(db.clone(), config.smtp.clone());
+    let (gateway, gateway_tasks) =
+        Gateway::start(&config, db.clone()).map_err(ServeError::Start)?;
+    log_providers(&config);
     let state = AppState::new(
         config.clone(),
         db.clone(),
         public_url.clone(),
         mailer.clone(),
+        gateway,
     )?;
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
@@ -134,6 +141,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
 
     maintenance.abort();
+    // In-flight requests are done: write their usage rows before closing the database.
+    gateway_tasks.stop();
     mailer.shutdown(Duration::from_secs(5)).await;
     if let Err(e) = db.checkpoint() {
         tracing::warn!("could not checkpoint the database at shutdown: {e}");
@@ -142,6 +151,34 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     drop(db);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says which providers serve the API, and which were enabled only by an environment variable.
+fn log_providers(config: &Config) {
+    if config.providers.is_empty() {
+        tracing::warn!(
+            "no model providers are configured: the API answers 503 until [[providers]] are added (or OPENAI_API_KEY / ANTHROPIC_API_KEY is set)"
+        );
+    }
+    for provider in &config.providers {
+        let implicit = provider.api_key.is_none()
+            && matches!(
+                provider.api_key_env.as_deref(),
+                Some("OPENAI_API_KEY" | "ANTHROPIC_API_KEY")
+            )
+            && matches!(provider.name.as_str(), "openai" | "anthropic");
+        tracing::info!(
+            "provider {} ({:?}) at {}{}",
+            provider.name,
+            provider.kind,
+            provider.base_url,
+            if implicit {
+                ", enabled because its API key variable is set"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// With no administrator yet, logs a one-time link that creates one. It works until the first

@@ -1072,8 +1072,12 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
         ])
         .send()
         .unwrap();
-    assert_eq!(on.status(), 200);
+    let status = on.status();
     let page = text(on);
+    let notice = page
+        .find("role=\"alert\"")
+        .map(|at| &page[at..(at + 300).min(page.len())]);
+    assert_eq!(status, 200, "{notice:?}");
     let codes_start = page.find("id=\"recovery-codes\">").unwrap() + 20;
     let codes: Vec<String> = page
         [codes_start..page[codes_start..].find("</code>").unwrap() + codes_start]

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 mod migrate;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

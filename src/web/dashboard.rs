@@ -125,19 +125,61 @@ struct OverviewPage {
     dash: Dash,
     active_keys: usize,
     currency: String,
+    recent: Vec<RequestView>,
 }
+
+/// One API request as the overview lists it: metadata only.
+pub struct RequestView {
+    pub at: String,
+    pub endpoint: &'static str,
+    pub model: String,
+    pub status: u16,
+    pub ok: bool,
+    pub outcome: &'static str,
+    pub streamed: bool,
+    pub input: i64,
+    pub output: i64,
+    pub latency: String,
+    pub cost: String,
+}
+
+/// Requests shown on the overview.
+const RECENT_REQUESTS: i64 = 20;
 
 async fn overview(
     state: web::Data<AppState>,
     signed_in: SignedIn,
 ) -> Result<OverviewPage, WebError> {
     let user_id = signed_in.user.id.clone();
-    let keys = state
+    let (keys, recent) = state
         .db
-        .run(move |conn| repo::list_keys(conn, &user_id))
+        .run(move |conn| {
+            Ok((
+                repo::list_keys(conn, &user_id)?,
+                crate::db::usage::recent_for_user(conn, &user_id, RECENT_REQUESTS)?,
+            ))
+        })
         .await?;
     let now = crate::db::now_ms();
+    let currency = &state.config.billing.currency;
+    let recent = recent
+        .into_iter()
+        .map(|r| RequestView {
+            at: format_ms(r.at),
+            endpoint: r.endpoint,
+            model: r.model.unwrap_or_default(),
+            status: r.status,
+            ok: (200..300).contains(&r.status),
+            outcome: r.outcome,
+            streamed: r.streamed,
+            input: r.input_tokens,
+            output: r.output_tokens,
+            latency: format!("{} ms", r.latency_ms),
+            cost: Money::from_micros(r.cost).display_in(currency),
+        })
+        .collect();
     Ok(OverviewPage {
+        recent,
         layout: layout(&state, "Dashboard"),
         dash: Dash::new(&state, &signed_in, "overview"),
         active_keys: keys

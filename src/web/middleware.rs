@@ -62,8 +62,10 @@ pub async fn envelope(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // The API has its own, larger limit and answers in the client's error format.
+    let api = req.path().starts_with("/v1/");
     let mut res = match (declared, limit) {
-        (Some(len), Some(limit)) if len > limit as u64 => {
+        (Some(len), Some(limit)) if len > limit as u64 && !api => {
             let body =
                 format!("The request body is larger than the {limit} bytes this server accepts.\n");
             req.into_response(

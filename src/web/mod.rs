@@ -35,6 +35,7 @@ pub struct AppState {
     /// Failed sign-ins and password checks per account.
     pub account_throttle: Arc<Throttle>,
     pub mailer: Mailer,
+    pub gateway: Arc<crate::gateway::Gateway>,
     /// Hash of the one-time link that creates the first admin, while there is none.
     pub admin_setup: Arc<Mutex<Option<Vec<u8>>>>,
 }
@@ -46,6 +47,7 @@ impl AppState {
         db: Db,
         public_url: String,
         mailer: Mailer,
+        gateway: Arc<crate::gateway::Gateway>,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
         Ok(AppState {
@@ -58,6 +60,7 @@ impl AppState {
             public_url: public_url.into(),
             pages: Arc::new(pages),
             mailer,
+            gateway,
         })
     }
 }
@@ -82,6 +85,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::same_origin))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::envelope))
+        .configure(crate::gateway::routes)
         .configure(site::routes)
         .configure(account::routes)
         .configure(dashboard::routes)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -182,6 +183,25 @@ impl Server {
             self.log()
         );
         self.log()
+    }
+}
+
+impl Server {
+    /// Stops with SIGTERM, keeps the data directory on disk (the caller removes it) and returns
+    /// the log.
+    pub fn stop_keeping_files(mut self) -> String {
+        self.terminate();
+        let status = self.wait(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "exit status {status:?}; log:\n{}",
+            self.log()
+        );
+        let log = self.log();
+        // Leave the directory for the caller to inspect.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let _ = dir.keep();
+        log
     }
 }
 

@@ -1,0 +1,175 @@
+//! Upstream providers: which can serve a request in which wire format, in what order they are
+//! tried (priority, then weighted at random), and a circuit breaker that rests a provider that
+//! keeps failing. Health is kept for the admin view.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ModelConfig, ProviderConfig, ProviderKind, Secret};
+use crate::gateway::translate::Wire;
+
+#[derive(Debug, Default, Clone)]
+pub struct Health {
+    pub consecutive_failures: u32,
+    pub open_until: Option<Instant>,
+    pub successes: u64,
+    pub failures: u64,
+    /// What went wrong last (a kind, never a body).
+    pub last_failure: Option<&'static str>,
+}
+
+pub struct Upstream {
+    pub config: ProviderConfig,
+    pub key: Option<Secret>,
+    health: Mutex<Health>,
+}
+
+impl Upstream {
+    /// The wire format this provider answers a client's request in, if it can.
+    pub fn wire_for(&self, client: Wire) -> Option<Wire> {
+        match (self.config.kind, client) {
+            (ProviderKind::Openai, Wire::Responses) => Some(Wire::Responses),
+            (ProviderKind::Openai | ProviderKind::OpenaiCompatible, _) => Some(Wire::Chat),
+            (ProviderKind::Anthropic, Wire::Messages | Wire::Chat) => Some(Wire::Messages),
+            (ProviderKind::Anthropic, Wire::Responses | Wire::Completions) => None,
+        }
+    }
+
+    /// Where a request in `wire` format goes.
+    pub fn url(&self, wire: Wire) -> String {
+        let base = self.config.base_url.as_str().trim_end_matches('/');
+        let path = match wire {
+            Wire::Chat | Wire::Completions => "chat/completions",
+            Wire::Responses => "responses",
+            Wire::Messages => "messages",
+        };
+        format!("{base}/{path}")
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn resting(&self, now: Instant) -> bool {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open_until
+            .is_some_and(|until| until > now)
+    }
+}
+
+/// One provider to try for a request, with the model's name there.
+#[derive(Clone)]
+pub struct Candidate {
+    pub upstream: Arc<Upstream>,
+    pub model: String,
+    pub wire: Wire,
+}
+
+pub struct Providers {
+    list: Vec<Arc<Upstream>>,
+    breaker_failures: u32,
+    cooldown: Duration,
+}
+
+impl Providers {
+    pub fn new(config: &Config) -> Providers {
+        Providers {
+            list: config
+                .providers
+                .iter()
+                .map(|p| {
+                    Arc::new(Upstream {
+                        key: p.resolve_key(),
+                        config: p.clone(),
+                        health: Mutex::new(Health::default()),
+                    })
+                })
+                .collect(),
+            breaker_failures: config.gateway.breaker_failures.max(1),
+            cooldown: Duration::from_secs(config.gateway.breaker_cooldown_secs),
+        }
+    }
+
+    pub fn all(&self) -> &[Arc<Upstream>] {
+        &self.list
+    }
+
+    /// The providers to try for `model` from a `client`-format request, best first. Resting
+    /// providers come last, so that a request still has a chance when every provider rests.
+    pub fn candidates(&self, model: &ModelConfig, client: Wire) -> Vec<Candidate> {
+        let routes: Vec<(Arc<Upstream>, String)> = if model.routes.is_empty() {
+            self.list
+                .iter()
+                .map(|u| (u.clone(), model.id.clone()))
+                .collect()
+        } else {
+            model
+                .routes
+                .iter()
+                .filter_map(|route| {
+                    let upstream = self.list.iter().find(|u| u.config.name == route.provider)?;
+                    Some((
+                        upstream.clone(),
+                        route.model.clone().unwrap_or_else(|| model.id.clone()),
+                    ))
+                })
+                .collect()
+        };
+        let now = Instant::now();
+        let mut scored: Vec<(bool, u32, f64, Candidate)> = routes
+            .into_iter()
+            .filter_map(|(upstream, model)| {
+                let wire = upstream.wire_for(client)?;
+                // Weighted shuffle: a smaller key sorts first; weight w wins proportionally.
+                let draw: f64 = rand::random::<f64>().max(f64::MIN_POSITIVE);
+                let order = draw.powf(1.0 / f64::from(upstream.config.weight.max(1)));
+                Some((
+                    upstream.resting(now),
+                    upstream.config.priority,
+                    -order,
+                    Candidate {
+                        upstream,
+                        model,
+                        wire,
+                    },
+                ))
+            })
+            .collect();
+        scored.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then(a.2.partial_cmp(&b.2).unwrap_or(std::cmp::Ordering::Equal))
+        });
+        scored.into_iter().map(|(_, _, _, c)| c).collect()
+    }
+
+    pub fn succeeded(&self, upstream: &Upstream) {
+        let mut health = upstream.health.lock().unwrap_or_else(|e| e.into_inner());
+        health.successes += 1;
+        health.consecutive_failures = 0;
+        health.open_until = None;
+    }
+
+    pub fn failed(&self, upstream: &Upstream, what: &'static str) {
+        let mut health = upstream.health.lock().unwrap_or_else(|e| e.into_inner());
+        health.failures += 1;
+        health.consecutive_failures += 1;
+        health.last_failure = Some(what);
+        if health.consecutive_failures >= self.breaker_failures {
+            health.open_until = Some(Instant::now() + self.cooldown);
+            if health.consecutive_failures == self.breaker_failures {
+                tracing::warn!(
+                    "provider {} failed {} times in a row ({what}); resting it for {}s",
+                    upstream.config.name,
+                    health.consecutive_failures,
+                    self.cooldown.as_secs()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,819 @@
+//! Forwarding: authenticate, pick a provider, translate if the formats differ, send, and stream
+//! the answer back event by event. Failures before the first byte fail over to the next
+//! provider; after it, the client's stream is closed properly with an error event. Every exit
+//! path settles one usage row.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::Gateway;
+use super::error::{ApiError, Dialect, ErrorKind};
+use super::keys::presented_key;
+use super::metering;
+use super::providers::Candidate;
+use super::sse::{SseEvent, SseParser};
+use super::translate::{self, StreamTranslator, Usage, Wire};
+use crate::config::ModelConfig;
+use crate::db::now_ms;
+use crate::db::usage::UsageRow;
+use crate::web::AppState;
+use crate::web::client::ClientInfo;
+
+/// The default `anthropic-version` when the client sends none.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Headers a client may send that the upstream needs to see.
+const FORWARDED_HEADERS: &[&str] = &[
+    "anthropic-version",
+    "anthropic-beta",
+    "session_id",
+    "openai-beta",
+];
+
+pub fn dialect(wire: Wire) -> Dialect {
+    match wire {
+        Wire::Messages => Dialect::Anthropic,
+        Wire::Chat | Wire::Responses | Wire::Completions => Dialect::OpenAi,
+    }
+}
+
+/// The usage row of one request, settled exactly once: by the code that finishes the request,
+/// or, if the client went away first, when it is dropped.
+pub struct Meter {
+    row: Option<UsageRow>,
+    started: Instant,
+    price: Option<crate::config::ModelPrice>,
+    writer: metering::UsageWriter,
+}
+
+impl Meter {
+    fn new(gateway: &Gateway, endpoint: &'static str, client: &ClientInfo) -> Meter {
+        Meter {
+            row: Some(UsageRow {
+                at: now_ms(),
+                endpoint,
+                ip: Some(client.ip.to_string()),
+                outcome: "rejected",
+                ..UsageRow::default()
+            }),
+            started: Instant::now(),
+            price: None,
+            writer: gateway.usage.clone(),
+        }
+    }
+
+    fn row(&mut self) -> Option<&mut UsageRow> {
+        self.row.as_mut()
+    }
+
+    fn first_byte(&mut self) {
+        let elapsed = self.started.elapsed().as_millis() as i64;
+        if let Some(row) = self.row() {
+            row.ttfb_ms.get_or_insert(elapsed);
+        }
+    }
+
+    fn usage(&mut self, usage: Usage) {
+        let cost = self
+            .price
+            .as_ref()
+            .map(|p| metering::cost(p, usage.input, usage.cached_input, usage.output));
+        if let Some(row) = self.row() {
+            row.input_tokens = usage.input as i64;
+            row.cached_input_tokens = usage.cached_input as i64;
+            row.cache_creation_tokens = usage.cache_creation as i64;
+            row.output_tokens = usage.output as i64;
+            row.reasoning_tokens = usage.reasoning as i64;
+            row.cost = cost.unwrap_or(0);
+        }
+    }
+
+    fn finish_row(
+        &mut self,
+        status: u16,
+        outcome: &'static str,
+        error: Option<ErrorKind>,
+    ) -> Option<UsageRow> {
+        let mut row = self.row.take()?;
+        row.status = status;
+        row.outcome = outcome;
+        row.error_kind = error.map(ErrorKind::name);
+        row.latency_ms = self.started.elapsed().as_millis() as i64;
+        Some(row)
+    }
+
+    /// Commits the row; returns once it is durable.
+    async fn settle(&mut self, status: u16, outcome: &'static str, error: Option<ErrorKind>) {
+        if let Some(row) = self.finish_row(status, outcome, error) {
+            self.writer.record(row).await;
+        }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        // Still unsettled: the client hung up mid-request (499, as proxies say).
+        if let Some(row) = self.finish_row(499, "client_cancelled", None) {
+            self.writer.record_detached(row);
+        }
+    }
+}
+
+/// What the request asks for, once it passed authentication and parsing.
+struct Prepared {
+    body: Value,
+    raw: web::Bytes,
+    model: ModelConfig,
+    stream: bool,
+}
+
+/// Handles one API request of the given wire format.
+pub async fn handle(
+    wire: Wire,
+    endpoint: &'static str,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let gateway = state.gateway.clone();
+    let dialect = dialect(wire);
+    let client = actix_web::HttpMessage::extensions(&req)
+        .get::<ClientInfo>()
+        .cloned()
+        .unwrap_or_else(|| ClientInfo {
+            ip: std::net::Ipv6Addr::UNSPECIFIED.into(),
+            https: false,
+            request_id: String::new(),
+        });
+    let mut meter = Meter::new(&gateway, endpoint, &client);
+
+    let prepared = match prepare(&state, &gateway, &req, payload, &mut meter).await {
+        Ok(p) => p,
+        Err(e) => {
+            meter
+                .settle(e.kind.status().as_u16(), "rejected", Some(e.kind))
+                .await;
+            return e.response(dialect);
+        }
+    };
+    let candidates = gateway.providers.candidates(&prepared.model, wire);
+    if candidates.is_empty() {
+        let e = ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "No provider is configured that can serve model {:?} on this endpoint.",
+                prepared.model.id
+            ),
+        );
+        meter.settle(503, "failed", Some(e.kind)).await;
+        return e.response(dialect);
+    }
+    forward(&state, &gateway, wire, &req, prepared, candidates, meter).await
+}
+
+async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                ErrorKind::InvalidRequest,
+                "The request body could not be read.",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::TooLarge,
+        format!("The request body is larger than the {limit} bytes this server accepts."),
+    )
+}
+
+async fn prepare(
+    state: &AppState,
+    gateway: &Gateway,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    meter: &mut Meter,
+) -> Result<Prepared, ApiError> {
+    let Some(secret) = presented_key(req.headers()) else {
+        return Err(ApiError::new(
+            ErrorKind::Authentication,
+            "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key: sk-cx-…`.",
+        ));
+    };
+    let key = gateway
+        .keys
+        .lookup(&secret)
+        .await
+        .map_err(|e| {
+            tracing::error!("key lookup failed: {e}");
+            ApiError::new(
+                ErrorKind::Internal,
+                "The server could not check the API key.",
+            )
+        })?
+        .ok_or_else(|| {
+            ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
+                .code("invalid_api_key")
+        })?;
+    if let Some(row) = meter.row() {
+        row.user_id = Some(key.user_id.clone());
+        row.key_id = Some(key.key_id.clone());
+    }
+    if let Some(reason) = key.refusal(now_ms()) {
+        return Err(ApiError::new(ErrorKind::Permission, reason));
+    }
+
+    let limit = state.config.gateway.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large(limit));
+    }
+    let raw = read_body(&mut payload, limit).await?;
+    let body: Value = serde_json::from_slice(&raw).map_err(|e| {
+        // serde_json's message gives a position, never the text it choked on.
+        ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("The body is not valid JSON ({e})."),
+        )
+    })?;
+    if !body.is_object() {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            "The body must be a JSON object.",
+        ));
+    }
+    let model_id = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                "Field `model` must be a string.",
+            )
+            .param("model"));
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                "Missing required field `model`.",
+            )
+            .param("model"));
+        }
+    };
+    if let Some(row) = meter.row() {
+        row.model = Some(model_id.clone());
+    }
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                "Field `stream` must be true or false.",
+            )
+            .param("stream"));
+        }
+    };
+    if let Some(row) = meter.row() {
+        row.streamed = stream;
+    }
+    let model = gateway.model(&model_id).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("The model {model_id:?} does not exist on this server."),
+        )
+        .code("model_not_found")
+        .param("model")
+    })?;
+    if !key.allows(&model.id) {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            format!("This API key may not use the model {:?}.", model.id),
+        )
+        .param("model"));
+    }
+    meter.price = Some(model.price.clone());
+    Ok(Prepared {
+        body,
+        raw,
+        model: model.clone(),
+        stream,
+    })
+}
+
+/// Why an attempt did not produce a response for the client.
+enum AttemptError {
+    /// Worth trying the next provider.
+    Retry(ApiError, &'static str),
+    /// Final: the upstream refused the request itself (a 4xx other than 429).
+    Final(Box<HttpResponse>, u16),
+}
+
+async fn forward(
+    state: &AppState,
+    gateway: &Gateway,
+    wire: Wire,
+    req: &HttpRequest,
+    prepared: Prepared,
+    candidates: Vec<Candidate>,
+    mut meter: Meter,
+) -> HttpResponse {
+    let dialect = dialect(wire);
+    let attempts = state.config.gateway.max_attempts as usize;
+    let mut last_error = ApiError::new(
+        ErrorKind::Unavailable,
+        "No provider could serve the request.",
+    );
+    for (attempt, candidate) in candidates.into_iter().take(attempts).enumerate() {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+        }
+        if let Some(row) = meter.row() {
+            row.provider = Some(candidate.upstream.config.name.clone());
+        }
+        match attempt_once(state, gateway, wire, req, &prepared, &candidate).await {
+            Ok(upstream) => {
+                gateway.providers.succeeded(&candidate.upstream);
+                meter.first_byte();
+                return if prepared.stream {
+                    stream_back(wire, &prepared, &candidate, upstream, meter)
+                } else {
+                    respond_whole(wire, &prepared, &candidate, upstream, meter).await
+                };
+            }
+            Err(AttemptError::Retry(error, what)) => {
+                gateway.providers.failed(&candidate.upstream, what);
+                tracing::warn!(
+                    "provider {} failed before the first byte ({what}); trying the next",
+                    candidate.upstream.config.name
+                );
+                last_error = error;
+            }
+            Err(AttemptError::Final(response, status)) => {
+                meter
+                    .settle(status, "failed", Some(ErrorKind::InvalidRequest))
+                    .await;
+                return *response;
+            }
+        }
+    }
+    meter
+        .settle(
+            last_error.kind.status().as_u16(),
+            "failed",
+            Some(last_error.kind),
+        )
+        .await;
+    last_error.response(dialect)
+}
+
+/// Sends the request to one provider and waits for the response head (and, for streams, the
+/// first chunk), so that anything that fails this early can still fail over.
+async fn attempt_once(
+    state: &AppState,
+    gateway: &Gateway,
+    wire: Wire,
+    req: &HttpRequest,
+    prepared: &Prepared,
+    candidate: &Candidate,
+) -> Result<Upstream, AttemptError> {
+    let upstream = &candidate.upstream;
+    let body = upstream_body(state, wire, prepared, candidate)?;
+    let mut request = gateway
+        .http
+        .post(upstream.url(candidate.wire))
+        .timeout(Duration::from_secs(upstream.config.total_timeout_secs))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if prepared.stream {
+        request = request.header(reqwest::header::ACCEPT, "text/event-stream");
+    }
+    for name in FORWARDED_HEADERS {
+        if let Some(value) = req.headers().get(*name) {
+            request = request.header(*name, value.as_bytes());
+        }
+    }
+    match (candidate.wire, &upstream.key) {
+        (Wire::Messages, key) => {
+            if !req.headers().contains_key("anthropic-version") {
+                request = request.header("anthropic-version", ANTHROPIC_VERSION);
+            }
+            if let Some(key) = key {
+                request = request.header("x-api-key", key.expose());
+            }
+        }
+        (_, Some(key)) => request = request.bearer_auth(key.expose()),
+        (_, None) => {}
+    }
+    for (name, value) in &upstream.config.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+
+    let first_byte = Duration::from_secs(upstream.config.first_byte_timeout_secs);
+    let response = match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => {
+            return Err(AttemptError::Retry(
+                ApiError::new(
+                    ErrorKind::Timeout,
+                    "The model provider did not answer in time.",
+                ),
+                "first-byte timeout",
+            ));
+        }
+        Ok(Err(e)) => {
+            let what = if e.is_connect() {
+                "connect error"
+            } else {
+                "request error"
+            };
+            return Err(AttemptError::Retry(
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    "The model provider could not be reached.",
+                ),
+                what,
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        let kind = if status.as_u16() == 429 {
+            ErrorKind::RateLimited
+        } else {
+            ErrorKind::BadGateway
+        };
+        let mut error = ApiError::new(kind, format!("The model provider answered {status}."));
+        if let Some(secs) = retry_after(response.headers()) {
+            error.retry_after_secs = Some(secs);
+        }
+        let what = if status.as_u16() == 429 { "429" } else { "5xx" };
+        return Err(AttemptError::Retry(error, what));
+    }
+    if !status.is_success() {
+        // The provider refused the request itself: pass its reason on in the client's shape.
+        let bytes = response.bytes().await.unwrap_or_default();
+        return Err(AttemptError::Final(
+            Box::new(upstream_refusal(
+                wire,
+                candidate.wire,
+                status.as_u16(),
+                &bytes,
+            )),
+            status.as_u16(),
+        ));
+    }
+
+    let mut stream = Box::pin(response.bytes_stream());
+    let first = if prepared.stream {
+        match tokio::time::timeout(first_byte, stream.next()).await {
+            Err(_) => {
+                return Err(AttemptError::Retry(
+                    ApiError::new(
+                        ErrorKind::Timeout,
+                        "The model provider did not answer in time.",
+                    ),
+                    "first-byte timeout",
+                ));
+            }
+            Ok(None) | Ok(Some(Err(_))) => {
+                return Err(AttemptError::Retry(
+                    ApiError::new(
+                        ErrorKind::BadGateway,
+                        "The model provider closed the connection.",
+                    ),
+                    "dropped before the first byte",
+                ));
+            }
+            Ok(Some(Ok(bytes))) => Some(bytes),
+        }
+    } else {
+        None
+    };
+    Ok(Upstream {
+        first,
+        stream,
+        idle: Duration::from_secs(upstream.config.idle_timeout_secs),
+    })
+}
+
+type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<web::Bytes>>>>;
+
+struct Upstream {
+    first: Option<web::Bytes>,
+    stream: ByteStream,
+    idle: Duration,
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The body to send upstream: the client's bytes as they are when nothing needs to change.
+fn upstream_body(
+    state: &AppState,
+    wire: Wire,
+    prepared: &Prepared,
+    candidate: &Candidate,
+) -> Result<web::Bytes, AttemptError> {
+    let same_model =
+        prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
+    let needs_store_off = candidate.wire == Wire::Responses
+        && !state.config.gateway.allow_upstream_storage
+        && prepared.body.get("store") != Some(&Value::Bool(false));
+    if wire == candidate.wire && same_model && !needs_store_off {
+        return Ok(prepared.raw.clone());
+    }
+    let mut body =
+        translate::translate_request(wire, candidate.wire, &prepared.body, &candidate.model)
+            .map_err(|e| {
+                AttemptError::Final(
+                    Box::new(
+                        ApiError::new(ErrorKind::InvalidRequest, e.message)
+                            .param(e.field)
+                            .response(dialect(wire)),
+                    ),
+                    400,
+                )
+            })?;
+    if candidate.wire == Wire::Responses
+        && !state.config.gateway.allow_upstream_storage
+        && let Some(object) = body.as_object_mut()
+    {
+        object.insert("store".to_owned(), Value::Bool(false));
+    }
+    serde_json::to_vec(&body)
+        .map(web::Bytes::from)
+        .map_err(|_| {
+            AttemptError::Final(
+                Box::new(
+                    ApiError::new(ErrorKind::Internal, "The request could not be prepared.")
+                        .response(dialect(wire)),
+                ),
+                500,
+            )
+        })
+}
+
+/// An upstream 4xx, passed on: as it is when the formats match, else reworded in the client's
+/// shape with the provider's message.
+fn upstream_refusal(client: Wire, provider: Wire, status: u16, bytes: &[u8]) -> HttpResponse {
+    let status_code = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    if client == provider {
+        return HttpResponse::build(status_code)
+            .content_type("application/json")
+            .body(bytes.to_vec());
+    }
+    let message = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| format!("The model provider refused the request ({status})."));
+    let kind = match status {
+        401 | 403 => ErrorKind::BadGateway,
+        404 => ErrorKind::NotFound,
+        413 => ErrorKind::TooLarge,
+        _ => ErrorKind::InvalidRequest,
+    };
+    let mut res = ApiError::new(kind, message).response(dialect(client));
+    if kind == ErrorKind::InvalidRequest || kind == ErrorKind::NotFound {
+        *res.status_mut() = status_code;
+    }
+    res
+}
+
+async fn respond_whole(
+    wire: Wire,
+    prepared: &Prepared,
+    candidate: &Candidate,
+    mut upstream: Upstream,
+    mut meter: Meter,
+) -> HttpResponse {
+    let dialect = dialect(wire);
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = upstream.stream.next().await {
+        match chunk {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(_) => {
+                let e = ApiError::new(
+                    ErrorKind::BadGateway,
+                    "The model provider's answer broke off.",
+                );
+                meter.settle(502, "upstream_dropped", Some(e.kind)).await;
+                return e.response(dialect);
+            }
+        }
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
+        let e = ApiError::new(
+            ErrorKind::BadGateway,
+            "The model provider sent an answer that is not JSON.",
+        );
+        meter.settle(502, "failed", Some(e.kind)).await;
+        return e.response(dialect);
+    };
+    if let Some(usage) = translate::usage_from_response(candidate.wire, &body) {
+        meter.usage(usage);
+    }
+    let out = if wire == candidate.wire {
+        bytes.freeze()
+    } else {
+        match translate::translate_response(candidate.wire, wire, &body, &prepared.model.id) {
+            Ok(v) => web::Bytes::from(v.to_string()),
+            Err(e) => {
+                let e = ApiError::new(ErrorKind::BadGateway, e.message);
+                meter.settle(502, "failed", Some(e.kind)).await;
+                return e.response(dialect);
+            }
+        }
+    };
+    let outcome = whole_outcome(candidate.wire, &body);
+    meter.settle(200, outcome, None).await;
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(out)
+}
+
+/// Completed, or cut short by the token limit.
+fn whole_outcome(wire: Wire, body: &Value) -> &'static str {
+    let incomplete = match wire {
+        Wire::Responses => body.get("status").and_then(Value::as_str) == Some("incomplete"),
+        Wire::Messages => body.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
+        Wire::Chat | Wire::Completions => {
+            body.pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                == Some("length")
+        }
+    };
+    if incomplete {
+        "incomplete"
+    } else {
+        "completed"
+    }
+}
+
+/// Streams the upstream's events to the client, translated, with no buffering beyond one event.
+fn stream_back(
+    wire: Wire,
+    prepared: &Prepared,
+    candidate: &Candidate,
+    upstream: Upstream,
+    meter: Meter,
+) -> HttpResponse {
+    let response_id = format!("resp_{}", crate::auth::token::random_id());
+    let state = StreamState {
+        translator: StreamTranslator::new(candidate.wire, wire, &prepared.model.id, &response_id),
+        parser: SseParser::default(),
+        first: upstream.first,
+        upstream: upstream.stream,
+        idle: upstream.idle,
+        pending: VecDeque::new(),
+        done: false,
+        meter,
+    };
+    let body = futures_util::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(bytes) = state.pending.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(bytes), state));
+            }
+            if state.done {
+                return None;
+            }
+            state.advance().await;
+        }
+    });
+    let mut res = HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body);
+    // Compression would hold events back until a buffer fills.
+    res.headers_mut().insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    res
+}
+
+struct StreamState {
+    translator: StreamTranslator,
+    parser: SseParser,
+    first: Option<web::Bytes>,
+    upstream: ByteStream,
+    idle: Duration,
+    pending: VecDeque<web::Bytes>,
+    done: bool,
+    meter: Meter,
+}
+
+impl StreamState {
+    /// Reads the next upstream chunk and queues what the client should get for it.
+    async fn advance(&mut self) {
+        let chunk = match self.first.take() {
+            Some(bytes) => Some(Ok(bytes)),
+            None => match tokio::time::timeout(self.idle, self.upstream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    self.close(Some("The model provider stopped sending."), "failed")
+                        .await;
+                    return;
+                }
+            },
+        };
+        let events = match chunk {
+            Some(Ok(bytes)) => self.parser.push(&bytes),
+            Some(Err(_)) => {
+                self.close(
+                    Some("The model provider's stream broke off."),
+                    "upstream_dropped",
+                )
+                .await;
+                return;
+            }
+            None => {
+                let rest = self.parser.finish();
+                let mut out = Vec::new();
+                for event in &rest {
+                    out.extend(self.translator.on_event(event));
+                }
+                self.queue(out);
+                if self.translator.finished() {
+                    self.settle_finished().await;
+                } else {
+                    self.close(
+                        Some("The model provider's stream ended early."),
+                        "upstream_dropped",
+                    )
+                    .await;
+                }
+                return;
+            }
+        };
+        let mut out = Vec::new();
+        for event in &events {
+            out.extend(self.translator.on_event(event));
+        }
+        if let Some(usage) = self.translator.usage() {
+            self.meter.usage(usage);
+        }
+        if self.translator.finished() {
+            // The closing events wait until the usage row is durable.
+            self.settle_finished().await;
+        }
+        self.queue(out);
+        if self.translator.finished() {
+            self.done = true;
+        }
+    }
+
+    fn queue(&mut self, events: Vec<SseEvent>) {
+        for event in events {
+            self.pending.push_back(web::Bytes::from(event.to_bytes()));
+        }
+    }
+
+    async fn settle_finished(&mut self) {
+        if let Some(usage) = self.translator.usage() {
+            self.meter.usage(usage);
+        }
+        self.meter.settle(200, "completed", None).await;
+        self.done = true;
+    }
+
+    async fn close(&mut self, failure: Option<&str>, outcome: &'static str) {
+        if let Some(usage) = self.translator.usage() {
+            self.meter.usage(usage);
+        }
+        self.meter
+            .settle(200, outcome, Some(ErrorKind::BadGateway))
+            .await;
+        let events = self.translator.finish(failure);
+        self.queue(events);
+        self.done = true;
+    }
+}

@@ -1,0 +1,732 @@
+//! The API through the real binary against a fake upstream that speaks the providers' wire
+//! formats: forwarding, streaming, errors in the caller's shape, failover and metering.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::upstream::{ANSWER, FakeUpstream};
+use common::{Server, run};
+use reqwest::blocking::{Client, Response};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+fn config(up: &FakeUpstream) -> String {
+    format!(
+        r#"
+[log]
+level = "trace"
+
+[[providers]]
+name = "compat"
+kind = "openai_compatible"
+base_url = "{base}"
+api_key = "upstream-secret-compat"
+priority = 1
+
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "{base}"
+api_key = "upstream-secret-openai"
+
+[[providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "{base}"
+api_key = "upstream-secret-anthropic"
+
+[[providers]]
+name = "broken"
+kind = "openai_compatible"
+base_url = "{base}"
+api_key = "upstream-secret-broken"
+priority = 0
+
+[[models]]
+id = "chat-model"
+aliases = ["chat-alias"]
+routes = [{{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = "1.00", cached_input = "0.50", output = "2.00" }}
+
+[[models]]
+id = "gpt-test"
+routes = [{{ provider = "openai" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "claude-test"
+routes = [{{ provider = "anthropic" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "failover-model"
+routes = [{{ provider = "broken", model = "fail-500" }}, {{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "busy-model"
+routes = [{{ provider = "compat", model = "fail-429" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "drop-model"
+routes = [{{ provider = "compat", model = "drop" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "refused-model"
+routes = [{{ provider = "compat", model = "bad-request" }}]
+price = {{ input = 1, output = 2 }}
+"#,
+        base = up.base
+    )
+}
+
+/// A user and a key for them, made with the command line.
+fn key_for(server: &Server, email: &str) -> String {
+    let config = server.config_path();
+    let config = config.to_str().unwrap();
+    let mut child = common::command(server.dir.path())
+        .args([
+            "--config",
+            config,
+            "user",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Dev",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"violet-harbor-tunes-92\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let (status, stdout, stderr) = run(
+        server.dir.path(),
+        &[
+            "--config", config, "key", "create", "--user", email, "--name", "k",
+        ],
+        &[],
+    );
+    assert!(status.success(), "{stderr}");
+    stdout.trim().to_owned()
+}
+
+fn http() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn post(server: &Server, path: &str, key: &str, body: Value) -> Response {
+    http()
+        .post(server.url(path))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .unwrap()
+}
+
+/// A usage row as the tests look at it.
+#[derive(Debug)]
+struct Row {
+    endpoint: String,
+    provider: String,
+    status: i64,
+    outcome: String,
+    input: i64,
+    cached: i64,
+    output: i64,
+    cost: i64,
+    streamed: bool,
+}
+
+fn usage_rows(server: &Server) -> Vec<Row> {
+    // Rows are committed before the response ends, so no waiting is needed.
+    let conn = Connection::open(server.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT endpoint, coalesce(provider, ''), status, outcome, input_tokens, cached_input_tokens,
+                    output_tokens, cost, streamed FROM usage ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(Row {
+            endpoint: r.get(0)?,
+            provider: r.get(1)?,
+            status: r.get(2)?,
+            outcome: r.get(3)?,
+            input: r.get(4)?,
+            cached: r.get(5)?,
+            output: r.get(6)?,
+            cost: r.get(7)?,
+            streamed: r.get(8)?,
+        })
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn chat_completions_forward_to_a_chat_provider_whole_and_streamed() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({
+            "model": "chat-alias",
+            "messages": [{"role": "user", "content": "Say hello"}],
+        }),
+    );
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], ANSWER);
+
+    let seen = up.seen();
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(
+        seen[0].body["model"], "upstream-chat",
+        "the route's upstream name is sent"
+    );
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer upstream-secret-compat")
+    );
+    assert!(
+        !format!("{seen:?}").contains(&key),
+        "the client's key never goes upstream"
+    );
+
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({
+            "model": "chat-model",
+            "stream": true,
+            "messages": [{"role": "user", "content": "Say hello"}],
+        }),
+    );
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = res.text().unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let streamed: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(streamed, ANSWER);
+
+    let rows = usage_rows(&server);
+    assert_eq!(rows.len(), 2);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.endpoint, "/v1/chat/completions");
+        assert_eq!(row.provider, "compat");
+        assert_eq!((row.status, row.outcome.as_str()), (200, "completed"));
+        assert_eq!(
+            (row.input, row.cached, row.output),
+            (21, 4, 9),
+            "usage from the upstream"
+        );
+        // 17 fresh at $1/M + 4 cached at $0.50/M + 9 out at $2/M = 17 + 2 + 18 = 37 µ.
+        assert_eq!(row.cost, 37);
+        assert_eq!(row.streamed, i == 1);
+    }
+}
+
+#[test]
+fn responses_go_upstream_with_store_false() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    for stream in [false, true] {
+        let res = post(
+            &server,
+            "/v1/responses",
+            &key,
+            json!({
+                "model": "gpt-test",
+                "stream": stream,
+                "store": true,
+                "input": "Say hello",
+            }),
+        );
+        assert_eq!(res.status(), 200);
+        let text = res.text().unwrap();
+        assert!(text.contains(ANSWER));
+        if stream {
+            assert!(text.contains("event: response.completed"), "{text}");
+        }
+    }
+    for seen in up.seen() {
+        assert_eq!(seen.path, "/v1/responses");
+        assert_eq!(seen.body["store"], false, "nothing is stored upstream");
+    }
+    let rows = usage_rows(&server);
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r.outcome == "completed" && r.input == 21 && r.output == 9)
+    );
+}
+
+#[test]
+fn messages_go_to_anthropic_with_its_headers() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    for stream in [false, true] {
+        let res = http()
+            .post(server.url("/v1/messages?beta=true"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(
+                &json!({"model": "claude-test", "max_tokens": 64, "stream": stream,
+                          "messages": [{"role": "user", "content": "Say hello"}]}),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let text = res.text().unwrap();
+        assert!(text.contains(ANSWER));
+        if stream {
+            assert!(text.contains("event: message_stop"));
+        }
+    }
+    for seen in up.seen() {
+        assert_eq!(seen.path, "/v1/messages");
+        assert_eq!(seen.x_api_key.as_deref(), Some("upstream-secret-anthropic"));
+        assert_eq!(seen.anthropic_version.as_deref(), Some("2023-06-01"));
+        assert!(seen.authorization.is_none());
+    }
+    // Anthropic's input_tokens leave out cached tokens: 17 + 4 read from cache = 21.
+    let rows = usage_rows(&server);
+    assert!(
+        rows.iter()
+            .all(|r| r.input == 21 && r.cached == 4 && r.output == 9),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn errors_come_in_the_callers_shape() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&format!(
+        "{}\n[gateway]\nmax_body_bytes = 2048\n",
+        config(&up)
+    ));
+    let key = key_for(&server, "dev@example.test");
+    let client = http();
+
+    let openai = |res: Response| -> (u16, Value) {
+        let status = res.status().as_u16();
+        (status, res.json().unwrap())
+    };
+    let (status, body) = openai(
+        client
+            .post(server.url("/v1/chat/completions"))
+            .json(&json!({"model": "chat-model"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (401, Some("authentication_error"))
+    );
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        "sk-cx-not-a-real-key",
+        json!({"model": "chat-model"}),
+    ));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+
+    let res = client
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", "sk-cx-wrong")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "authentication_error");
+
+    let res = client
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"messages": []}),
+    ));
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "model");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`model`")
+    );
+
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "no-such-model"}),
+    ));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+
+    let big = "x".repeat(4096);
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "chat-model", "pad": big}),
+    ));
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (413, Some("invalid_request_error"))
+    );
+
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "busy-model", "messages": []}),
+    ));
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (429, Some("rate_limit_error"))
+    );
+
+    let (status, body) = openai(post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "refused-model", "messages": []}),
+    ));
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["message"],
+        "upstream says the request is wrong"
+    );
+
+    let res = client
+        .get(server.url("/v1/nope"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Every request left a row, rejected ones included.
+    let rows = usage_rows(&server);
+    assert!(rows.len() >= 9, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.status == 401 && r.outcome == "rejected")
+    );
+    assert!(rows.iter().any(|r| r.status == 413));
+}
+
+#[test]
+fn revoked_keys_and_disallowed_models_are_refused_at_once() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    assert_eq!(
+        post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "chat-model", "messages": []})
+        )
+        .status(),
+        200
+    );
+
+    let conn = Connection::open(server.db_path()).unwrap();
+    conn.execute("UPDATE api_keys SET models = '[\"gpt-test\"]'", [])
+        .unwrap();
+    // A change to the key alone is seen at the next refresh; revocation moves the marker.
+    conn.execute("UPDATE users SET updated_at = updated_at + 1", [])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "chat-model", "messages": []}),
+    );
+    assert_eq!(res.status(), 403);
+
+    conn.execute("UPDATE api_keys SET revoked_at = 1", [])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({"model": "gpt-test", "messages": []}),
+    );
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+}
+
+#[test]
+fn failing_providers_fail_over_before_the_first_byte() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    for stream in [false, true] {
+        let res = post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({
+                "model": "failover-model", "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}],
+            }),
+        );
+        assert_eq!(res.status(), 200);
+        assert!(res.text().unwrap().contains("fake upstream"));
+    }
+    let models: Vec<String> = up
+        .seen()
+        .iter()
+        .map(|s| s.body["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        models,
+        ["fail-500", "upstream-chat", "fail-500", "upstream-chat"]
+    );
+}
+
+#[test]
+fn a_stream_cut_midway_ends_with_an_error_event_and_is_metered() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({
+            "model": "drop-model", "stream": true, "messages": [{"role": "user", "content": "hi"}],
+        }),
+    );
+    assert_eq!(res.status(), 200);
+    let text = res.text().unwrap();
+    assert!(text.contains("\"error\""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let rows = usage_rows(&server);
+    assert_eq!(rows.last().unwrap().outcome, "upstream_dropped");
+}
+
+#[test]
+fn models_are_listed_in_the_callers_shape() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    let openai: Value = http()
+        .get(server.url("/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(openai["object"], "list");
+    let ids: Vec<&str> = openai["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"chat-model") && ids.contains(&"claude-test"));
+
+    let anthropic: Value = http()
+        .get(server.url("/v1/models"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(anthropic["has_more"], false);
+    assert_eq!(anthropic["data"][0]["type"], "model");
+
+    let one: Value = http()
+        .get(server.url("/v1/models/gpt-test"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["id"], "gpt-test");
+    assert_eq!(
+        http()
+            .get(server.url("/v1/models"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Unique strings go through every endpoint, streamed and not, on success and failure, with
+/// logging at trace level; afterwards they appear in no file of the data directory, in the
+/// server's temp directory, or anywhere in its log.
+#[test]
+fn canaries_never_reach_disk_or_log() {
+    let up = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&config(&up), &[("TMPDIR", tmp.path().to_str().unwrap())]);
+    let key = key_for(&server, "dev@example.test");
+    let canary = format!("CANARY-{}x{}", std::process::id(), rand_suffix());
+    let echo = canary.replace("CANARY", "ECHO");
+    let requests = [
+        (
+            "/v1/chat/completions",
+            json!({"model": "chat-model", "messages": [{"role": "user", "content": canary}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "drop-model", "messages": [{"role": "user", "content": canary}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "refused-model", "messages": [{"role": "user", "content": canary}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "busy-model", "messages": [{"role": "user", "content": canary}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "no-such-model", "messages": [{"role": "user", "content": canary}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "gpt-test", "input": canary}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "claude-test", "max_tokens": 9, "messages": [{"role": "user", "content": canary}]}),
+        ),
+    ];
+    let mut echoed = false;
+    for (path, body) in requests {
+        for stream in [false, true] {
+            let mut body = body.clone();
+            body["stream"] = json!(stream);
+            let text = post(&server, path, &key, body).text().unwrap_or_default();
+            echoed |= text.contains(&echo);
+        }
+    }
+    let _ = http()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .body(format!(
+            "{{\"model\": \"chat-model\", \"messages\": \"{canary}"
+        ))
+        .send();
+    assert!(
+        echoed,
+        "the fake upstream's answers carried the canary back"
+    );
+
+    let data = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    assert!(log.contains("TRACE") || log.contains("DEBUG") || log.contains("INFO"));
+    assert!(
+        !log.contains(&canary) && !log.contains(&echo),
+        "a canary reached the log"
+    );
+    let mut files = files_under(&data);
+    files.extend(files_under(tmp.path()));
+    assert!(files.iter().any(|f| f.ends_with("codexapi.db")));
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&canary) && !text.contains(&echo),
+            "a canary reached {}",
+            file.display()
+        );
+    }
+    std::fs::remove_dir_all(&data).ok();
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
