@@ -77,6 +77,21 @@ routes = [{{ provider = "compat", model = "drop" }}]
 price = {{ input = 1, output = 2 }}
 
 [[models]]
+id = "codex-via-chat"
+routes = [{{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "claude-via-chat"
+routes = [{{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "no-usage-model"
+routes = [{{ provider = "compat", model = "no-usage" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
 id = "refused-model"
 routes = [{{ provider = "compat", model = "bad-request" }}]
 price = {{ input = 1, output = 2 }}
@@ -729,4 +744,194 @@ fn rand_suffix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
+}
+
+/// The text of the data lines of a stream, events parsed.
+fn events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
+#[test]
+fn formats_are_translated_when_client_and_provider_differ() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+
+    // Responses client (Codex CLI) against a Chat-only provider.
+    let body: Value = post(&server, "/v1/responses", &key, json!({
+        "model": "codex-via-chat", "instructions": "Be brief.", "input": "Say hello", "store": false,
+    }))
+    .json()
+    .unwrap();
+    assert_eq!(body["object"], "response");
+    assert_eq!(body["output"][0]["content"][0]["text"], ANSWER);
+    let text = post(
+        &server,
+        "/v1/responses",
+        &key,
+        json!({
+            "model": "codex-via-chat", "input": "Say hello", "stream": true,
+        }),
+    )
+    .text()
+    .unwrap();
+    let evs = events(&text);
+    let done = evs
+        .iter()
+        .find(|e| e["type"] == "response.output_item.done")
+        .expect("output_item.done");
+    assert_eq!(done["item"]["content"][0]["text"], ANSWER);
+    assert_eq!(evs.last().unwrap()["type"], "response.completed");
+    assert_eq!(evs.last().unwrap()["response"]["usage"]["input_tokens"], 21);
+    let sent = &up.seen()[0].body;
+    assert_eq!(
+        sent["messages"][0]["role"], "system",
+        "instructions became a system message"
+    );
+    assert_eq!(up.seen()[1].body["stream_options"]["include_usage"], true);
+
+    // Messages client (Claude Code) against a Chat provider.
+    let res = http()
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude-via-chat", "max_tokens": 100, "stream": true, "system": "Be brief.",
+                      "messages": [{"role": "user", "content": "Say hello"}]}))
+        .send()
+        .unwrap();
+    let text = res.text().unwrap();
+    assert!(text.contains("event: message_stop"), "{text}");
+    let streamed: String = events(&text)
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(streamed, ANSWER);
+
+    // Chat client against an Anthropic provider.
+    let body: Value = post(&server, "/v1/chat/completions", &key, json!({
+        "model": "claude-test", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}],
+    }))
+    .json()
+    .unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], ANSWER);
+    let sent = up.seen().last().unwrap().body.clone();
+    assert_eq!(sent["system"], "Be brief.");
+    assert!(
+        sent["max_tokens"].as_u64().unwrap() > 0,
+        "Anthropic needs max_tokens"
+    );
+
+    // Legacy completions through Chat.
+    let body: Value = post(
+        &server,
+        "/v1/completions",
+        &key,
+        json!({"model": "chat-model", "prompt": "Say hello"}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(body["choices"][0]["text"], ANSWER);
+
+    // A field that cannot be carried over is named, never dropped in silence.
+    let res = post(
+        &server,
+        "/v1/completions",
+        &key,
+        json!({"model": "chat-model", "prompt": "x", "echo": true}),
+    );
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("echo"),
+        "{body}"
+    );
+
+    let rows = usage_rows(&server);
+    assert!(
+        rows.iter()
+            .filter(|r| r.status == 200)
+            .all(|r| r.outcome == "completed" && r.input > 0 && r.output > 0),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn count_tokens_and_compact() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    let count = |model: &str| -> Value {
+        http()
+            .post(server.url("/v1/messages/count_tokens"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hello, world!"}]}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(
+        count("claude-test")["input_tokens"],
+        42,
+        "asked of the Anthropic provider"
+    );
+    let local = count("claude-via-chat")["input_tokens"].as_u64().unwrap();
+    assert!((2..=10).contains(&local), "counted locally: {local}");
+
+    let body: Value = post(
+        &server,
+        "/v1/responses/compact",
+        &key,
+        json!({"model": "gpt-test", "input": "long history"}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(body["object"], "response.compaction");
+    assert_eq!(up.seen().last().unwrap().path, "/v1/responses/compact");
+
+    let rows = usage_rows(&server);
+    let counts: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.endpoint == "/v1/messages/count_tokens")
+        .collect();
+    assert_eq!(counts.len(), 2);
+    assert!(counts.iter().all(|r| r.cost == 0), "counting is free");
+}
+
+#[test]
+fn usage_is_counted_locally_when_the_upstream_reports_none() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = key_for(&server, "dev@example.test");
+    for stream in [false, true] {
+        let res = post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({
+                "model": "no-usage-model", "stream": stream,
+                "messages": [{"role": "user", "content": "Please say hello to everyone in the room"}],
+            }),
+        );
+        assert_eq!(res.status(), 200);
+        let _ = res.text().unwrap();
+    }
+    let conn = Connection::open(server.db_path()).unwrap();
+    let rows: Vec<(i64, i64, bool, i64)> = conn
+        .prepare("SELECT input_tokens, output_tokens, estimated, cost FROM usage ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (input, output, estimated, cost) in rows {
+        assert!(estimated, "marked as estimated");
+        assert!(input >= 8 && output >= 5, "{input} {output}");
+        assert!(cost > 0);
+    }
 }

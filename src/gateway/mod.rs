@@ -7,6 +7,7 @@ pub mod metering;
 pub mod providers;
 pub mod proxy;
 pub mod sse;
+pub mod tokens;
 pub mod translate;
 
 use std::collections::HashMap;
@@ -117,7 +118,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/chat/completions", web::post().to(chat))
             .route("/completions", web::post().to(completions))
             .route("/responses", web::post().to(responses))
+            .route("/responses/compact", web::post().to(compact))
             .route("/messages", web::post().to(messages))
+            .route("/messages/count_tokens", web::post().to(count_tokens))
             .route("/models", web::get().to(list_models))
             .route("/models/{id:.+}", web::get().to(get_model))
             .default_service(web::to(unknown_route)),
@@ -186,6 +189,36 @@ async fn messages(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     proxy::handle(Wire::Messages, "/v1/messages", req, payload, state).await
+}
+
+async fn compact(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    proxy::handle(
+        Wire::Responses,
+        "/v1/responses/compact",
+        req,
+        payload,
+        state,
+    )
+    .await
+}
+
+async fn count_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    proxy::handle(
+        Wire::Messages,
+        "/v1/messages/count_tokens",
+        req,
+        payload,
+        state,
+    )
+    .await
 }
 
 /// Callers that send `anthropic-version` get Anthropic's shapes.

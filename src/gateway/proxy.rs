@@ -4,6 +4,7 @@
 //! path settles one usage row.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
@@ -17,6 +18,7 @@ use super::keys::presented_key;
 use super::metering;
 use super::providers::Candidate;
 use super::sse::{SseEvent, SseParser};
+use super::tokens;
 use super::translate::{self, StreamTranslator, Usage, Wire};
 use crate::config::ModelConfig;
 use crate::db::now_ms;
@@ -48,6 +50,12 @@ pub struct Meter {
     started: Instant,
     price: Option<crate::config::ModelPrice>,
     writer: metering::UsageWriter,
+    /// The upstream reported usage; otherwise tokens are counted here when the row is settled.
+    usage_known: bool,
+    /// The request, for counting its tokens if the upstream reports none. Memory only.
+    request: Option<Arc<Value>>,
+    /// The answer's text so far, for the same reason. Memory only, for this request's life.
+    answer: String,
 }
 
 impl Meter {
@@ -63,6 +71,9 @@ impl Meter {
             started: Instant::now(),
             price: None,
             writer: gateway.usage.clone(),
+            usage_known: false,
+            request: None,
+            answer: String::new(),
         }
     }
 
@@ -78,6 +89,7 @@ impl Meter {
     }
 
     fn usage(&mut self, usage: Usage) {
+        self.usage_known = true;
         let cost = self
             .price
             .as_ref()
@@ -98,6 +110,20 @@ impl Meter {
         outcome: &'static str,
         error: Option<ErrorKind>,
     ) -> Option<UsageRow> {
+        if !self.usage_known
+            && outcome != "rejected"
+            && let Some(request) = self.request.take()
+        {
+            let estimate = Usage {
+                input: tokens::count_request(&request),
+                output: tokens::count(&self.answer),
+                ..Usage::default()
+            };
+            self.usage(estimate);
+            if let Some(row) = self.row() {
+                row.estimated = true;
+            }
+        }
         let mut row = self.row.take()?;
         row.status = status;
         row.outcome = outcome;
@@ -125,7 +151,10 @@ impl Drop for Meter {
 
 /// What the request asks for, once it passed authentication and parsing.
 struct Prepared {
-    body: Value,
+    /// For auxiliary endpoints (`messages/count_tokens`, `responses/compact`): the path after
+    /// the provider's base URL. They are forwarded only to providers that speak the format.
+    aux: Option<&'static str>,
+    body: Arc<Value>,
     raw: web::Bytes,
     model: ModelConfig,
     stream: bool,
@@ -151,8 +180,19 @@ pub async fn handle(
         });
     let mut meter = Meter::new(&gateway, endpoint, &client);
 
+    let aux = match endpoint {
+        "/v1/messages/count_tokens" => Some("messages/count_tokens"),
+        "/v1/responses/compact" => Some("responses/compact"),
+        _ => None,
+    };
     let prepared = match prepare(&state, &gateway, &req, payload, &mut meter).await {
-        Ok(p) => p,
+        Ok(mut p) => {
+            p.aux = aux;
+            if aux.is_some() {
+                p.stream = false;
+            }
+            p
+        }
         Err(e) => {
             meter
                 .settle(e.kind.status().as_u16(), "rejected", Some(e.kind))
@@ -160,7 +200,17 @@ pub async fn handle(
             return e.response(dialect);
         }
     };
-    let candidates = gateway.providers.candidates(&prepared.model, wire);
+    let mut candidates = gateway.providers.candidates(&prepared.model, wire);
+    if aux.is_some() {
+        candidates.retain(|c| c.wire == wire);
+    }
+    if candidates.is_empty() && endpoint == "/v1/messages/count_tokens" {
+        // No Anthropic provider to ask: count here.
+        let input = tokens::count_request(&prepared.body);
+        meter.usage(Usage::default());
+        meter.settle(200, "completed", None).await;
+        return HttpResponse::Ok().json(serde_json::json!({ "input_tokens": input }));
+    }
     if candidates.is_empty() {
         let e = ApiError::new(
             ErrorKind::Unavailable,
@@ -308,7 +358,10 @@ async fn prepare(
         .param("model"));
     }
     meter.price = Some(model.price.clone());
+    let body = Arc::new(body);
+    meter.request = Some(body.clone());
     Ok(Prepared {
+        aux: None,
         body,
         raw,
         model: model.clone(),
@@ -396,7 +449,13 @@ async fn attempt_once(
     let body = upstream_body(state, wire, prepared, candidate)?;
     let mut request = gateway
         .http
-        .post(upstream.url(candidate.wire))
+        .post(match prepared.aux {
+            Some(path) => format!(
+                "{}/{path}",
+                upstream.config.base_url.as_str().trim_end_matches('/')
+            ),
+            None => upstream.url(candidate.wire),
+        })
         .timeout(Duration::from_secs(upstream.config.total_timeout_secs))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
@@ -540,10 +599,34 @@ fn upstream_body(
     let same_model =
         prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
     let needs_store_off = candidate.wire == Wire::Responses
+        && prepared.aux.is_none()
         && !state.config.gateway.allow_upstream_storage
         && prepared.body.get("store") != Some(&Value::Bool(false));
-    if wire == candidate.wire && same_model && !needs_store_off {
+    // A Chat stream reports usage only when asked; billing needs it.
+    let needs_usage = prepared.stream
+        && candidate.wire == Wire::Chat
+        && prepared.body.pointer("/stream_options/include_usage") != Some(&Value::Bool(true));
+    if (wire == candidate.wire || prepared.aux.is_some())
+        && same_model
+        && !needs_store_off
+        && !needs_usage
+    {
         return Ok(prepared.raw.clone());
+    }
+    if prepared.aux.is_some() {
+        // Auxiliary endpoints have no translation: only the model name changes.
+        let mut body = (*prepared.body).clone();
+        if let Some(object) = body.as_object_mut() {
+            object.insert("model".to_owned(), Value::String(candidate.model.clone()));
+        }
+        return serde_json::to_vec(&body)
+            .map(web::Bytes::from)
+            .map_err(|_| {
+                AttemptError::Retry(
+                    ApiError::new(ErrorKind::Internal, "The request could not be prepared."),
+                    "serialize",
+                )
+            });
     }
     let mut body =
         translate::translate_request(wire, candidate.wire, &prepared.body, &candidate.model)
@@ -558,6 +641,7 @@ fn upstream_body(
                 )
             })?;
     if candidate.wire == Wire::Responses
+        && prepared.aux.is_none()
         && !state.config.gateway.allow_upstream_storage
         && let Some(object) = body.as_object_mut()
     {
@@ -637,8 +721,12 @@ async fn respond_whole(
         meter.settle(502, "failed", Some(e.kind)).await;
         return e.response(dialect);
     };
-    if let Some(usage) = translate::usage_from_response(candidate.wire, &body) {
-        meter.usage(usage);
+    match translate::usage_from_response(candidate.wire, &body) {
+        // Counting tokens is free.
+        _ if prepared.aux == Some("messages/count_tokens") => meter.usage(Usage::default()),
+        Some(usage) => meter.usage(usage),
+        // Counted locally when the row is settled.
+        None => meter.answer = answer_text(&body),
     }
     let out = if wire == candidate.wire {
         bytes.freeze()
@@ -657,6 +745,40 @@ async fn respond_whole(
     HttpResponse::Ok()
         .content_type("application/json")
         .body(out)
+}
+
+/// Every string of a whole answer, joined: what the model wrote, for counting.
+fn answer_text(body: &Value) -> String {
+    fn walk(value: &Value, out: &mut String) {
+        match value {
+            Value::String(s) => out.push_str(s),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| {
+                    matches!(
+                        k.as_str(),
+                        "choices"
+                            | "message"
+                            | "content"
+                            | "text"
+                            | "output"
+                            | "arguments"
+                            | "reasoning_content"
+                            | "tool_calls"
+                            | "function"
+                            | "input"
+                            | "summary"
+                            | "thinking"
+                    )
+                })
+                .for_each(|(_, v)| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    walk(body, &mut out);
+    out
 }
 
 /// Completed, or cut short by the token limit.
@@ -687,6 +809,7 @@ fn stream_back(
 ) -> HttpResponse {
     let response_id = format!("resp_{}", crate::auth::token::random_id());
     let state = StreamState {
+        client_wire: wire,
         translator: StreamTranslator::new(candidate.wire, wire, &prepared.model.id, &response_id),
         parser: SseParser::default(),
         first: upstream.first,
@@ -721,6 +844,7 @@ fn stream_back(
 }
 
 struct StreamState {
+    client_wire: Wire,
     translator: StreamTranslator,
     parser: SseParser,
     first: Option<web::Bytes>,
@@ -739,7 +863,7 @@ impl StreamState {
             None => match tokio::time::timeout(self.idle, self.upstream.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    self.close(Some("The model provider stopped sending."), "failed")
+                    self.close("The model provider stopped sending.", "failed")
                         .await;
                     return;
                 }
@@ -748,47 +872,59 @@ impl StreamState {
         let events = match chunk {
             Some(Ok(bytes)) => self.parser.push(&bytes),
             Some(Err(_)) => {
-                self.close(
-                    Some("The model provider's stream broke off."),
-                    "upstream_dropped",
-                )
-                .await;
+                self.close("The model provider's stream broke off.", "upstream_dropped")
+                    .await;
                 return;
             }
             None => {
+                // The upstream ended: the translator decides whether that was a proper end.
                 let rest = self.parser.finish();
-                let mut out = Vec::new();
-                for event in &rest {
-                    out.extend(self.translator.on_event(event));
+                let mut out = self.translate(&rest);
+                if !self.translator.finished() {
+                    out.extend(self.translator.finish(None));
                 }
-                self.queue(out);
-                if self.translator.finished() {
-                    self.settle_finished().await;
+                let outcome = if self.translator.failed() {
+                    "upstream_dropped"
                 } else {
-                    self.close(
-                        Some("The model provider's stream ended early."),
-                        "upstream_dropped",
-                    )
-                    .await;
-                }
+                    "completed"
+                };
+                self.settle(outcome).await;
+                self.queue(out);
                 return;
             }
         };
-        let mut out = Vec::new();
-        for event in &events {
-            out.extend(self.translator.on_event(event));
+        if self.parser.overflowed() {
+            self.close(
+                "The model provider sent an event too large to pass on.",
+                "failed",
+            )
+            .await;
+            return;
         }
-        if let Some(usage) = self.translator.usage() {
-            self.meter.usage(usage);
-        }
+        let out = self.translate(&events);
         if self.translator.finished() {
             // The closing events wait until the usage row is durable.
-            self.settle_finished().await;
+            let outcome = if self.translator.failed() {
+                "failed"
+            } else {
+                "completed"
+            };
+            self.settle(outcome).await;
         }
         self.queue(out);
-        if self.translator.finished() {
-            self.done = true;
+    }
+
+    fn translate(&mut self, events: &[SseEvent]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        for event in events {
+            out.extend(self.translator.on_event(event));
         }
+        for event in &out {
+            if let Some(text) = tokens::delta_text(self.client_wire, event) {
+                self.meter.answer.push_str(&text);
+            }
+        }
+        out
     }
 
     fn queue(&mut self, events: Vec<SseEvent>) {
@@ -797,23 +933,18 @@ impl StreamState {
         }
     }
 
-    async fn settle_finished(&mut self) {
+    async fn settle(&mut self, outcome: &'static str) {
         if let Some(usage) = self.translator.usage() {
             self.meter.usage(usage);
         }
-        self.meter.settle(200, "completed", None).await;
+        let error = (outcome != "completed").then_some(ErrorKind::BadGateway);
+        self.meter.settle(200, outcome, error).await;
         self.done = true;
     }
 
-    async fn close(&mut self, failure: Option<&str>, outcome: &'static str) {
-        if let Some(usage) = self.translator.usage() {
-            self.meter.usage(usage);
-        }
-        self.meter
-            .settle(200, outcome, Some(ErrorKind::BadGateway))
-            .await;
-        let events = self.translator.finish(failure);
+    async fn close(&mut self, failure: &str, outcome: &'static str) {
+        self.settle(outcome).await;
+        let events = self.translator.finish(Some(failure));
         self.queue(events);
-        self.done = true;
     }
 }

@@ -139,7 +139,17 @@ async fn handle(
     }
     let text = format!("{ANSWER} {}", canary(&body)).trim().to_owned();
     let path = req.path().to_owned();
-    let (events, whole) = if path.ends_with("/chat/completions") {
+    if path.ends_with("/messages/count_tokens") {
+        return HttpResponse::Ok().json(json!({"input_tokens": 42}));
+    }
+    if path.ends_with("/responses/compact") {
+        return HttpResponse::Ok().json(json!({
+            "id": "resp_compact", "object": "response.compaction", "created_at": 1,
+            "output": [{"type": "compaction", "encrypted_content": "opaque"}],
+            "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35},
+        }));
+    }
+    let (mut events, mut whole) = if path.ends_with("/chat/completions") {
         chat(&model, &text)
     } else if path.ends_with("/responses") {
         responses(&model, &text)
@@ -148,6 +158,13 @@ async fn handle(
     } else {
         return HttpResponse::NotFound().json(json!({"error": {"message": "no such path"}}));
     };
+    if model == "no-usage" {
+        // Some servers report no usage at all: the gateway must count for itself.
+        if let Some(object) = whole.as_object_mut() {
+            object.remove("usage");
+        }
+        events.retain(|(_, data)| !data.contains("\"usage\""));
+    }
     if !stream {
         return HttpResponse::Ok().json(whole);
     }

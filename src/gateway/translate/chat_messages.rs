@@ -15,7 +15,7 @@
 //!   `tool_choice` forces a tool (which Anthropic refuses with thinking).
 //! - `temperature` is clamped to Anthropic's 0..=1. `stop` becomes `stop_sequences`; `user`
 //!   becomes `metadata.user_id`; `parallel_tool_calls: false` becomes
-//!   `disable_parallel_tool_use`.
+//!   `disable_parallel_tool_use`. A tool's `strict` flag is dropped (Anthropic has none).
 //! - Dropped as harmless: `stream_options` (Anthropic always reports usage), `store`,
 //!   `metadata`, `service_tier`, `prompt_cache_key`, `safety_identifier`, `seed`, `verbosity`,
 //!   `modalities: ["text"]`, `logprobs: false`, zero penalties, `n: 1`,
