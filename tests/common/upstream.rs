@@ -27,22 +27,38 @@ pub struct Seen {
     pub body: Value,
 }
 
+/// Moments at which a `long` stream's connection was dropped by the gateway.
+type Closed = Arc<Mutex<Vec<std::time::Instant>>>;
+
+/// Records when it is dropped: the gateway hung up on the stream it belongs to.
+struct CloseGuard(Closed);
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(std::time::Instant::now());
+    }
+}
+
 pub struct FakeUpstream {
     pub base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    closed: Closed,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl FakeUpstream {
     pub fn start() -> FakeUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let closed: Closed = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let state = seen.clone();
+        let closed_state = closed.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(web::Data::new(state.clone()))
+                        .app_data(web::Data::new(closed_state.clone()))
                         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .default_service(web::to(handle))
                 })
@@ -62,12 +78,18 @@ impl FakeUpstream {
         FakeUpstream {
             base: format!("http://{addr}/v1"),
             seen,
+            closed,
             handle,
         }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// When each `long` stream was hung up on.
+    pub fn closed(&self) -> Vec<std::time::Instant> {
+        self.closed.lock().unwrap().clone()
     }
 }
 
@@ -111,6 +133,7 @@ async fn handle(
     req: HttpRequest,
     body: web::Bytes,
     seen: web::Data<Arc<Mutex<Vec<Seen>>>>,
+    closed: web::Data<Closed>,
 ) -> HttpResponse {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     seen.lock().unwrap().push(Seen {
@@ -189,6 +212,28 @@ async fn handle(
                 .streaming(stream);
         }
         "garbage" => payload = "data: {this is not json\n\n".to_owned(),
+        "long" => {
+            // A slow answer that only ends when the listener hangs up (or after 30 s).
+            let guard = CloseGuard(closed.get_ref().clone());
+            let tick = chat("long", "tick").0.remove(1).1;
+            let stream = futures_util::stream::unfold((guard, 0u32), move |(guard, n)| {
+                let tick = tick.clone();
+                async move {
+                    if n >= 1500 {
+                        return None;
+                    }
+                    // About the pace at which models write tokens.
+                    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                    Some((
+                        Ok::<_, std::io::Error>(web::Bytes::from(format!("data: {tick}\n\n"))),
+                        (guard, n + 1),
+                    ))
+                }
+            });
+            return HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .streaming(stream);
+        }
         _ => {}
     }
     // One event per chunk, with a little pause, like a real provider.
