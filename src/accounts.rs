@@ -166,6 +166,30 @@ fn record(
     Ok(false)
 }
 
+/// Issues a single-use link token, voiding the user's older ones of the same purpose, and
+/// returns the secret for the link (only its hash is stored).
+fn issue_token(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    purpose: TokenPurpose,
+    new_email: Option<&str>,
+    ttl_ms: i64,
+) -> Result<String, DbError> {
+    let now = now_ms();
+    repo::void_email_tokens(conn, user_id, purpose, now)?;
+    let secret = token::random_token();
+    repo::insert_email_token(
+        conn,
+        &token::sha256(&secret),
+        user_id,
+        purpose,
+        new_email,
+        now,
+        now + ttl_ms,
+    )?;
+    Ok(secret)
+}
+
 fn queue(conn: &rusqlite::Connection, email: &Email) -> Result<(), DbError> {
     Ok(mail::queue(conn, email, now_ms())?)
 }
@@ -250,15 +274,12 @@ pub async fn sign_up(
             }
             repo::add_event(&tx, &id, "signed_up", &actor.ip, &actor.user_agent, "", now)?;
             if outcome.confirm_by_mail {
-                let secret = token::random_token();
-                repo::insert_email_token(
+                let secret = issue_token(
                     &tx,
-                    &token::sha256(&secret),
                     &id,
                     TokenPurpose::Verify,
                     None,
-                    now,
-                    now + VERIFY_LINK_HOURS * 3_600_000,
+                    VERIFY_LINK_HOURS * 3_600_000,
                 )?;
                 let email = mail::verify_email(
                     &mail_context(&state2),
@@ -444,17 +465,12 @@ pub async fn resend_confirmation(state: &AppState, user: &User) -> Result<(), We
     state
         .db
         .run(move |conn| {
-            let now = now_ms();
-            repo::void_email_tokens(conn, &user.id, TokenPurpose::Verify, now)?;
-            let secret = token::random_token();
-            repo::insert_email_token(
+            let secret = issue_token(
                 conn,
-                &token::sha256(&secret),
                 &user.id,
                 TokenPurpose::Verify,
                 None,
-                now,
-                now + VERIFY_LINK_HOURS * 3_600_000,
+                VERIFY_LINK_HOURS * 3_600_000,
             )?;
             let email = mail::verify_email(
                 &mail_context(&state2),
@@ -493,17 +509,12 @@ pub async fn request_password_reset(
             if user.status == Status::Suspended {
                 return Ok(());
             }
-            let now = now_ms();
-            repo::void_email_tokens(conn, &user.id, TokenPurpose::Reset, now)?;
-            let secret = token::random_token();
-            repo::insert_email_token(
+            let secret = issue_token(
                 conn,
-                &token::sha256(&secret),
                 &user.id,
                 TokenPurpose::Reset,
                 None,
-                now,
-                now + RESET_LINK_MINUTES * 60_000,
+                RESET_LINK_MINUTES * 60_000,
             )?;
             let email = mail::password_reset(
                 &mail_context(&state2),
@@ -690,17 +701,12 @@ pub async fn request_email_change(
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            let now = now_ms();
-            repo::void_email_tokens(&tx, &user.id, TokenPurpose::EmailChange, now)?;
-            let secret = token::random_token();
-            repo::insert_email_token(
+            let secret = issue_token(
                 &tx,
-                &token::sha256(&secret),
                 &user.id,
                 TokenPurpose::EmailChange,
                 Some(&new_email),
-                now,
-                now + EMAIL_CHANGE_LINK_HOURS * 3_600_000,
+                EMAIL_CHANGE_LINK_HOURS * 3_600_000,
             )?;
             let confirm = mail::email_change(
                 &mail_context(&state2),
