@@ -971,23 +971,15 @@ fn a_client_that_hangs_up_cancels_the_upstream_request() {
     drop(socket);
 
     let deadline = hung_up + Duration::from_secs(5);
-    let mut row_seen = None;
     while up.closed().is_empty() && std::time::Instant::now() < deadline {
-        if row_seen.is_none()
-            && usage_rows(&server)
-                .iter()
-                .any(|r| r.outcome == "client_cancelled")
-        {
-            row_seen = Some(hung_up.elapsed());
-        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = row_seen;
     let closed = up.closed();
     assert_eq!(closed.len(), 1, "the upstream request was cancelled");
     let after = closed[0].duration_since(hung_up);
-    // The hang-up is noticed when the next event is written to the closed socket; the target is
-    // under a second, measured here at 1.0–1.6 s on a loaded machine.
+    // The target is under a second; measured 1.0–1.8 s here, since the server notices the
+    // hang-up late. Bounded loosely until that is fixed, so a cancellation that never happens
+    // still fails.
     assert!(
         after < Duration::from_secs(3),
         "cancelled {after:?} after the client left"
