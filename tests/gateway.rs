@@ -4,11 +4,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::Server;
 use common::upstream::{ANSWER, FakeUpstream};
-use common::{Server, run};
 use reqwest::blocking::{Client, Response};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -105,45 +104,6 @@ price = {{ input = 1, output = 2 }}
     )
 }
 
-/// A user and a key for them, made with the command line.
-fn key_for(server: &Server, email: &str) -> String {
-    let config = server.config_path();
-    let config = config.to_str().unwrap();
-    let mut child = common::command(server.dir.path())
-        .args([
-            "--config",
-            config,
-            "user",
-            "create",
-            "--email",
-            email,
-            "--name",
-            "Dev",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"violet-harbor-tunes-92\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let (status, stdout, stderr) = run(
-        server.dir.path(),
-        &[
-            "--config", config, "key", "create", "--user", email, "--name", "k",
-        ],
-        &[],
-    );
-    assert!(status.success(), "{stderr}");
-    stdout.trim().to_owned()
-}
-
 fn http() -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
@@ -206,7 +166,7 @@ fn usage_rows(server: &Server) -> Vec<Row> {
 fn chat_completions_forward_to_a_chat_provider_whole_and_streamed() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
 
     let res = post(
         &server,
@@ -288,7 +248,7 @@ fn chat_completions_forward_to_a_chat_provider_whole_and_streamed() {
 fn responses_go_upstream_with_store_false() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     for stream in [false, true] {
         let res = post(
             &server,
@@ -324,7 +284,7 @@ fn responses_go_upstream_with_store_false() {
 fn messages_go_to_anthropic_with_its_headers() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     for stream in [false, true] {
         let res = http()
             .post(server.url("/v1/messages?beta=true"))
@@ -365,7 +325,7 @@ fn errors_come_in_the_callers_shape() {
         "{}\n[gateway]\nmax_body_bytes = 2048\n",
         config(&up)
     ));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let client = http();
 
     let openai = |res: Response| -> (u16, Value) {
@@ -497,7 +457,7 @@ fn errors_come_in_the_callers_shape() {
 fn revoked_keys_and_disallowed_models_are_refused_at_once() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     assert_eq!(
         post(
             &server,
@@ -547,7 +507,7 @@ fn revoked_keys_and_disallowed_models_are_refused_at_once() {
 fn failing_providers_fail_over_before_the_first_byte() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     for stream in [false, true] {
         let res = post(
             &server,
@@ -576,7 +536,7 @@ fn failing_providers_fail_over_before_the_first_byte() {
 fn a_stream_cut_midway_ends_with_an_error_event_and_is_metered() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let res = post(
         &server,
         "/v1/chat/completions",
@@ -597,7 +557,7 @@ fn a_stream_cut_midway_ends_with_an_error_event_and_is_metered() {
 fn models_are_listed_in_the_callers_shape() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let openai: Value = http()
         .get(server.url("/v1/models"))
         .bearer_auth(&key)
@@ -668,7 +628,7 @@ fn canaries_never_reach_disk_or_log() {
     let up = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_with(&config(&up), &[("TMPDIR", tmp.path().to_str().unwrap())]);
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let canary = format!("CANARY-{}x{}", std::process::id(), rand_suffix());
     let echo = canary.replace("CANARY", "ECHO");
     let requests = [
@@ -763,7 +723,7 @@ fn events(text: &str) -> Vec<Value> {
 fn formats_are_translated_when_client_and_provider_differ() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
 
     // Responses client (Codex CLI) against a Chat-only provider.
     let body: Value = post(&server, "/v1/responses", &key, json!({
@@ -867,7 +827,7 @@ fn formats_are_translated_when_client_and_provider_differ() {
 fn count_tokens_and_compact() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let count = |model: &str| -> Value {
         http()
             .post(server.url("/v1/messages/count_tokens"))
@@ -911,7 +871,7 @@ fn count_tokens_and_compact() {
 fn usage_is_counted_locally_when_the_upstream_reports_none() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     for stream in [false, true] {
         let res = post(
             &server,
@@ -946,7 +906,7 @@ fn a_client_that_hangs_up_cancels_the_upstream_request() {
     use std::io::{BufRead, BufReader};
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
-    let key = key_for(&server, "dev@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
     let body = json!({"model": "long-model", "stream": true, "messages": [{"role": "user", "content": "go on"}]}).to_string();
     let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
     write!(

@@ -110,8 +110,10 @@ impl Meter {
         outcome: &'static str,
         error: Option<ErrorKind>,
     ) -> Option<UsageRow> {
+        // Count locally only what a provider actually answered (it produced a first byte).
+        let answered = self.row.as_ref().is_some_and(|r| r.ttfb_ms.is_some());
         if !self.usage_known
-            && outcome != "rejected"
+            && answered
             && let Some(request) = self.request.take()
         {
             let estimate = Usage {
@@ -212,14 +214,37 @@ pub async fn handle(
         return HttpResponse::Ok().json(serde_json::json!({ "input_tokens": input }));
     }
     if candidates.is_empty() {
-        let e = ApiError::new(
-            ErrorKind::Unavailable,
-            format!(
-                "No provider is configured that can serve model {:?} on this endpoint.",
-                prepared.model.id
-            ),
-        );
-        meter.settle(503, "failed", Some(e.kind)).await;
+        // Providers exist for the model but none speaks this endpoint's format: the client's
+        // choice of endpoint is at fault. No provider at all: the operator's configuration is.
+        let has_providers = !gateway
+            .providers
+            .candidates(&prepared.model, Wire::Chat)
+            .is_empty()
+            || !gateway
+                .providers
+                .candidates(&prepared.model, Wire::Messages)
+                .is_empty();
+        let e = if has_providers {
+            ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "The model {:?} cannot be used on {endpoint}: its providers do not support it. Use another endpoint or model.",
+                    prepared.model.id
+                ),
+            )
+            .param("model")
+        } else {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "No provider is configured for the model {:?}.",
+                    prepared.model.id
+                ),
+            )
+        };
+        meter
+            .settle(e.kind.status().as_u16(), "rejected", Some(e.kind))
+            .await;
         return e.response(dialect);
     }
     forward(&state, &gateway, wire, &req, prepared, candidates, meter).await

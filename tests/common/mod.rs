@@ -216,6 +216,31 @@ impl Drop for Server {
     }
 }
 
+/// A confirmed user and an API key for them, made with the command line; returns the key.
+pub fn user_with_key(server: &Server, email: &str) -> String {
+    use std::io::Write;
+    let config = server.config_path();
+    let config = config.to_str().unwrap();
+    let mut child = command(server.dir.path())
+        .args(["--config", config, "user", "create", "--email", email])
+        .args(["--name", "Dev", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"violet-harbor-tunes-92\n").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let args = [
+        "--config", config, "key", "create", "--user", email, "--name", "k",
+    ];
+    let (status, stdout, stderr) = run(server.dir.path(), &args, &[]);
+    assert!(status.success(), "{stderr}");
+    stdout.trim().to_owned()
+}
+
 pub fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::builder()

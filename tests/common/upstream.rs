@@ -283,9 +283,12 @@ fn responses(model: &str, text: &str) -> (Vec<(Option<&'static str>, String)>, V
     let events = vec![
         (Some("response.created"), json!({"type": "response.created", "sequence_number": 0, "response": response("in_progress", json!([]), Value::Null)}).to_string()),
         (Some("response.output_item.added"), json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0, "item": {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}}).to_string()),
-        (Some("response.output_text.delta"), json!({"type": "response.output_text.delta", "sequence_number": 2, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}).to_string()),
-        (Some("response.output_item.done"), json!({"type": "response.output_item.done", "sequence_number": 3, "output_index": 0, "item": item}).to_string()),
-        (Some("response.completed"), json!({"type": "response.completed", "sequence_number": 4, "response": response("completed", json!([item]), usage.clone())}).to_string()),
+        (Some("response.content_part.added"), json!({"type": "response.content_part.added", "sequence_number": 2, "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}).to_string()),
+        (Some("response.output_text.delta"), json!({"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}).to_string()),
+        (Some("response.output_text.done"), json!({"type": "response.output_text.done", "sequence_number": 4, "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": text}).to_string()),
+        (Some("response.content_part.done"), json!({"type": "response.content_part.done", "sequence_number": 5, "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}).to_string()),
+        (Some("response.output_item.done"), json!({"type": "response.output_item.done", "sequence_number": 6, "output_index": 0, "item": item}).to_string()),
+        (Some("response.completed"), json!({"type": "response.completed", "sequence_number": 7, "response": response("completed", json!([item]), usage.clone())}).to_string()),
     ];
     (events, response("completed", json!([item]), usage))
 }
