@@ -959,3 +959,54 @@ fn a_client_that_hangs_up_cancels_the_upstream_request() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_dashboard_lists_recent_requests_without_their_content() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let secret = "SECRET-PROMPT-TEXT";
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &key,
+        json!({
+            "model": "chat-model", "messages": [{"role": "user", "content": secret}],
+        }),
+    );
+    assert_eq!(res.status(), 200);
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", server.base.parse().unwrap());
+    let browser = Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = browser
+        .post(server.url("/login"))
+        .form(&[
+            ("email", "dev@example.test"),
+            ("password", "violet-harbor-tunes-92"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = browser
+        .get(server.url("/dashboard"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("/v1/chat/completions") && page.contains("chat-model"),
+        "recent requests listed"
+    );
+    assert!(page.contains("$0.000037"), "the request's cost is shown");
+    assert!(
+        !page.contains(secret) && !page.contains(ANSWER),
+        "never their content"
+    );
+}
