@@ -937,11 +937,9 @@ fn a_client_that_hangs_up_cancels_the_upstream_request() {
     let closed = up.closed();
     assert_eq!(closed.len(), 1, "the upstream request was cancelled");
     let after = closed[0].duration_since(hung_up);
-    // The target is under a second; measured 1.0–1.8 s here, since the server notices the
-    // hang-up late. Bounded loosely until that is fixed, so a cancellation that never happens
-    // still fails.
+    eprintln!("upstream cancelled {after:?} after the client hung up");
     assert!(
-        after < Duration::from_secs(3),
+        after < Duration::from_secs(1),
         "cancelled {after:?} after the client left"
     );
 

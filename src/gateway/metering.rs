@@ -26,8 +26,30 @@ pub fn cost(price: &ModelPrice, input: u64, cached_input: u64, output: u64) -> i
     i64::try_from(micros.max(0)).unwrap_or(i64::MAX)
 }
 
+/// What is needed to count a request's tokens locally, when its upstream reported none.
+pub struct Estimate {
+    pub request: std::sync::Arc<serde_json::Value>,
+    /// The answer's text, as streamed or returned.
+    pub answer: String,
+    pub price: Option<ModelPrice>,
+}
+
+impl Estimate {
+    /// Fills in the row's tokens and cost from local counts and marks it estimated.
+    fn apply(self, row: &mut UsageRow) {
+        let input = super::tokens::count_request(&self.request);
+        let output = super::tokens::count(&self.answer);
+        row.input_tokens = input as i64;
+        row.output_tokens = output as i64;
+        row.cost = self.price.as_ref().map_or(0, |p| cost(p, input, 0, output));
+        row.estimated = true;
+    }
+}
+
+type Done = Option<tokio::sync::oneshot::Sender<bool>>;
+
 enum Job {
-    Row(Box<UsageRow>, Option<tokio::sync::oneshot::Sender<bool>>),
+    Row(Box<UsageRow>, Option<Estimate>, Done),
     Stop,
 }
 
@@ -51,9 +73,13 @@ impl UsageWriter {
     }
 
     /// Queues a row and waits until it is committed; false if it could not be written.
-    pub async fn record(&self, row: UsageRow) -> bool {
+    pub async fn record(&self, row: UsageRow, estimate: Option<Estimate>) -> bool {
         let (done, committed) = tokio::sync::oneshot::channel();
-        if self.jobs.send(Job::Row(Box::new(row), Some(done))).is_err() {
+        if self
+            .jobs
+            .send(Job::Row(Box::new(row), estimate, Some(done)))
+            .is_err()
+        {
             tracing::error!("usage writer is gone; a usage row was lost");
             return false;
         }
@@ -61,8 +87,12 @@ impl UsageWriter {
     }
 
     /// Queues a row without waiting (a request the client walked away from).
-    pub fn record_detached(&self, row: UsageRow) {
-        if self.jobs.send(Job::Row(Box::new(row), None)).is_err() {
+    pub fn record_detached(&self, row: UsageRow, estimate: Option<Estimate>) {
+        if self
+            .jobs
+            .send(Job::Row(Box::new(row), estimate, None))
+            .is_err()
+        {
             tracing::error!("usage writer is gone; a usage row was lost");
         }
     }
@@ -84,7 +114,12 @@ fn run(db: Db, queue: mpsc::Receiver<Job>) {
         // Everything that queued while the last commit ran goes into this one.
         while let Some(next) = job.take() {
             match next {
-                Job::Row(row, done) => batch.push((row, done)),
+                Job::Row(mut row, estimate, done) => {
+                    if let Some(estimate) = estimate {
+                        estimate.apply(&mut row);
+                    }
+                    batch.push((row, done));
+                }
                 Job::Stop => {
                     stopping = true;
                     break;
@@ -106,7 +141,7 @@ fn run(db: Db, queue: mpsc::Receiver<Job>) {
     }
 }
 
-fn write(db: &Db, batch: &[(Box<UsageRow>, Option<tokio::sync::oneshot::Sender<bool>>)]) -> bool {
+fn write(db: &Db, batch: &[(Box<UsageRow>, Done)]) -> bool {
     let rows: Vec<UsageRow> = batch.iter().map(|(row, _)| (**row).clone()).collect();
     for attempt in 0..3 {
         let result = db.conn().and_then(|mut conn| {

@@ -73,6 +73,8 @@ impl Gateway {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let (usage, usage_thread) = UsageWriter::start(db.clone());
+        // Build the tokenizer's tables now, off the request path, rather than at first use.
+        std::thread::spawn(|| tokens::count(""));
         let keys = KeyCache::new(db);
         let stop_watch = Arc::new(AtomicBool::new(false));
         let watcher = keys.clone();

@@ -104,40 +104,38 @@ impl Meter {
         }
     }
 
+    /// The finished row, and what the writer must count when the upstream reported no usage.
+    /// Counting happens on the writer's thread: tokenizing can take a while and must not hold
+    /// up this worker (nor run in a `Drop`).
     fn finish_row(
         &mut self,
         status: u16,
         outcome: &'static str,
         error: Option<ErrorKind>,
-    ) -> Option<UsageRow> {
-        // Count locally only what a provider actually answered (it produced a first byte).
-        let answered = self.row.as_ref().is_some_and(|r| r.ttfb_ms.is_some());
-        if !self.usage_known
-            && answered
-            && let Some(request) = self.request.take()
-        {
-            let estimate = Usage {
-                input: tokens::count_request(&request),
-                output: tokens::count(&self.answer),
-                ..Usage::default()
-            };
-            self.usage(estimate);
-            if let Some(row) = self.row() {
-                row.estimated = true;
-            }
-        }
+    ) -> Option<(UsageRow, Option<metering::Estimate>)> {
         let mut row = self.row.take()?;
         row.status = status;
         row.outcome = outcome;
         row.error_kind = error.map(ErrorKind::name);
         row.latency_ms = self.started.elapsed().as_millis() as i64;
-        Some(row)
+        // Count locally only what a provider actually answered (it produced a first byte).
+        let estimate = match self.request.take() {
+            Some(request) if !self.usage_known && row.ttfb_ms.is_some() => {
+                Some(metering::Estimate {
+                    request,
+                    answer: std::mem::take(&mut self.answer),
+                    price: self.price.clone(),
+                })
+            }
+            _ => None,
+        };
+        Some((row, estimate))
     }
 
     /// Commits the row; returns once it is durable.
     async fn settle(&mut self, status: u16, outcome: &'static str, error: Option<ErrorKind>) {
-        if let Some(row) = self.finish_row(status, outcome, error) {
-            self.writer.record(row).await;
+        if let Some((row, estimate)) = self.finish_row(status, outcome, error) {
+            self.writer.record(row, estimate).await;
         }
     }
 }
@@ -145,8 +143,8 @@ impl Meter {
 impl Drop for Meter {
     fn drop(&mut self) {
         // Still unsettled: the client hung up mid-request (499, as proxies say).
-        if let Some(row) = self.finish_row(499, "client_cancelled", None) {
-            self.writer.record_detached(row);
+        if let Some((row, estimate)) = self.finish_row(499, "client_cancelled", None) {
+            self.writer.record_detached(row, estimate);
         }
     }
 }
