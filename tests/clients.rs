@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
 use common::upstream::{ANSWER, FakeUpstream};
-use rusqlite::Connection;
+use common::{Row, Server, usage_rows};
 use serde_json::Value;
 
 /// The longest one client run may take.
@@ -58,44 +57,6 @@ price = {{ input = 1, output = 2 }}
 "#,
         base = up.base
     )
-}
-
-#[derive(Debug)]
-struct Row {
-    endpoint: String,
-    provider: String,
-    status: i64,
-    outcome: String,
-    input: i64,
-    output: i64,
-    cost: i64,
-    streamed: bool,
-}
-
-fn usage_rows(server: &Server) -> Vec<Row> {
-    let conn = Connection::open(server.db_path()).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT endpoint, coalesce(provider, ''), status, outcome, input_tokens,
-                    output_tokens, cost, streamed
-             FROM usage ORDER BY id",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(Row {
-            endpoint: r.get(0)?,
-            provider: r.get(1)?,
-            status: r.get(2)?,
-            outcome: r.get(3)?,
-            input: r.get(4)?,
-            output: r.get(5)?,
-            cost: r.get(6)?,
-            streamed: r.get(7)?,
-        })
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
 }
 
 fn clients_dir() -> PathBuf {

@@ -6,8 +6,8 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::Server;
 use common::upstream::{ANSWER, FakeUpstream};
+use common::{Row, Server, usage_rows};
 use reqwest::blocking::{Client, Response};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -119,47 +119,6 @@ fn post(server: &Server, path: &str, key: &str, body: Value) -> Response {
         .json(&body)
         .send()
         .unwrap()
-}
-
-/// A usage row as the tests look at it.
-#[derive(Debug)]
-struct Row {
-    endpoint: String,
-    provider: String,
-    status: i64,
-    outcome: String,
-    input: i64,
-    cached: i64,
-    output: i64,
-    cost: i64,
-    streamed: bool,
-}
-
-fn usage_rows(server: &Server) -> Vec<Row> {
-    // Rows are committed before the response ends, so no waiting is needed.
-    let conn = Connection::open(server.db_path()).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT endpoint, coalesce(provider, ''), status, outcome, input_tokens, cached_input_tokens,
-                    output_tokens, cost, streamed FROM usage ORDER BY id",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(Row {
-            endpoint: r.get(0)?,
-            provider: r.get(1)?,
-            status: r.get(2)?,
-            outcome: r.get(3)?,
-            input: r.get(4)?,
-            cached: r.get(5)?,
-            output: r.get(6)?,
-            cost: r.get(7)?,
-            streamed: r.get(8)?,
-        })
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
 }
 
 #[test]

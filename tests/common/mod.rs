@@ -257,3 +257,44 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A usage row as the tests look at it.
+#[derive(Debug)]
+pub struct Row {
+    pub endpoint: String,
+    pub provider: String,
+    pub status: i64,
+    pub outcome: String,
+    pub input: i64,
+    pub cached: i64,
+    pub output: i64,
+    pub cost: i64,
+    pub streamed: bool,
+}
+
+pub fn usage_rows(server: &Server) -> Vec<Row> {
+    // Rows are committed before the response ends, so no waiting is needed.
+    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT endpoint, coalesce(provider, ''), status, outcome, input_tokens, cached_input_tokens,
+                    output_tokens, cost, streamed FROM usage ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(Row {
+            endpoint: r.get(0)?,
+            provider: r.get(1)?,
+            status: r.get(2)?,
+            outcome: r.get(3)?,
+            input: r.get(4)?,
+            cached: r.get(5)?,
+            output: r.get(6)?,
+            cost: r.get(7)?,
+            streamed: r.get(8)?,
+        })
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
