@@ -28,9 +28,9 @@ use serde_json::{Map, Value, json};
 use super::responses_chat::reasoning_text;
 use super::usage::from_chat;
 use super::{
-    Stop, TranslateError, Wire, as_object_at, budget_effort, chat_text, force_include_usage,
-    id_tail, opt_array, opt_bool, opt_number, opt_object, opt_str, opt_u64, push_paragraph,
-    req_str,
+    Stop, TranslateError, Wire, as_object_at, budget_effort, chat_text, first_choice,
+    force_include_usage, id_tail, opt_array, opt_bool, opt_number, opt_object, opt_str, opt_u64,
+    push_paragraph, req_str,
 };
 
 /// Anthropic Messages request → Chat Completions request.
@@ -412,22 +412,7 @@ pub(super) fn response(
     body: &Map<String, Value>,
     client_model: &str,
 ) -> Result<Value, TranslateError> {
-    let choice = body
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            TranslateError::invalid("choices", "is missing from the provider's response")
-        })?;
-    let message = choice
-        .get("message")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            TranslateError::invalid(
-                "choices[0].message",
-                "is missing from the provider's response",
-            )
-        })?;
+    let (choice, message) = first_choice(body)?;
     let mut content = Vec::new();
     let reasoning = reasoning_text(message);
     if !reasoning.is_empty() {

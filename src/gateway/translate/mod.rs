@@ -332,6 +332,25 @@ fn as_object_at<'a>(
 }
 
 /// Text of a Chat message `content` in a response: a string, or an array of parts with `text`.
+type Object = Map<String, Value>;
+
+/// The first choice of a Chat Completions response and its message, which every translation
+/// of a whole Chat answer starts from.
+fn first_choice(body: &Map<String, Value>) -> Result<(&Object, &Object), TranslateError> {
+    let missing =
+        |field: &str| TranslateError::invalid(field, "is missing from the provider's response");
+    let choice = body
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .and_then(Value::as_object)
+        .ok_or_else(|| missing("choices"))?;
+    let message = choice
+        .get("message")
+        .and_then(Value::as_object)
+        .ok_or_else(|| missing("choices[0].message"))?;
+    Ok((choice, message))
+}
+
 fn chat_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),

@@ -24,8 +24,9 @@ use serde_json::{Map, Value, json};
 
 use super::usage::from_chat;
 use super::{
-    Stop, TranslateError, Wire, as_object_at, chat_text, force_include_usage, id_tail, now_secs,
-    opt_array, opt_bool, opt_number, opt_object, opt_str, opt_u64, push_paragraph, req_str,
+    Stop, TranslateError, Wire, as_object_at, chat_text, first_choice, force_include_usage,
+    id_tail, now_secs, opt_array, opt_bool, opt_number, opt_object, opt_str, opt_u64,
+    push_paragraph, req_str,
 };
 
 const TARGET: Wire = Wire::Chat;
@@ -420,22 +421,7 @@ pub(super) fn response(
     body: &Map<String, Value>,
     client_model: &str,
 ) -> Result<Value, TranslateError> {
-    let choice = body
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            TranslateError::invalid("choices", "is missing from the provider's response")
-        })?;
-    let message = choice
-        .get("message")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            TranslateError::invalid(
-                "choices[0].message",
-                "is missing from the provider's response",
-            )
-        })?;
+    let (choice, message) = first_choice(body)?;
     let tail = id_tail(body.get("id").and_then(Value::as_str).unwrap_or("0")).to_owned();
     let mut output = Vec::new();
     let reasoning = reasoning_text(message);
