@@ -114,15 +114,31 @@ impl Gateway {
     }
 }
 
+/// The forwarding endpoints: path under `/v1` and the wire format clients speak there.
+const FORWARDED: &[(&str, Wire)] = &[
+    ("/chat/completions", Wire::Chat),
+    ("/completions", Wire::Completions),
+    ("/responses", Wire::Responses),
+    ("/responses/compact", Wire::Responses),
+    ("/messages", Wire::Messages),
+    ("/messages/count_tokens", Wire::Messages),
+];
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let mut scope = web::scope("/v1");
+    for &(path, wire) in FORWARDED {
+        let endpoint = endpoint_name(&format!("/v1{path}"));
+        scope = scope.route(
+            path,
+            web::post().to(
+                move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
+                    proxy::handle(wire, endpoint, req, payload, state)
+                },
+            ),
+        );
+    }
     cfg.service(
-        web::scope("/v1")
-            .route("/chat/completions", web::post().to(chat))
-            .route("/completions", web::post().to(completions))
-            .route("/responses", web::post().to(responses))
-            .route("/responses/compact", web::post().to(compact))
-            .route("/messages", web::post().to(messages))
-            .route("/messages/count_tokens", web::post().to(count_tokens))
+        scope
             .route("/models", web::get().to(list_models))
             .route("/models/{id:.+}", web::get().to(get_model))
             .default_service(web::to(unknown_route)),
@@ -163,64 +179,6 @@ pub fn outcome_name(stored: &str) -> &'static str {
         .find(|o| **o == stored)
         .copied()
         .unwrap_or("other")
-}
-
-async fn chat(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    proxy::handle(Wire::Chat, "/v1/chat/completions", req, payload, state).await
-}
-
-async fn completions(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    proxy::handle(Wire::Completions, "/v1/completions", req, payload, state).await
-}
-
-async fn responses(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    proxy::handle(Wire::Responses, "/v1/responses", req, payload, state).await
-}
-
-async fn messages(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    proxy::handle(Wire::Messages, "/v1/messages", req, payload, state).await
-}
-
-async fn compact(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    proxy::handle(
-        Wire::Responses,
-        "/v1/responses/compact",
-        req,
-        payload,
-        state,
-    )
-    .await
-}
-
-async fn count_tokens(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    proxy::handle(
-        Wire::Messages,
-        "/v1/messages/count_tokens",
-        req,
-        payload,
-        state,
-    )
-    .await
 }
 
 /// Callers that send `anthropic-version` get Anthropic's shapes.
