@@ -37,7 +37,19 @@ CREATE TABLE users (
     totp_enabled_at   INTEGER,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
-    totp_last_step    INTEGER
+    totp_last_step    INTEGER,
+    -- The wallet balance, always equal to the sum of the account's ledger rows.
+    balance           INTEGER NOT NULL DEFAULT 0,
+    -- The fair-use tier; NULL for the configured default.
+    tier              TEXT,
+    -- A monthly spend cap set by an admin; NULL for the tier's.
+    monthly_cap       INTEGER,
+    -- What the account spent in the month `spend_month` (YYYYMM, UTC).
+    spend_month       INTEGER NOT NULL DEFAULT 0,
+    month_spent       INTEGER NOT NULL DEFAULT 0,
+    -- A low-balance email goes out when the balance falls below this; NULL for none.
+    low_balance_alert INTEGER,
+    low_balance_sent_at INTEGER
 ) STRICT;
 
 -- Signed-in browsers. Only a SHA-256 hash of the cookie token is kept.
@@ -80,7 +92,11 @@ CREATE TABLE api_keys (
     created_at   INTEGER NOT NULL,
     last_used_at INTEGER,
     expires_at   INTEGER,
-    revoked_at   INTEGER
+    revoked_at   INTEGER,
+    -- What the key has spent over its life, for its spend limit.
+    spent        INTEGER NOT NULL DEFAULT 0,
+    -- Requests per minute allowed to the key, below its account's tier.
+    requests_per_minute INTEGER
 ) STRICT;
 
 CREATE INDEX api_keys_user ON api_keys (user_id);
@@ -159,3 +175,78 @@ CREATE TABLE usage (
 
 CREATE INDEX usage_user_at ON usage (user_id, at);
 CREATE INDEX usage_at ON usage (at);
+
+-- Append-only: rows are never updated or deleted while their account exists.
+CREATE TABLE ledger (
+    id            INTEGER PRIMARY KEY,
+    at            INTEGER NOT NULL,
+    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN ('topup', 'usage', 'grant', 'adjustment', 'refund', 'redemption')),
+    amount        INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL,
+    -- What the row is about: a usage row id, a payment id, a redemption code id.
+    reference     TEXT,
+    -- Who caused it: 'system', 'stripe', 'cli', or a user id.
+    actor         TEXT NOT NULL,
+    note          TEXT
+) STRICT;
+
+CREATE INDEX ledger_user ON ledger (user_id, id);
+-- Rows written by anything but the usage writer, so that it notices them.
+CREATE INDEX ledger_external ON ledger (id) WHERE kind <> 'usage';
+
+-- Stripe Checkout top-ups: Stripe's ids and amounts, never card data.
+CREATE TABLE payments (
+    id                TEXT PRIMARY KEY,
+    user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    amount            INTEGER NOT NULL,
+    currency          TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('open', 'paid', 'failed', 'expired', 'refunded', 'partially_refunded')),
+    session_id        TEXT UNIQUE,
+    payment_intent    TEXT,
+    customer          TEXT,
+    refunded          INTEGER NOT NULL DEFAULT 0,
+    disputed          INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    paid_at           INTEGER,
+    updated_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX payments_user ON payments (user_id, created_at);
+CREATE INDEX payments_intent ON payments (payment_intent);
+
+-- Stripe events already handled: a replayed event changes nothing.
+CREATE TABLE stripe_events (
+    id          TEXT PRIMARY KEY,
+    type        TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+
+-- Things an admin should look at (a disputed payment, ...).
+CREATE TABLE flags (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    user_id     TEXT REFERENCES users (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    reference   TEXT,
+    detail      TEXT NOT NULL,
+    resolved_at INTEGER
+) STRICT;
+
+CREATE TABLE redemption_codes (
+    id          TEXT PRIMARY KEY,
+    code_hash   BLOB NOT NULL UNIQUE,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    max_uses    INTEGER NOT NULL CHECK (max_uses > 0),
+    uses        INTEGER NOT NULL DEFAULT 0,
+    expires_at  INTEGER,
+    created_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE redemptions (
+    code_id     TEXT NOT NULL REFERENCES redemption_codes (id) ON DELETE CASCADE,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (code_id, user_id)
+) STRICT;

@@ -267,6 +267,7 @@ pub async fn sign_up(
                     Status::Active
                 },
                 verified: false,
+                credit: state2.config.billing.welcome_credit(),
             };
             if !repo::insert_user(&tx, &user, now)? {
                 // Taken: say nothing different, and spend no invite.
@@ -980,6 +981,7 @@ pub async fn create_first_admin(
     .or_else(invalid)?;
     let hash = state.hasher.hash(password).await?;
     let (client, actor) = (client.clone(), actor.clone());
+    let credit = state.config.billing.welcome_credit();
     let result = state
         .db
         .run(move |conn| {
@@ -997,6 +999,7 @@ pub async fn create_first_admin(
                 role: Role::Admin,
                 status: Status::Active,
                 verified: true,
+                credit,
             };
             if !repo::insert_user(&tx, &user, now)? {
                 return Ok(Err("That email address already has an account."));
@@ -1034,6 +1037,8 @@ pub struct ScriptedUser<'a> {
     pub password: &'a str,
     pub admin: bool,
     pub min_length: usize,
+    /// Credit the wallet starts with.
+    pub credit: i64,
 }
 
 /// Creates a confirmed, active account from the command line; returns its id.
@@ -1055,6 +1060,7 @@ pub fn create_user_blocking(
         role: if user.admin { Role::Admin } else { Role::User },
         status: Status::Active,
         verified: true,
+        credit: user.credit,
     };
     match repo::insert_user(conn, &new, now_ms()) {
         Ok(true) => Ok(id),

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::billing::Money;
+use crate::billing::service;
 use crate::config::Config;
 use crate::db::Db;
+use crate::db::ledger::{self, Kind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +51,57 @@ pub enum Command {
     /// Invite codes, for `accounts.signup = "invite"`.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Wallets: grants and corrections.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Redemption codes that credit a wallet.
+    #[command(subcommand)]
+    Code(CodeCommand),
+    /// Check the database: integrity, and that every balance equals the sum of its ledger.
+    CheckDb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Credit an account (a grant).
+    Grant(WalletArgs),
+    /// Correct an account's balance either way (an adjustment; negative amounts debit).
+    Adjust(WalletArgs),
+    /// Show an account's balance and latest ledger rows.
+    Show {
+        /// The user's email address.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WalletArgs {
+    /// The user's email address.
+    #[arg(long)]
+    pub user: String,
+    /// In the configured currency, e.g. 25 or 12.50.
+    #[arg(long, allow_hyphen_values = true)]
+    pub amount: String,
+    /// Shown to the user in their transaction history.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodeCommand {
+    /// Create a redemption code and print it.
+    Create {
+        /// Credit per redemption, in the configured currency.
+        #[arg(long)]
+        amount: String,
+        /// How many accounts may redeem it (each once).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        uses: u32,
+        /// Days until it expires; default never.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +124,30 @@ pub enum UserCommand {
     Approve {
         #[arg(long)]
         email: String,
+    },
+    /// Put an account in a tier of `[[tiers]]` (or back in the default one).
+    Tier {
+        #[arg(long)]
+        email: String,
+        /// A tier name from the config.
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        tier: Option<String>,
+        #[arg(long)]
+        default: bool,
+    },
+    /// Set an account's monthly spend cap (or go back to its tier's).
+    Cap {
+        #[arg(long)]
+        email: String,
+        /// In the configured currency.
+        #[arg(
+            long,
+            conflicts_with = "tier_cap",
+            required_unless_present = "tier_cap"
+        )]
+        amount: Option<String>,
+        #[arg(long)]
+        tier_cap: bool,
     },
 }
 
@@ -140,6 +218,25 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Invite(InviteCommand::Create { uses, expires }) => {
             create_invite(&config, uses, expires)
         }
+        Command::User(UserCommand::Tier {
+            email,
+            tier,
+            default: _,
+        }) => set_tier(&config, &email, tier.as_deref()),
+        Command::User(UserCommand::Cap {
+            email,
+            amount,
+            tier_cap: _,
+        }) => set_cap(&config, &email, amount.as_deref()),
+        Command::Wallet(WalletCommand::Grant(args)) => book(&config, &args, Kind::Grant),
+        Command::Wallet(WalletCommand::Adjust(args)) => book(&config, &args, Kind::Adjustment),
+        Command::Wallet(WalletCommand::Show { user }) => show_wallet(&config, &user),
+        Command::Code(CodeCommand::Create {
+            amount,
+            uses,
+            expires,
+        }) => create_code(&config, &amount, uses, expires),
+        Command::CheckDb => check_db(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -221,6 +318,7 @@ fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), S
         password: &password,
         admin,
         min_length: config.accounts.password_min_length,
+        credit: config.billing.welcome_credit(),
     };
     crate::accounts::create_user_blocking(&conn, &user)?;
     let role = if admin { "administrator" } else { "user" };
@@ -283,4 +381,175 @@ fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(),
     .map_err(|e| e.to_string())?;
     println!("{code}");
     Ok(())
+}
+
+fn parse_amount(field: &str, text: &str) -> Result<Money, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{field} must be an amount like 25 or 12.50, got {text:?}"))
+}
+
+fn set_tier(config: &Config, email: &str, tier: Option<&str>) -> Result<(), String> {
+    if let Some(name) = tier
+        && !config.tiers.iter().any(|t| t.name == name)
+    {
+        let known: Vec<&str> = config.tiers.iter().map(|t| t.name.as_str()).collect();
+        return Err(format!(
+            "--tier: no tier is named {name:?} (configured: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
+    service::set_tier(&conn, &user, tier, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    eprintln!(
+        "{} is now in the {} tier",
+        email.trim(),
+        tier.unwrap_or("default")
+    );
+    Ok(())
+}
+
+fn set_cap(config: &Config, email: &str, amount: Option<&str>) -> Result<(), String> {
+    let cap = amount.map(|a| parse_amount("--amount", a)).transpose()?;
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
+    service::set_monthly_cap(&conn, &user, cap, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    match cap {
+        Some(cap) => eprintln!(
+            "{} may spend {} a month",
+            email.trim(),
+            cap.display_in(&config.billing.currency)
+        ),
+        None => eprintln!("{} has its tier's monthly cap", email.trim()),
+    }
+    Ok(())
+}
+
+fn book(config: &Config, args: &WalletArgs, kind: Kind) -> Result<(), String> {
+    let amount = parse_amount("--amount", &args.amount)?;
+    if kind == Kind::Grant && amount <= Money::ZERO {
+        return Err(
+            "--amount of a grant must be more than zero; use `wallet adjust` to debit".into(),
+        );
+    }
+    if amount == Money::ZERO {
+        return Err("--amount must not be zero".into());
+    }
+    let db = open_migrated(config)?;
+    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    let user = service::user_id_by_email(&conn, &args.user).map_err(|e| e.to_string())?;
+    let balance = service::book(
+        &mut conn,
+        &ledger::Entry {
+            user_id: &user,
+            kind,
+            amount: amount.micros(),
+            reference: None,
+            actor: "cli",
+            note: args
+                .note
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty()),
+            at: crate::db::now_ms(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let currency = &config.billing.currency;
+    eprintln!(
+        "{} {}: balance now {}",
+        kind.name(),
+        amount.display_in(currency),
+        Money::from_micros(balance).display_in(currency)
+    );
+    Ok(())
+}
+
+fn show_wallet(config: &Config, email: &str) -> Result<(), String> {
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
+    let balance: i64 = conn
+        .query_row("SELECT balance FROM users WHERE id = ?1", [&user], |r| {
+            r.get(0)
+        })
+        .map_err(|e| e.to_string())?;
+    let currency = &config.billing.currency;
+    println!(
+        "balance {}",
+        Money::from_micros(balance).display_in(currency)
+    );
+    for row in ledger::for_user(&conn, &user, None, 20).map_err(|e| e.to_string())? {
+        println!(
+            "{}\t{}\t{}\t{}",
+            crate::web::dashboard::format_ms(row.at),
+            row.kind,
+            Money::from_micros(row.amount).display_in(currency),
+            Money::from_micros(row.balance_after).display_in(currency)
+        );
+    }
+    Ok(())
+}
+
+fn create_code(
+    config: &Config,
+    amount: &str,
+    uses: u32,
+    expires: Option<u32>,
+) -> Result<(), String> {
+    let amount = parse_amount("--amount", amount)?;
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let now = crate::db::now_ms();
+    let code = service::create_code(
+        &conn,
+        &service::NewCode {
+            amount,
+            max_uses: uses,
+            expires_at: expires.map(|d| now + i64::from(d) * 86_400_000),
+            created_by: "cli".to_owned(),
+        },
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{code}");
+    Ok(())
+}
+
+fn check_db(config: &Config) -> Result<(), String> {
+    let db = open_migrated(config)?;
+    let conn = db.conn().map_err(|e| e.to_string())?;
+    let integrity: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    if integrity != "ok" {
+        problems.push(format!("integrity: {integrity}"));
+    }
+    problems.extend(ledger::check(&conn).map_err(|e| e.to_string())?);
+    if problems.is_empty() {
+        let (accounts, rows): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM ledger)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
+        println!(
+            "database ok: {accounts} accounts, {rows} ledger rows, every balance matches its ledger"
+        );
+        Ok(())
+    } else {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        Err(format!("{} problem(s) found", problems.len()))
+    }
 }

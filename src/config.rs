@@ -37,7 +37,9 @@ pub struct Config {
     pub billing: BillingConfig,
     pub accounts: AccountsConfig,
     pub smtp: SmtpConfig,
+    pub stripe: StripeConfig,
     pub gateway: GatewayConfig,
+    pub tiers: Vec<TierConfig>,
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
 }
@@ -211,17 +213,139 @@ impl Default for LogConfig {
     }
 }
 
+/// How requests are paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingMode {
+    /// Each account has a wallet; a request is served only if the wallet covers its worst case.
+    Prepaid,
+    /// No wallets: each account may spend up to a monthly cap set by an admin (or its tier).
+    Budget,
+    /// Usage is metered and priced, nothing is charged or refused for money.
+    Off,
+}
+
+impl BillingMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            BillingMode::Prepaid => "prepaid",
+            BillingMode::Budget => "budget",
+            BillingMode::Off => "off",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingConfig {
     /// ISO 4217 code of the currency every amount is in.
     pub currency: String,
+    pub mode: BillingMode,
+    /// Credit every new account starts with (prepaid).
+    pub signup_credit: Money,
+    /// Output tokens reserved for a request that sets no output limit of its own, when its
+    /// model sets no `max_output_tokens`.
+    pub reserve_output_tokens: u64,
+    /// The tier of accounts that have none of their own; must name one of `[[tiers]]` when
+    /// tiers are configured.
+    pub default_tier: String,
+    /// Amounts offered on the top-up page.
+    pub topup_presets: Vec<Money>,
+    /// Bounds of a custom top-up amount.
+    pub topup_min: Money,
+    pub topup_max: Money,
+}
+
+impl BillingConfig {
+    /// The credit a new account starts with: the sign-up credit, in prepaid mode.
+    pub fn welcome_credit(&self) -> i64 {
+        match self.mode {
+            BillingMode::Prepaid => self.signup_credit.micros(),
+            BillingMode::Budget | BillingMode::Off => 0,
+        }
+    }
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
         BillingConfig {
             currency: "USD".to_owned(),
+            mode: BillingMode::Prepaid,
+            signup_credit: Money::ZERO,
+            reserve_output_tokens: 8192,
+            default_tier: "default".to_owned(),
+            topup_presets: ["10", "25", "50", "100"]
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            topup_min: Money::from_micros(5 * crate::billing::money::MICROS_PER_UNIT),
+            topup_max: Money::from_micros(1000 * crate::billing::money::MICROS_PER_UNIT),
+        }
+    }
+}
+
+/// Stripe Checkout for top-ups; enabled when `secret_key` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    pub secret_key: Option<Secret>,
+    /// The signing secret of the webhook endpoint (`whsec_…`).
+    pub webhook_secret: Option<Secret>,
+    /// Stripe's API; only tests point it elsewhere.
+    pub api_base: Url,
+    /// Webhooks signed longer ago than this are refused.
+    pub webhook_tolerance_secs: u64,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        StripeConfig {
+            secret_key: None,
+            webhook_secret: None,
+            api_base: Url::parse("https://api.stripe.com").unwrap_or_else(|_| unreachable!()),
+            webhook_tolerance_secs: 300,
+        }
+    }
+}
+
+impl StripeConfig {
+    pub fn enabled(&self) -> bool {
+        self.secret_key.is_some()
+    }
+}
+
+/// A class of accounts and its fair-use limits. Unset limits do not apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub name: String,
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    #[serde(default)]
+    pub tokens_per_minute: Option<u32>,
+    #[serde(default)]
+    pub concurrent_requests: Option<u32>,
+    #[serde(default)]
+    pub monthly_spend_cap: Option<Money>,
+    /// Multiplies every price for accounts of this tier ("0.8" is a 20 % discount).
+    #[serde(default = "TierConfig::one")]
+    pub price_multiplier: Money,
+}
+
+impl TierConfig {
+    fn one() -> Money {
+        Money::from_micros(crate::billing::money::MICROS_PER_UNIT)
+    }
+
+    /// The tier used when none is configured: no limits, list prices.
+    pub fn unlimited(name: &str) -> TierConfig {
+        TierConfig {
+            name: name.to_owned(),
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            concurrent_requests: None,
+            monthly_spend_cap: None,
+            price_multiplier: TierConfig::one(),
         }
     }
 }
@@ -355,6 +479,10 @@ pub struct ModelConfig {
     #[serde(default)]
     pub routes: Vec<ModelRoute>,
     pub price: ModelPrice,
+    /// The most output tokens one request may produce; reserved in full for a request that
+    /// sets no lower limit.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
 }
 
 /// One provider that serves a model, and the model's name there.
@@ -511,12 +639,33 @@ pub struct ModelPrice {
     /// Input tokens served from the provider's prompt cache; defaults to the input price.
     #[serde(default)]
     pub cached_input: Option<Money>,
+    /// Input tokens written to the provider's prompt cache; defaults to the input price.
+    #[serde(default)]
+    pub cache_creation: Option<Money>,
     pub output: Money,
+    /// Reasoning tokens, when priced apart from other output; defaults to the output price.
+    #[serde(default)]
+    pub reasoning: Option<Money>,
+    /// A fee per request on top of the tokens (not per million).
+    #[serde(default)]
+    pub request_fee: Option<Money>,
 }
 
 impl ModelPrice {
     pub fn cached_input(&self) -> Money {
         self.cached_input.unwrap_or(self.input)
+    }
+
+    pub fn cache_creation(&self) -> Money {
+        self.cache_creation.unwrap_or(self.input)
+    }
+
+    pub fn reasoning(&self) -> Money {
+        self.reasoning.unwrap_or(self.output)
+    }
+
+    pub fn request_fee(&self) -> Money {
+        self.request_fee.unwrap_or(Money::ZERO)
     }
 }
 
@@ -836,6 +985,8 @@ impl Config {
             ));
         }
 
+        self.validate_billing()?;
+
         let gateway = &self.gateway;
         if gateway.max_body_bytes == 0 {
             return Err(ConfigError::at(
@@ -933,7 +1084,10 @@ impl Config {
             for (field, amount) in [
                 ("price.input", Some(price.input)),
                 ("price.cached_input", price.cached_input),
+                ("price.cache_creation", price.cache_creation),
                 ("price.output", Some(price.output)),
+                ("price.reasoning", price.reasoning),
+                ("price.request_fee", price.request_fee),
             ] {
                 if amount.is_some_and(|a| a < Money::ZERO) {
                     return Err(ConfigError::at(key(field), "must not be negative"));
@@ -941,6 +1095,116 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_billing(&self) -> Result<(), ConfigError> {
+        let billing = &self.billing;
+        if billing.signup_credit < Money::ZERO {
+            return Err(ConfigError::at(
+                "billing.signup_credit",
+                "must not be negative",
+            ));
+        }
+        if billing.topup_min <= Money::ZERO {
+            return Err(ConfigError::at(
+                "billing.topup_min",
+                "must be greater than 0",
+            ));
+        }
+        if billing.topup_max < billing.topup_min {
+            return Err(ConfigError::at(
+                "billing.topup_max",
+                "must not be less than billing.topup_min",
+            ));
+        }
+        if let Some(bad) = billing
+            .topup_presets
+            .iter()
+            .find(|a| **a < billing.topup_min || **a > billing.topup_max)
+        {
+            return Err(ConfigError::at(
+                "billing.topup_presets",
+                format!(
+                    "{bad} is outside billing.topup_min..billing.topup_max ({}..{})",
+                    billing.topup_min, billing.topup_max
+                ),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, tier) in self.tiers.iter().enumerate() {
+            let key = |field: &str| format!("tiers[{i}].{field}");
+            if tier.name.trim().is_empty() || !names.insert(tier.name.as_str()) {
+                return Err(ConfigError::at(
+                    key("name"),
+                    "must be a unique, non-empty name",
+                ));
+            }
+            for (field, value) in [
+                ("requests_per_minute", tier.requests_per_minute),
+                ("tokens_per_minute", tier.tokens_per_minute),
+                ("concurrent_requests", tier.concurrent_requests),
+            ] {
+                if value == Some(0) {
+                    return Err(ConfigError::at(
+                        key(field),
+                        "must be at least 1 (leave it out for no limit)",
+                    ));
+                }
+            }
+            if tier.monthly_spend_cap.is_some_and(|c| c < Money::ZERO) {
+                return Err(ConfigError::at(
+                    key("monthly_spend_cap"),
+                    "must not be negative",
+                ));
+            }
+            if tier.price_multiplier < Money::ZERO {
+                return Err(ConfigError::at(
+                    key("price_multiplier"),
+                    "must not be negative",
+                ));
+            }
+        }
+        if !self.tiers.is_empty() && !names.contains(billing.default_tier.as_str()) {
+            return Err(ConfigError::at(
+                "billing.default_tier",
+                format!("no tier is named {:?}", billing.default_tier),
+            ));
+        }
+        let stripe = &self.stripe;
+        if stripe.enabled() {
+            if stripe.webhook_secret.is_none() {
+                return Err(ConfigError::at(
+                    "stripe.webhook_secret",
+                    "is missing; stripe.secret_key needs the webhook signing secret",
+                ));
+            }
+            if !matches!(stripe.api_base.scheme(), "http" | "https") {
+                return Err(ConfigError::at(
+                    "stripe.api_base",
+                    "must start with http:// or https://",
+                ));
+            }
+            if self.billing.mode != BillingMode::Prepaid {
+                return Err(ConfigError::at(
+                    "stripe.secret_key",
+                    "top-ups need billing.mode = \"prepaid\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier an account of the given tier name belongs to: its own when it names a
+    /// configured one, else the default.
+    pub fn tier(&self, name: Option<&str>) -> TierConfig {
+        name.and_then(|n| self.tiers.iter().find(|t| t.name == n))
+            .or_else(|| {
+                self.tiers
+                    .iter()
+                    .find(|t| t.name == self.billing.default_tier)
+            })
+            .cloned()
+            .unwrap_or_else(|| TierConfig::unlimited(&self.billing.default_tier))
     }
 
     /// The public URL without a trailing slash, derived from the listen address when unset.

@@ -52,7 +52,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let public_url = config.public_base(bound);
     let mailer = Mailer::start(db.clone(), config.smtp.clone());
     let (gateway, gateway_tasks) =
-        Gateway::start(&config, db.clone()).map_err(ServeError::Start)?;
+        Gateway::start(&config, db.clone(), None).map_err(ServeError::Start)?;
     log_providers(&config);
     let state = AppState::new(
         config.clone(),

@@ -84,9 +84,12 @@ pub struct NewUser<'a> {
     pub role: Role,
     pub status: Status,
     pub verified: bool,
+    /// Credit the wallet starts with, booked as a grant.
+    pub credit: i64,
 }
 
-/// Inserts a user; `Ok(false)` when the email address is taken.
+/// Inserts a user (and the ledger row of its starting credit); `Ok(false)` when the email
+/// address is taken.
 pub fn insert_user(conn: &Connection, user: &NewUser<'_>, now: i64) -> Result<bool, DbError> {
     let inserted = conn.execute(
         "INSERT INTO users (id, email, name, password_hash, role, status, email_verified_at, created_at, updated_at)
@@ -103,6 +106,20 @@ pub fn insert_user(conn: &Connection, user: &NewUser<'_>, now: i64) -> Result<bo
             now
         ],
     )?;
+    if inserted == 1 && user.credit > 0 {
+        super::ledger::append(
+            conn,
+            &super::ledger::Entry {
+                user_id: user.id,
+                kind: super::ledger::Kind::Grant,
+                amount: user.credit,
+                reference: None,
+                actor: "system",
+                note: Some("Welcome credit"),
+                at: now,
+            },
+        )?;
+    }
     Ok(inserted == 1)
 }
 

@@ -13,6 +13,7 @@ const STEPS: &[&str] = &[
     include_str!("../../migrations/0002_accounts.sql"),
     include_str!("../../migrations/0003_totp_replay.sql"),
     include_str!("../../migrations/0004_usage.sql"),
+    include_str!("../../migrations/0005_billing.sql"),
 ];
 
 pub const LATEST_VERSION: u32 = STEPS.len() as u32;

@@ -4,6 +4,7 @@
 //! most `pool_size` of them run at once.
 
 pub mod accounts;
+pub mod ledger;
 mod migrate;
 pub mod usage;
 
@@ -49,6 +50,8 @@ pub enum DbError {
         found: u32,
         supported: u32,
     },
+    #[error("no such record")]
+    NotFound,
     #[error("{path} is not a CodexAPI database")]
     Foreign { path: PathBuf },
     #[error("{path} has not been created yet; run `codexapi migrate` or `codexapi serve` first")]

@@ -32,8 +32,9 @@ pub struct UsageRow {
     pub ip: Option<String>,
 }
 
-/// Inserts rows and stamps their keys' `last_used_at`; the caller holds the transaction.
-pub fn insert_rows(conn: &Connection, rows: &[UsageRow]) -> Result<(), DbError> {
+/// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
+/// the transaction.
+pub fn insert_rows(conn: &Connection, rows: &[&UsageRow]) -> Result<Vec<i64>, DbError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO usage (at, user_id, key_id, endpoint, model, provider, status, latency_ms, ttfb_ms,
              input_tokens, cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens,
@@ -43,6 +44,7 @@ pub fn insert_rows(conn: &Connection, rows: &[UsageRow]) -> Result<(), DbError> 
     let mut touch = conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
     )?;
+    let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
         insert.execute(params![
             row.at,
@@ -66,11 +68,12 @@ pub fn insert_rows(conn: &Connection, rows: &[UsageRow]) -> Result<(), DbError> 
             row.cost,
             row.ip,
         ])?;
+        ids.push(conn.last_insert_rowid());
         if let Some(key_id) = &row.key_id {
             touch.execute(params![key_id, row.at])?;
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// A user's most recent requests, newest first.

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Permission,
     /// 404: unknown model or route.
     NotFound,
+    /// 402: the wallet, a monthly cap or a key's spend limit does not cover the request.
+    InsufficientQuota,
     /// 413: body over the limit.
     TooLarge,
     /// 429: a limit was hit.
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Permission => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::InsufficientQuota => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::InsufficientQuota => "insufficient_quota",
             ErrorKind::Internal
             | ErrorKind::BadGateway
             | ErrorKind::Unavailable
@@ -78,6 +82,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::TooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::InsufficientQuota => "billing_error",
             ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::Timeout => "api_error",
             ErrorKind::Unavailable => "overloaded_error",
         }
@@ -92,6 +97,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::InsufficientQuota => "insufficient_quota",
             ErrorKind::Internal => "internal",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::Unavailable => "unavailable",

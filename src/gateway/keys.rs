@@ -30,6 +30,12 @@ pub struct KeyInfo {
     /// The account's status: "active", "pending" or "suspended".
     pub account_status: String,
     pub spend_limit: Option<i64>,
+    /// Requests per minute allowed to this key, below the account's tier.
+    pub requests_per_minute: Option<u32>,
+    /// The account's tier; None for the default.
+    pub tier: Option<String>,
+    /// The account's own monthly spend cap, over its tier's.
+    pub monthly_cap: Option<i64>,
 }
 
 impl KeyInfo {
@@ -81,7 +87,8 @@ fn marker(conn: &rusqlite::Connection) -> Result<(i64, i64, i64), DbError> {
 fn load(conn: &rusqlite::Connection, hash: &[u8]) -> Result<Option<KeyInfo>, DbError> {
     Ok(conn
         .query_row(
-            "SELECT k.id, k.user_id, k.models, k.expires_at, k.revoked_at IS NOT NULL, u.status, k.spend_limit
+            "SELECT k.id, k.user_id, k.models, k.expires_at, k.revoked_at IS NOT NULL, u.status, k.spend_limit,
+                    k.requests_per_minute, u.tier, u.monthly_cap
              FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
             params![hash],
             |r| {
@@ -94,6 +101,9 @@ fn load(conn: &rusqlite::Connection, hash: &[u8]) -> Result<Option<KeyInfo>, DbE
                     revoked: r.get(4)?,
                     account_status: r.get(5)?,
                     spend_limit: r.get(6)?,
+                    requests_per_minute: r.get(7)?,
+                    tier: r.get(8)?,
+                    monthly_cap: r.get(9)?,
                 })
             },
         )

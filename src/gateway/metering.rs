@@ -2,55 +2,124 @@
 //! rows in batches (group commit) on a thread of its own. A request that waits for its row
 //! learns only after the row is durable, so a completed response is never lost from billing.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::config::ModelPrice;
-use crate::db::Db;
+use rusqlite::{Connection, params};
+
+use super::translate::Usage;
+use crate::billing::Money;
+use crate::billing::wallet::{Hold, Wallets, month_of};
+use crate::config::{BillingMode, ModelPrice};
+use crate::db::ledger::{self, Kind};
 use crate::db::usage::{UsageRow, insert_rows};
+use crate::db::{Db, DbError};
 
 /// Rows written in one transaction at most.
 const MAX_BATCH: usize = 512;
+/// How often the writer looks for wallet changes made elsewhere (top-ups, grants, the CLI).
+const WATCH_EVERY: Duration = Duration::from_millis(500);
 
-/// Cost in micro-units: each token class at its price per million tokens, the sum rounded up to
-/// a whole micro-unit. Cached input is billed at the cached price and the rest of the input at
-/// the input price.
-pub fn cost(price: &ModelPrice, input: u64, cached_input: u64, output: u64) -> i64 {
-    let cached = cached_input.min(input);
-    let fresh = input - cached;
-    let per_million = i128::from(fresh) * i128::from(price.input.micros())
-        + i128::from(cached) * i128::from(price.cached_input().micros())
-        + i128::from(output) * i128::from(price.output.micros());
-    let micros = (per_million + 999_999) / 1_000_000;
-    i64::try_from(micros.max(0)).unwrap_or(i64::MAX)
+/// A model's prices as they apply to one account: the rate card times the tier's multiplier.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    pub price: ModelPrice,
+    /// In millionths: 1_000_000 is list price.
+    pub multiplier: Money,
+}
+
+/// Cost in micro-units. Each token class is billed at its price per million tokens: input read
+/// from the cache at the cached price, input written to it at the cache-creation price, the rest
+/// of the input at the input price; reasoning tokens at the reasoning price and the rest of the
+/// output at the output price; plus the per-request fee. The sum is multiplied by the tier's
+/// multiplier and rounded up to a whole micro-unit, once per request.
+pub fn cost(rate: &Rate, usage: &Usage) -> i64 {
+    let price = &rate.price;
+    let cached = usage.cached_input.min(usage.input);
+    let creation = usage.cache_creation.min(usage.input - cached);
+    let fresh = usage.input - cached - creation;
+    let reasoning = usage.reasoning.min(usage.output);
+    let plain_output = usage.output - reasoning;
+    let per_token = |tokens: u64, price: Money| i128::from(tokens) * i128::from(price.micros());
+    // Micro-units times a million.
+    let scaled = per_token(fresh, price.input)
+        + per_token(cached, price.cached_input())
+        + per_token(creation, price.cache_creation())
+        + per_token(plain_output, price.output)
+        + per_token(reasoning, price.reasoning())
+        + i128::from(price.request_fee().micros()) * 1_000_000;
+    // Micro-units times a million times a million.
+    let Some(total) = scaled.checked_mul(i128::from(rate.multiplier.micros())) else {
+        return i64::MAX;
+    };
+    const SCALE: i128 = 1_000_000_000_000;
+    let micros = (total.max(0) + SCALE - 1) / SCALE;
+    i64::try_from(micros).unwrap_or(i64::MAX)
+}
+
+/// The most a request can cost when it sends about `input` tokens and may write `output`.
+pub fn worst_case(rate: &Rate, input: u64, output: u64) -> i64 {
+    let reasoning_dearer = rate.price.reasoning() > rate.price.output;
+    cost(
+        rate,
+        &Usage {
+            input,
+            output,
+            reasoning: if reasoning_dearer { output } else { 0 },
+            ..Usage::default()
+        },
+    )
 }
 
 /// What is needed to count a request's tokens locally, when its upstream reported none.
 pub struct Estimate {
-    pub request: std::sync::Arc<serde_json::Value>,
+    pub request: Arc<serde_json::Value>,
     /// The answer's text, as streamed or returned.
     pub answer: String,
-    pub price: Option<ModelPrice>,
+    pub rate: Option<Rate>,
 }
 
 impl Estimate {
     /// Fills in the row's tokens and cost from local counts and marks it estimated.
     fn apply(self, row: &mut UsageRow) {
-        let input = super::tokens::count_request(&self.request);
-        let output = super::tokens::count(&self.answer);
-        row.input_tokens = input as i64;
-        row.output_tokens = output as i64;
-        row.cost = self.price.as_ref().map_or(0, |p| cost(p, input, 0, output));
+        let usage = Usage {
+            input: super::tokens::count_request(&self.request),
+            output: super::tokens::count(&self.answer),
+            ..Usage::default()
+        };
+        row.input_tokens = usage.input as i64;
+        row.output_tokens = usage.output as i64;
+        row.cost = self.rate.as_ref().map_or(0, |r| cost(r, &usage));
         row.estimated = true;
     }
 }
 
 type Done = Option<tokio::sync::oneshot::Sender<bool>>;
 
+/// A row to commit: with what may still have to be counted, the reservation to settle, and who
+/// waits for it.
+struct Pending {
+    row: UsageRow,
+    estimate: Option<Estimate>,
+    hold: Option<Hold>,
+    done: Done,
+}
+
 enum Job {
-    Row(Box<UsageRow>, Option<Estimate>, Done),
+    Row(Box<Pending>),
+    /// Catch up with wallet changes made elsewhere now, then answer.
+    Refresh(tokio::sync::oneshot::Sender<()>),
     Stop,
+}
+
+/// Sends a low-balance warning; the writer calls it inside the transaction that crossed the
+/// account's threshold.
+pub trait BalanceAlert: Send {
+    /// Queues the mail (in the outbox, inside `conn`'s transaction).
+    fn queue(&self, conn: &Connection, user_id: &str, balance: i64) -> Result<(), DbError>;
+    /// Called once the transaction has committed.
+    fn committed(&self);
 }
 
 #[derive(Clone)]
@@ -59,12 +128,24 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    /// Starts the writer thread.
-    pub fn start(db: Db) -> (UsageWriter, JoinHandle<()>) {
+    /// Starts the writer thread. It loads the wallets first and keeps them in step with the
+    /// database from then on.
+    pub fn start(
+        db: Db,
+        wallets: Arc<Wallets>,
+        alert: Option<Box<dyn BalanceAlert>>,
+    ) -> (UsageWriter, JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel();
+        let writer = Writer {
+            db,
+            wallets,
+            alert,
+            marker: None,
+            checked: None,
+        };
         let handle = std::thread::Builder::new()
             .name("usage-writer".to_owned())
-            .spawn(move || run(db, queue))
+            .spawn(move || writer.run(queue))
             .unwrap_or_else(|e| {
                 tracing::error!("cannot start the usage writer: {e}");
                 std::thread::spawn(|| {})
@@ -72,28 +153,46 @@ impl UsageWriter {
         (UsageWriter { jobs }, handle)
     }
 
-    /// Queues a row and waits until it is committed; false if it could not be written.
-    pub async fn record(&self, row: UsageRow, estimate: Option<Estimate>) -> bool {
-        let (done, committed) = tokio::sync::oneshot::channel();
-        if self
-            .jobs
-            .send(Job::Row(Box::new(row), estimate, Some(done)))
-            .is_err()
-        {
+    fn send(&self, pending: Pending) {
+        if self.jobs.send(Job::Row(Box::new(pending))).is_err() {
             tracing::error!("usage writer is gone; a usage row was lost");
-            return false;
         }
+    }
+
+    /// Queues a row and waits until it is committed (and its hold settled); false if it could
+    /// not be written.
+    pub async fn record(
+        &self,
+        row: UsageRow,
+        estimate: Option<Estimate>,
+        hold: Option<Hold>,
+    ) -> bool {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.send(Pending {
+            row,
+            estimate,
+            hold,
+            done: Some(done),
+        });
         committed.await.unwrap_or(false)
     }
 
     /// Queues a row without waiting (a request the client walked away from).
-    pub fn record_detached(&self, row: UsageRow, estimate: Option<Estimate>) {
-        if self
-            .jobs
-            .send(Job::Row(Box::new(row), estimate, None))
-            .is_err()
-        {
-            tracing::error!("usage writer is gone; a usage row was lost");
+    pub fn record_detached(&self, row: UsageRow, estimate: Option<Estimate>, hold: Option<Hold>) {
+        self.send(Pending {
+            row,
+            estimate,
+            hold,
+            done: None,
+        });
+    }
+
+    /// Returns once the wallets have caught up with every ledger change committed so far (a
+    /// top-up a moment ago), after the rows queued before.
+    pub async fn refresh_wallets(&self) {
+        let (done, caught_up) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Job::Refresh(done)).is_ok() {
+            let _ = caught_up.await;
         }
     }
 
@@ -103,97 +202,290 @@ impl UsageWriter {
     }
 }
 
-fn run(db: Db, queue: mpsc::Receiver<Job>) {
-    let mut stopping = false;
-    while !stopping {
-        let Ok(first) = queue.recv() else {
-            return;
-        };
-        let mut batch = Vec::new();
-        let mut job = Some(first);
-        // Everything that queued while the last commit ran goes into this one.
-        while let Some(next) = job.take() {
-            match next {
-                Job::Row(mut row, estimate, done) => {
-                    if let Some(estimate) = estimate {
-                        estimate.apply(&mut row);
-                    }
-                    batch.push((row, done));
-                }
-                Job::Stop => {
-                    stopping = true;
-                    break;
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                job = queue.try_recv().ok();
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let ok = write(&db, &batch);
-        for (_, done) in batch {
-            if let Some(done) = done {
-                let _ = done.send(ok);
-            }
-        }
-    }
+struct Writer {
+    db: Db,
+    wallets: Arc<Wallets>,
+    alert: Option<Box<dyn BalanceAlert>>,
+    /// The newest ledger row written by others, as last seen.
+    marker: Option<i64>,
+    checked: Option<Instant>,
 }
 
-fn write(db: &Db, batch: &[(Box<UsageRow>, Done)]) -> bool {
-    let rows: Vec<UsageRow> = batch.iter().map(|(row, _)| (**row).clone()).collect();
-    for attempt in 0..3 {
-        let result = db.conn().and_then(|mut conn| {
-            let tx = conn.transaction()?;
-            insert_rows(&tx, &rows)?;
-            tx.commit()?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(
-                    "writing {} usage rows failed (attempt {}): {e}",
-                    rows.len(),
-                    attempt + 1
-                );
-                std::thread::sleep(Duration::from_millis(50 << attempt));
+impl Writer {
+    fn run(mut self, queue: mpsc::Receiver<Job>) {
+        self.follow_wallets();
+        let mut stopping = false;
+        while !stopping {
+            let first = match queue.recv_timeout(WATCH_EVERY) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.follow_wallets();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if self.checked.is_none_or(|at| at.elapsed() >= WATCH_EVERY) {
+                self.follow_wallets();
+            }
+            let mut batch = Vec::new();
+            let mut refreshes = Vec::new();
+            let mut job = Some(first);
+            // Everything that queued while the last commit ran goes into this one.
+            while let Some(next) = job.take() {
+                match next {
+                    Job::Row(mut pending) => {
+                        if let Some(estimate) = pending.estimate.take() {
+                            estimate.apply(&mut pending.row);
+                        }
+                        batch.push(*pending);
+                    }
+                    Job::Refresh(done) => refreshes.push(done),
+                    Job::Stop => {
+                        stopping = true;
+                        break;
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    job = queue.try_recv().ok();
+                }
+            }
+            if !refreshes.is_empty() {
+                // Rows queued before a refresh are settled first (below, in order), which
+                // cannot be told apart from settling them after it: both only subtract.
+                self.follow_wallets();
+                for done in refreshes {
+                    let _ = done.send(());
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let ok = self.write(&batch);
+            for pending in batch {
+                let row = &pending.row;
+                match (ok, pending.hold) {
+                    (true, Some(hold)) => self.wallets.settle(hold, row.cost, row.at),
+                    (true, None) => {
+                        if let Some(user) = &row.user_id {
+                            self.wallets
+                                .apply_cost(user, row.key_id.as_deref(), row.cost, row.at);
+                        }
+                    }
+                    // Not written: nothing was charged; dropping the hold gives it back.
+                    (false, hold) => drop(hold),
+                }
+                if let Some(done) = pending.done {
+                    let _ = done.send(ok);
+                }
             }
         }
     }
-    tracing::error!("{} usage rows could not be written", rows.len());
-    false
+
+    /// Reloads the wallets when something other than this writer has written to the ledger.
+    fn follow_wallets(&mut self) {
+        self.checked = Some(Instant::now());
+        let result = self.db.conn().and_then(|conn| {
+            let now = ledger::external_marker(&conn)?;
+            if self.marker != Some(now) {
+                self.wallets.load(&conn)?;
+                self.marker = Some(now);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!("cannot read the wallets: {e}");
+        }
+    }
+
+    fn write(&self, batch: &[Pending]) -> bool {
+        let rows: Vec<&UsageRow> = batch.iter().map(|p| &p.row).collect();
+        let prepaid = self.wallets.mode() == BillingMode::Prepaid;
+        for attempt in 0..3 {
+            let mut alerted = false;
+            let result = self.db.conn().and_then(|mut conn| {
+                let tx = conn.transaction()?;
+                let ids = insert_rows(&tx, &rows)?;
+                for (row, id) in rows.iter().zip(ids) {
+                    alerted |= self.bill(&tx, row, id, prepaid)?;
+                }
+                tx.commit()?;
+                Ok(())
+            });
+            match result {
+                Ok(()) => {
+                    if alerted && let Some(alert) = &self.alert {
+                        alert.committed();
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "writing {} usage rows failed (attempt {}): {e}",
+                        rows.len(),
+                        attempt + 1
+                    );
+                    std::thread::sleep(Duration::from_millis(50 << attempt));
+                }
+            }
+        }
+        tracing::error!("{} usage rows could not be written", rows.len());
+        false
+    }
+
+    /// Charges one committed row: the key's and the month's spend, and in prepaid mode the
+    /// wallet, with its ledger row. True if a low-balance mail was queued.
+    fn bill(
+        &self,
+        conn: &Connection,
+        row: &UsageRow,
+        usage_id: i64,
+        prepaid: bool,
+    ) -> Result<bool, DbError> {
+        let Some(user_id) = row.user_id.as_deref() else {
+            return Ok(false);
+        };
+        if row.cost == 0 {
+            return Ok(false);
+        }
+        if let Some(key_id) = &row.key_id {
+            conn.prepare_cached("UPDATE api_keys SET spent = spent + ?2 WHERE id = ?1")?
+                .execute(params![key_id, row.cost])?;
+        }
+        conn.prepare_cached(
+            "UPDATE users SET
+                month_spent = CASE WHEN spend_month = ?2 THEN month_spent + ?3 ELSE ?3 END,
+                spend_month = ?2
+             WHERE id = ?1",
+        )?
+        .execute(params![user_id, month_of(row.at), row.cost])?;
+        if !prepaid {
+            return Ok(false);
+        }
+        let reference = usage_id.to_string();
+        let balance = match ledger::append(
+            conn,
+            &ledger::Entry {
+                user_id,
+                kind: Kind::Usage,
+                amount: -row.cost,
+                reference: Some(&reference),
+                actor: "gateway",
+                note: row.model.as_deref(),
+                at: row.at,
+            },
+        ) {
+            Ok(balance) => balance,
+            // The account was deleted while its request ran: nothing left to charge.
+            Err(DbError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let Some(alert) = &self.alert else {
+            return Ok(false);
+        };
+        let due: bool = conn
+            .prepare_cached(
+                "UPDATE users SET low_balance_sent_at = ?3
+                 WHERE id = ?1 AND ?2 < low_balance_alert AND low_balance_sent_at IS NULL
+                 RETURNING 1",
+            )?
+            .exists(params![user_id, balance, row.at])?;
+        if due {
+            alert.queue(conn, user_id, balance)?;
+        }
+        Ok(due)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::Money;
 
-    fn price(input: &str, cached: &str, output: &str) -> ModelPrice {
-        ModelPrice {
-            input: input.parse().unwrap(),
-            cached_input: Some(cached.parse().unwrap()),
-            output: output.parse().unwrap(),
+    fn rate(input: &str, cached: &str, output: &str) -> Rate {
+        Rate {
+            price: ModelPrice {
+                input: input.parse().unwrap(),
+                cached_input: Some(cached.parse().unwrap()),
+                cache_creation: None,
+                output: output.parse().unwrap(),
+                reasoning: None,
+                request_fee: None,
+            },
+            multiplier: "1".parse().unwrap(),
+        }
+    }
+
+    fn usage(input: u64, cached: u64, creation: u64, output: u64, reasoning: u64) -> Usage {
+        Usage {
+            input,
+            cached_input: cached,
+            cache_creation: creation,
+            output,
+            reasoning,
         }
     }
 
     #[test]
     fn prices_each_token_class_and_rounds_up() {
-        let p = price("1.25", "0.125", "10");
+        let r = rate("1.25", "0.125", "10");
         // 1000 fresh input at $1.25/M = 1250 µ; 1000 cached at $0.125/M = 125 µ; 500 out at $10/M = 5000 µ.
-        assert_eq!(cost(&p, 2000, 1000, 500), 6375);
+        assert_eq!(cost(&r, &usage(2000, 1000, 0, 500, 0)), 6375);
         // One token at $1.25/M is 1.25 µ, rounded up to 2.
-        assert_eq!(cost(&p, 1, 0, 0), 2);
-        assert_eq!(cost(&p, 0, 0, 0), 0);
+        assert_eq!(cost(&r, &usage(1, 0, 0, 0, 0)), 2);
+        assert_eq!(cost(&r, &Usage::default()), 0);
         // Cached more than input (a confused upstream) is capped at the input.
-        assert_eq!(cost(&p, 10, 50, 0), cost(&p, 10, 10, 0));
-        let free = ModelPrice {
-            input: Money::ZERO,
-            cached_input: None,
-            output: Money::ZERO,
-        };
-        assert_eq!(cost(&free, u64::MAX, 0, u64::MAX), 0);
+        assert_eq!(
+            cost(&r, &usage(10, 50, 0, 0, 0)),
+            cost(&r, &usage(10, 10, 0, 0, 0))
+        );
+        let free = rate("0", "0", "0");
+        assert_eq!(cost(&free, &usage(u64::MAX, 0, 0, u64::MAX, 0)), 0);
+    }
+
+    #[test]
+    fn openai_usage_counts_cached_input_and_reasoning_inside_the_totals() {
+        // OpenAI reports input_tokens 10_000 of which 8_000 cached, output 3_000 of which
+        // 2_000 reasoning; reasoning priced apart at $20/M.
+        let mut r = rate("2", "0.5", "8");
+        r.price.reasoning = Some("20".parse().unwrap());
+        let u = usage(10_000, 8_000, 0, 3_000, 2_000);
+        // 2000×2 + 8000×0.5 + 1000×8 + 2000×20 = 4000 + 4000 + 8000 + 40000 µ.
+        assert_eq!(cost(&r, &u), 56_000);
+    }
+
+    #[test]
+    fn anthropic_cache_writes_are_priced_apart() {
+        // Anthropic's input_tokens 50 exclude its cache reads (2000) and writes (100); the
+        // translation adds them up to input 2150.
+        let mut r = rate("3", "0.3", "15");
+        r.price.cache_creation = Some("3.75".parse().unwrap());
+        let u = usage(2_150, 2_000, 100, 70, 0);
+        // 50×3 + 2000×0.3 + 100×3.75 + 70×15 = 150 + 600 + 375 + 1050 µ.
+        assert_eq!(cost(&r, &u), 2_175);
+    }
+
+    #[test]
+    fn fee_and_tier_multiplier_apply_once_per_request() {
+        let mut r = rate("1", "1", "1");
+        r.price.request_fee = Some("0.001".parse().unwrap());
+        assert_eq!(
+            cost(&r, &usage(1_000, 0, 0, 1_000, 0)),
+            1_000 + 1_000 + 1_000
+        );
+        r.multiplier = "0.8".parse().unwrap();
+        assert_eq!(cost(&r, &usage(1_000, 0, 0, 1_000, 0)), 2_400);
+        // 0.8 × 1.25 µ = 1 µ exactly; 0.8 × 1.5 µ = 1.2 µ rounds up to 2.
+        let mut odd = rate("1.25", "1.25", "1.5");
+        odd.multiplier = "0.8".parse().unwrap();
+        assert_eq!(cost(&odd, &usage(1, 0, 0, 0, 0)), 1);
+        assert_eq!(cost(&odd, &usage(0, 0, 0, 1, 0)), 2);
+    }
+
+    #[test]
+    fn worst_case_takes_the_dearer_of_output_and_reasoning() {
+        let mut r = rate("1", "1", "10");
+        assert_eq!(worst_case(&r, 1_000, 1_000), 1_000 + 10_000);
+        r.price.reasoning = Some("40".parse().unwrap());
+        assert_eq!(worst_case(&r, 1_000, 1_000), 1_000 + 40_000);
+        assert!(worst_case(&r, 1_000, 1_000) >= cost(&r, &usage(1_000, 0, 0, 1_000, 300)));
     }
 }

@@ -18,12 +18,14 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::config::{Config, ModelConfig};
+use crate::billing::limits::RateLimits;
+use crate::billing::wallet::Wallets;
+use crate::config::{Config, ModelConfig, TierConfig};
 use crate::db::Db;
 use crate::web::AppState;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
-use metering::UsageWriter;
+use metering::{BalanceAlert, UsageWriter};
 use providers::Providers;
 use translate::Wire;
 
@@ -33,6 +35,13 @@ pub struct Gateway {
     pub providers: Providers,
     pub http: reqwest::Client,
     pub usage: UsageWriter,
+    pub wallets: Arc<Wallets>,
+    pub limits: Arc<RateLimits>,
+    /// Output tokens reserved for a request that sets no limit, when its model sets none.
+    pub reserve_output_tokens: u64,
+    pub currency: String,
+    tiers: Vec<TierConfig>,
+    default_tier: TierConfig,
     models: Vec<ModelConfig>,
     /// Model id or alias → index into `models`.
     index: HashMap<String, usize>,
@@ -59,7 +68,11 @@ impl GatewayTasks {
 }
 
 impl Gateway {
-    pub fn start(config: &Config, db: Db) -> Result<(Arc<Gateway>, GatewayTasks), String> {
+    pub fn start(
+        config: &Config,
+        db: Db,
+        alert: Option<Box<dyn BalanceAlert>>,
+    ) -> Result<(Arc<Gateway>, GatewayTasks), String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(
                 config
@@ -72,7 +85,8 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let (usage, usage_thread) = UsageWriter::start(db.clone());
+        let wallets = Wallets::new(config.billing.mode);
+        let (usage, usage_thread) = UsageWriter::start(db.clone(), wallets.clone(), alert);
         // Build the tokenizer's tables now, off the request path, rather than at first use.
         std::thread::spawn(|| tokens::count(""));
         let keys = KeyCache::new(db);
@@ -95,6 +109,12 @@ impl Gateway {
             providers: Providers::new(config),
             http,
             usage: usage.clone(),
+            wallets,
+            limits: Arc::new(RateLimits::default()),
+            reserve_output_tokens: config.billing.reserve_output_tokens,
+            currency: config.billing.currency.clone(),
+            tiers: config.tiers.clone(),
+            default_tier: config.tier(None),
             models: config.models.clone(),
             index,
             created: crate::db::now_ms() / 1000,
@@ -111,6 +131,12 @@ impl Gateway {
 
     pub fn model(&self, id: &str) -> Option<&ModelConfig> {
         self.index.get(id).and_then(|&i| self.models.get(i))
+    }
+
+    /// The tier of an account: the configured one it names, else the default.
+    pub fn tier(&self, name: Option<&str>) -> &TierConfig {
+        name.and_then(|n| self.tiers.iter().find(|t| t.name == n))
+            .unwrap_or(&self.default_tier)
     }
 }
 

@@ -20,6 +20,10 @@ use super::providers::Candidate;
 use super::sse::{SseEvent, SseParser};
 use super::tokens;
 use super::translate::{self, StreamTranslator, Usage, Wire};
+use crate::billing::Money;
+use crate::billing::limits::{Exceeded, Limited, Quotas, RateLimits, Verdict, reset_text};
+use crate::billing::wallet::{Caps, Hold, Refusal};
+use crate::config::BillingMode;
 use crate::config::ModelConfig;
 use crate::db::now_ms;
 use crate::db::usage::UsageRow;
@@ -48,8 +52,12 @@ pub fn dialect(wire: Wire) -> Dialect {
 pub struct Meter {
     row: Option<UsageRow>,
     started: Instant,
-    price: Option<crate::config::ModelPrice>,
+    rate: Option<metering::Rate>,
     writer: metering::UsageWriter,
+    /// The request's reservation, settled with its row.
+    hold: Option<Hold>,
+    /// The account's tokens-per-minute bucket, which the output tokens are taken from.
+    tokens_per_minute: Option<(Arc<RateLimits>, u32)>,
     /// The upstream reported usage; otherwise tokens are counted here when the row is settled.
     usage_known: bool,
     /// The request, for counting its tokens if the upstream reports none. Memory only.
@@ -69,8 +77,10 @@ impl Meter {
                 ..UsageRow::default()
             }),
             started: Instant::now(),
-            price: None,
+            rate: None,
             writer: gateway.usage.clone(),
+            hold: None,
+            tokens_per_minute: None,
             usage_known: false,
             request: None,
             answer: String::new(),
@@ -90,10 +100,7 @@ impl Meter {
 
     fn usage(&mut self, usage: Usage) {
         self.usage_known = true;
-        let cost = self
-            .price
-            .as_ref()
-            .map(|p| metering::cost(p, usage.input, usage.cached_input, usage.output));
+        let cost = self.rate.as_ref().map(|r| metering::cost(r, &usage));
         if let Some(row) = self.row() {
             row.input_tokens = usage.input as i64;
             row.cached_input_tokens = usage.cached_input as i64;
@@ -112,8 +119,11 @@ impl Meter {
         status: u16,
         outcome: &'static str,
         error: Option<ErrorKind>,
-    ) -> Option<(UsageRow, Option<metering::Estimate>)> {
+    ) -> Option<(UsageRow, Option<metering::Estimate>, Option<Hold>)> {
         let mut row = self.row.take()?;
+        if let (Some((limits, per_minute)), Some(user)) = (&self.tokens_per_minute, &row.user_id) {
+            limits.spend_tokens(user, Some(*per_minute), row.output_tokens.max(0) as u64);
+        }
         row.status = status;
         row.outcome = outcome;
         row.error_kind = error.map(ErrorKind::name);
@@ -124,18 +134,18 @@ impl Meter {
                 Some(metering::Estimate {
                     request,
                     answer: std::mem::take(&mut self.answer),
-                    price: self.price.clone(),
+                    rate: self.rate.clone(),
                 })
             }
             _ => None,
         };
-        Some((row, estimate))
+        Some((row, estimate, self.hold.take()))
     }
 
     /// Commits the row; returns once it is durable.
     async fn settle(&mut self, status: u16, outcome: &'static str, error: Option<ErrorKind>) {
-        if let Some((row, estimate)) = self.finish_row(status, outcome, error) {
-            self.writer.record(row, estimate).await;
+        if let Some((row, estimate, hold)) = self.finish_row(status, outcome, error) {
+            self.writer.record(row, estimate, hold).await;
         }
     }
 }
@@ -143,8 +153,8 @@ impl Meter {
 impl Drop for Meter {
     fn drop(&mut self) {
         // Still unsettled: the client hung up mid-request (499, as proxies say).
-        if let Some((row, estimate)) = self.finish_row(499, "client_cancelled", None) {
-            self.writer.record_detached(row, estimate);
+        if let Some((row, estimate, hold)) = self.finish_row(499, "client_cancelled", None) {
+            self.writer.record_detached(row, estimate, hold);
         }
     }
 }
@@ -160,6 +170,13 @@ struct Prepared {
     stream: bool,
 }
 
+/// What the admission checks learned, for the response headers.
+#[derive(Default)]
+struct Admission {
+    user_id: Option<String>,
+    limits: Option<Verdict>,
+}
+
 /// Handles one API request of the given wire format.
 pub async fn handle(
     wire: Wire,
@@ -169,8 +186,31 @@ pub async fn handle(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let gateway = state.gateway.clone();
+    let mut admission = Admission::default();
+    let mut response = serve(wire, endpoint, &req, payload, &state, &mut admission).await;
+    let headers = response.headers_mut();
+    if let Some(verdict) = admission.limits {
+        limit_headers(headers, dialect(wire), verdict);
+    }
+    if wire == Wire::Responses
+        && let Some(user) = &admission.user_id
+    {
+        credit_headers(headers, &gateway, user);
+    }
+    response
+}
+
+async fn serve(
+    wire: Wire,
+    endpoint: &'static str,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    admission: &mut Admission,
+) -> HttpResponse {
+    let gateway = state.gateway.clone();
     let dialect = dialect(wire);
-    let client = actix_web::HttpMessage::extensions(&req)
+    let client = actix_web::HttpMessage::extensions(req)
         .get::<ClientInfo>()
         .cloned()
         .unwrap_or_else(|| ClientInfo {
@@ -185,7 +225,8 @@ pub async fn handle(
         "/v1/responses/compact" => Some("responses/compact"),
         _ => None,
     };
-    let prepared = match prepare(&state, &gateway, &req, payload, &mut meter).await {
+    let free = endpoint == "/v1/messages/count_tokens";
+    let prepared = match prepare(state, &gateway, req, payload, &mut meter, free, admission).await {
         Ok(mut p) => {
             p.aux = aux;
             if aux.is_some() {
@@ -245,7 +286,152 @@ pub async fn handle(
             .await;
         return e.response(dialect);
     }
-    forward(&state, &gateway, wire, &req, prepared, candidates, meter).await
+    forward(state, &gateway, wire, req, prepared, candidates, meter).await
+}
+
+/// Tokens a request body of `bytes` is taken to hold before it is sent: a third of its size,
+/// which errs high for JSON-wrapped text and code in any script.
+fn estimate_input_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(3)
+}
+
+/// The output limit the request sets for itself, in whichever field its format uses.
+fn output_limit(body: &Value) -> Option<u64> {
+    ["max_output_tokens", "max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|field| body.get(*field).and_then(Value::as_u64))
+}
+
+fn rate_limited(exceeded: Exceeded) -> ApiError {
+    let what = match exceeded.limit {
+        Limited::Requests => "requests per minute",
+        Limited::Tokens => "tokens per minute",
+    };
+    let secs = exceeded.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut e = ApiError::new(
+        ErrorKind::RateLimited,
+        format!("Rate limit reached for {what}. Try again in {secs} s."),
+    )
+    .code("rate_limit_exceeded");
+    e.retry_after_secs = Some(secs);
+    e
+}
+
+fn refused(refusal: Refusal, currency: &str) -> ApiError {
+    let money = |micros: i64| Money::from_micros(micros).display_in(currency);
+    let quota = |message: String| {
+        ApiError::new(ErrorKind::InsufficientQuota, message).code("insufficient_quota")
+    };
+    match refusal {
+        Refusal::Funds { available, needed } => quota(format!(
+            "Your balance does not cover this request: {} available, up to {} needed. Top up your wallet in the dashboard.",
+            money(available.max(0)),
+            money(needed)
+        )),
+        Refusal::MonthlyCap { cap, spent } => quota(format!(
+            "This account has reached its monthly spend cap of {} ({} spent this month).",
+            money(cap),
+            money(spent)
+        )),
+        Refusal::KeyLimit { limit, spent } => quota(format!(
+            "This API key has reached its spend limit of {} ({} spent).",
+            money(limit),
+            money(spent)
+        )),
+        Refusal::Concurrency { limit } => {
+            let mut e = ApiError::new(
+                ErrorKind::RateLimited,
+                format!("Too many requests at once: this account may run {limit} at a time."),
+            )
+            .code("rate_limit_exceeded");
+            e.retry_after_secs = Some(1);
+            e
+        }
+    }
+}
+
+fn put(headers: &mut header::HeaderMap, name: &'static str, value: String) {
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(header::HeaderName::from_static(name), value);
+    }
+}
+
+/// `x-ratelimit-*` on OpenAI routes, `anthropic-ratelimit-*` on Anthropic's.
+fn limit_headers(headers: &mut header::HeaderMap, dialect: Dialect, verdict: Verdict) {
+    let now = time::OffsetDateTime::now_utc();
+    let windows = [(verdict.requests, "requests"), (verdict.tokens, "tokens")];
+    for (window, what) in windows {
+        let Some(w) = window else { continue };
+        match (dialect, what) {
+            (Dialect::OpenAi, "requests") => {
+                put(headers, "x-ratelimit-limit-requests", w.limit.to_string());
+                put(
+                    headers,
+                    "x-ratelimit-remaining-requests",
+                    w.remaining.to_string(),
+                );
+                put(headers, "x-ratelimit-reset-requests", reset_text(w.reset));
+            }
+            (Dialect::OpenAi, _) => {
+                put(headers, "x-ratelimit-limit-tokens", w.limit.to_string());
+                put(
+                    headers,
+                    "x-ratelimit-remaining-tokens",
+                    w.remaining.to_string(),
+                );
+                put(headers, "x-ratelimit-reset-tokens", reset_text(w.reset));
+            }
+            (Dialect::Anthropic, _) => {
+                let reset = (now + w.reset)
+                    .replace_nanosecond(0)
+                    .unwrap_or(now)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let (limit, remaining, at) = if what == "requests" {
+                    (
+                        "anthropic-ratelimit-requests-limit",
+                        "anthropic-ratelimit-requests-remaining",
+                        "anthropic-ratelimit-requests-reset",
+                    )
+                } else {
+                    (
+                        "anthropic-ratelimit-tokens-limit",
+                        "anthropic-ratelimit-tokens-remaining",
+                        "anthropic-ratelimit-tokens-reset",
+                    )
+                };
+                put(headers, limit, w.limit.to_string());
+                put(headers, remaining, w.remaining.to_string());
+                put(headers, at, reset);
+            }
+        }
+    }
+}
+
+/// The credit headers Codex CLI reads from its Responses calls.
+fn credit_headers(headers: &mut header::HeaderMap, gateway: &Gateway, user_id: &str) {
+    let snapshot = gateway.wallets.snapshot(user_id, now_ms());
+    let (has_credits, unlimited, balance) = match gateway.wallets.mode() {
+        BillingMode::Prepaid => (
+            snapshot.balance - snapshot.reserved > 0,
+            false,
+            Some(snapshot.balance),
+        ),
+        BillingMode::Budget | BillingMode::Off => (true, true, None),
+    };
+    put(
+        headers,
+        "x-codex-credits-has-credits",
+        has_credits.to_string(),
+    );
+    put(headers, "x-codex-credits-unlimited", unlimited.to_string());
+    if let Some(balance) = balance {
+        put(
+            headers,
+            "x-codex-credits-balance",
+            Money::from_micros(balance).to_decimal_string(),
+        );
+    }
 }
 
 async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
@@ -278,7 +464,10 @@ async fn prepare(
     req: &HttpRequest,
     mut payload: web::Payload,
     meter: &mut Meter,
+    free: bool,
+    admission: &mut Admission,
 ) -> Result<Prepared, ApiError> {
+    let limits = &mut admission.limits;
     let Some(secret) = presented_key(req.headers()) else {
         return Err(ApiError::new(
             ErrorKind::Authentication,
@@ -304,6 +493,7 @@ async fn prepare(
         row.user_id = Some(key.user_id.clone());
         row.key_id = Some(key.key_id.clone());
     }
+    admission.user_id = Some(key.user_id.clone());
     if let Some(reason) = key.refusal(now_ms()) {
         return Err(ApiError::new(ErrorKind::Permission, reason));
     }
@@ -380,7 +570,57 @@ async fn prepare(
         )
         .param("model"));
     }
-    meter.price = Some(model.price.clone());
+    let tier = gateway.tier(key.tier.as_deref());
+    let rate = metering::Rate {
+        price: model.price.clone(),
+        multiplier: tier.price_multiplier,
+    };
+    meter.rate = Some(rate.clone());
+    if !free {
+        let input = estimate_input_tokens(raw.len());
+        let output = output_limit(&body)
+            .map_or(model.max_output_tokens, |asked| {
+                Some(model.max_output_tokens.map_or(asked, |cap| asked.min(cap)))
+            })
+            .unwrap_or(gateway.reserve_output_tokens);
+        let quotas = Quotas {
+            account_requests: tier.requests_per_minute,
+            key_requests: key.requests_per_minute,
+            account_tokens: tier.tokens_per_minute,
+        };
+        let verdict = gateway
+            .limits
+            .admit(&key.user_id, &key.key_id, quotas, input)
+            .map_err(|exceeded| {
+                *limits = Some(exceeded.verdict);
+                rate_limited(exceeded)
+            })?;
+        *limits = Some(verdict);
+        if let Some(per_minute) = tier.tokens_per_minute {
+            meter.tokens_per_minute = Some((gateway.limits.clone(), per_minute));
+        }
+        let caps = Caps {
+            monthly: key
+                .monthly_cap
+                .or(tier.monthly_spend_cap.map(|c| c.micros())),
+            key: key.spend_limit,
+            concurrent: tier.concurrent_requests,
+        };
+        let worst = metering::worst_case(&rate, input, output);
+        let mut reserved =
+            gateway
+                .wallets
+                .reserve(&key.user_id, &key.key_id, worst, caps, now_ms());
+        if let Err(Refusal::Funds { .. }) = reserved {
+            // The wallet may have been topped up a moment ago: catch up, then look again.
+            gateway.usage.refresh_wallets().await;
+            reserved = gateway
+                .wallets
+                .reserve(&key.user_id, &key.key_id, worst, caps, now_ms());
+        }
+        let hold = reserved.map_err(|refusal| refused(refusal, &gateway.currency))?;
+        meter.hold = Some(hold);
+    }
     let body = Arc::new(body);
     meter.request = Some(body.clone());
     Ok(Prepared {

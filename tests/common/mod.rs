@@ -213,6 +213,23 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Every scenario ends with the ledger invariant: each balance is the sum of its ledger.
+        if !std::thread::panicking() && self.db_path().exists() {
+            let config = self.config_path();
+            let db = self.db_path();
+            let (status, stdout, stderr) = if config.exists() {
+                let config = config.to_str().unwrap_or_default();
+                run(self.dir.path(), &["--config", config, "check-db"], &[])
+            } else {
+                let db = db.to_str().unwrap_or_default();
+                run(
+                    self.dir.path(),
+                    &["check-db"],
+                    &[("CODEXAPI_DATABASE__PATH", db)],
+                )
+            };
+            assert!(status.success(), "check-db failed:\n{stdout}{stderr}");
+        }
     }
 }
 
@@ -238,7 +255,25 @@ pub fn user_with_key(server: &Server, email: &str) -> String {
     ];
     let (status, stdout, stderr) = run(server.dir.path(), &args, &[]);
     assert!(status.success(), "{stderr}");
+    grant(server, email, "100");
     stdout.trim().to_owned()
+}
+
+/// Credits `amount` to the account with the command line.
+pub fn grant(server: &Server, email: &str, amount: &str) {
+    let config = server.config_path();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "wallet",
+        "grant",
+        "--user",
+        email,
+        "--amount",
+        amount,
+    ];
+    let (status, _, stderr) = run(server.dir.path(), &args, &[]);
+    assert!(status.success(), "{stderr}");
 }
 
 pub fn client() -> reqwest::blocking::Client {
