@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+pub mod stripe;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
