@@ -174,6 +174,12 @@ pub enum KeyCommand {
         /// Days until the key stops working; default never.
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires: Option<u32>,
+        /// The most the key may spend over its life, in the configured currency.
+        #[arg(long, value_name = "AMOUNT")]
+        spend_limit: Option<String>,
+        /// Requests per minute for this key, below its account's tier.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        requests_per_minute: Option<u32>,
     },
 }
 
@@ -214,7 +220,16 @@ pub fn run(cli: Cli) -> ExitCode {
             user,
             name,
             expires,
-        }) => create_key(&config, &user, &name, expires),
+            spend_limit,
+            requests_per_minute,
+        }) => create_key(
+            &config,
+            &user,
+            &name,
+            expires,
+            spend_limit.as_deref(),
+            requests_per_minute,
+        ),
         Command::Invite(InviteCommand::Create { uses, expires }) => {
             create_invite(&config, uses, expires)
         }
@@ -346,7 +361,15 @@ fn create_key(
     email: &str,
     name: &str,
     expires: Option<u32>,
+    spend_limit: Option<&str>,
+    requests_per_minute: Option<u32>,
 ) -> Result<(), String> {
+    let spend_limit = spend_limit
+        .map(|a| parse_amount("--spend-limit", a))
+        .transpose()?;
+    if spend_limit.is_some_and(|l| l <= Money::ZERO) {
+        return Err("--spend-limit must be more than zero".into());
+    }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > crate::accounts::MAX_KEY_NAME_CHARS {
         return Err(format!(
@@ -359,8 +382,22 @@ fn create_key(
     let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no account uses {}", email.trim()))?;
-    let created = crate::accounts::insert_key(&conn, &user.id, name, None, None, expires)
+    let created = crate::accounts::insert_key(
+        &conn,
+        &user.id,
+        name,
+        None,
+        spend_limit.map(Money::micros),
+        expires,
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(rpm) = requests_per_minute {
+        conn.execute(
+            "UPDATE api_keys SET requests_per_minute = ?2 WHERE id = ?1",
+            rusqlite::params![created.id, rpm],
+        )
         .map_err(|e| e.to_string())?;
+    }
     println!("{}", created.key);
     Ok(())
 }

@@ -483,6 +483,13 @@ pub struct ModelConfig {
     /// sets no lower limit.
     #[serde(default)]
     pub max_output_tokens: Option<u64>,
+    /// Tokens the model reads at most, shown to Codex CLI's model catalog.
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    /// Reasoning efforts the model accepts (`low`, `medium`, `high`…), for Codex CLI's picker;
+    /// the first is the default. Empty for a model without reasoning efforts.
+    #[serde(default)]
+    pub reasoning_efforts: Vec<String>,
 }
 
 /// One provider that serves a model, and the model's name there.
@@ -611,6 +618,9 @@ pub struct GatewayConfig {
     /// Failures in a row after which a provider is skipped for `breaker_cooldown_secs`.
     pub breaker_failures: u32,
     pub breaker_cooldown_secs: u64,
+    /// The instructions Codex CLI uses with this server's models when it reads their catalog
+    /// (`model_catalog_url`); they replace Codex's own. Unset: a short built-in text.
+    pub codex_instructions_file: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -621,6 +631,7 @@ impl Default for GatewayConfig {
             max_attempts: 3,
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
+            codex_instructions_file: None,
         }
     }
 }
@@ -993,6 +1004,23 @@ impl Config {
                 "gateway.max_body_bytes",
                 "must be greater than 0",
             ));
+        }
+        if let Some(path) = &gateway.codex_instructions_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) if text.trim().is_empty() => {
+                    return Err(ConfigError::at(
+                        "gateway.codex_instructions_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(ConfigError::at(
+                        "gateway.codex_instructions_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                }
+            }
         }
         if gateway.max_attempts == 0 {
             return Err(ConfigError::at(

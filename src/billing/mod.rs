@@ -9,3 +9,46 @@ pub mod stripe;
 pub mod wallet;
 
 pub use money::Money;
+
+use crate::config::ModelPrice;
+
+/// A model's rate card with every default filled in: what the pricing page, `/v1/models` and the
+/// meter all use, so they cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCard {
+    /// Per million tokens.
+    pub input: Money,
+    pub cached_input: Money,
+    pub cache_creation: Money,
+    pub output: Money,
+    pub reasoning: Money,
+    /// Per request.
+    pub request_fee: Money,
+}
+
+impl RateCard {
+    pub fn of(price: &ModelPrice) -> RateCard {
+        RateCard {
+            input: price.input,
+            cached_input: price.cached_input(),
+            cache_creation: price.cache_creation(),
+            output: price.output,
+            reasoning: price.reasoning(),
+            request_fee: price.request_fee(),
+        }
+    }
+
+    /// As JSON, amounts as decimal strings (never floats).
+    pub fn json(&self, currency: &str) -> serde_json::Value {
+        serde_json::json!({
+            "currency": currency,
+            "unit": "per 1M tokens",
+            "input": self.input.to_decimal_string(),
+            "cached_input": self.cached_input.to_decimal_string(),
+            "cache_creation": self.cache_creation.to_decimal_string(),
+            "output": self.output.to_decimal_string(),
+            "reasoning": self.reasoning.to_decimal_string(),
+            "request_fee": self.request_fee.to_decimal_string(),
+        })
+    }
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::billing::RateCard;
 use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::config::{Config, ModelConfig, TierConfig};
@@ -43,6 +44,8 @@ pub struct Gateway {
     tiers: Vec<TierConfig>,
     default_tier: TierConfig,
     models: Vec<ModelConfig>,
+    /// What Codex CLI is told to use as its instructions for these models.
+    codex_instructions: String,
     /// Model id or alias → index into `models`.
     index: HashMap<String, usize>,
     created: i64,
@@ -104,7 +107,17 @@ impl Gateway {
                 index.insert(alias.clone(), i);
             }
         }
+        let codex_instructions = match &config.gateway.codex_instructions_file {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "gateway.codex_instructions_file: cannot read {}: {e}",
+                    path.display()
+                )
+            })?,
+            None => include_str!("../../assets/codex/instructions.md").to_owned(),
+        };
         let gateway = Gateway {
+            codex_instructions,
             keys,
             providers: Providers::new(config),
             http,
@@ -166,6 +179,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         scope
             .route("/models", web::get().to(list_models))
+            .route("/account", web::get().to(account))
             .route("/models/{id:.+}", web::get().to(get_model))
             .default_service(web::to(unknown_route)),
     );
@@ -268,6 +282,7 @@ fn model_json(gateway: &Gateway, model: &ModelConfig, dialect: Dialect) -> serde
             "object": "model",
             "created": gateway.created,
             "owned_by": "codexapi",
+            "pricing": RateCard::of(&model.price).json(&gateway.currency),
         }),
         Dialect::Anthropic => json!({
             "type": "model",
@@ -278,6 +293,122 @@ fn model_json(gateway: &Gateway, model: &ModelConfig, dialect: Dialect) -> serde
                 .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         }),
     }
+}
+
+/// `GET /v1/account`: the key's account in figures, for scripts: balance, what running requests
+/// hold, this month's spend and caps, and usage over the last day, week and month.
+async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let gateway = &state.gateway;
+    let key = match models_key(&req, gateway).await {
+        Ok(key) => key,
+        Err(e) => return e.response(Dialect::OpenAi),
+    };
+    let now = crate::db::now_ms();
+    let user = key.user_id.clone();
+    let since: Vec<(&'static str, i64)> = vec![
+        ("last_24_hours", now - 86_400_000),
+        ("last_7_days", now - 7 * 86_400_000),
+        ("last_30_days", now - 30 * 86_400_000),
+    ];
+    let usage = state
+        .db
+        .run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+                        coalesce(sum(cost), 0)
+                 FROM usage WHERE user_id = ?1 AND at >= ?2",
+            )?;
+            let mut out = serde_json::Map::new();
+            for (name, from) in since {
+                let (requests, input, output, cost): (i64, i64, i64, i64) = stmt
+                    .query_row(rusqlite::params![user, from], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                out.insert(
+                    name.to_owned(),
+                    json!({
+                        "requests": requests,
+                        "input_tokens": input,
+                        "output_tokens": output,
+                        "cost": crate::billing::Money::from_micros(cost).to_decimal_string(),
+                    }),
+                );
+            }
+            Ok::<_, crate::db::DbError>(out)
+        })
+        .await;
+    let usage = match usage {
+        Ok(usage) => usage,
+        Err(e) => {
+            tracing::error!("account figures failed: {e}");
+            return ApiError::new(
+                ErrorKind::Internal,
+                "The server could not read the figures.",
+            )
+            .response(Dialect::OpenAi);
+        }
+    };
+    let money = |micros: i64| crate::billing::Money::from_micros(micros).to_decimal_string();
+    let snapshot = gateway.wallets.snapshot(&key.user_id, now);
+    let tier = gateway.tier(key.tier.as_deref());
+    let monthly_cap = key
+        .monthly_cap
+        .or(tier.monthly_spend_cap.map(|c| c.micros()));
+    HttpResponse::Ok().json(json!({
+        "object": "account",
+        "currency": gateway.currency,
+        "billing_mode": gateway.wallets.mode().name(),
+        "balance": money(snapshot.balance),
+        "reserved": money(snapshot.reserved),
+        "month_spent": money(snapshot.month_spent),
+        "monthly_cap": monthly_cap.map(money),
+        "tier": tier.name,
+        "key": {
+            "id": key.key_id,
+            "spend_limit": key.spend_limit.map(money),
+        },
+        "usage": usage,
+    }))
+}
+
+/// A model as Codex CLI's model catalog describes it. Codex requires its instructions; they
+/// replace Codex's built-in ones for this model.
+fn codex_model_json(gateway: &Gateway, model: &ModelConfig, priority: usize) -> serde_json::Value {
+    let levels: Vec<serde_json::Value> = model
+        .reasoning_efforts
+        .iter()
+        .map(|effort| {
+            let description = match effort.as_str() {
+                "minimal" => "Fastest, with the least reasoning",
+                "low" => "Quick, light reasoning",
+                "medium" => "Balanced speed and depth",
+                "high" => "Deepest reasoning, slowest",
+                _ => "Reasoning effort as the provider defines it",
+            };
+            json!({ "effort": effort, "description": description })
+        })
+        .collect();
+    let mut entry = json!({
+        "slug": model.id,
+        "display_name": model.name(),
+        "description": model.description.clone().unwrap_or_default(),
+        "supported_reasoning_levels": levels,
+        "shell_type": "shell_command",
+        "visibility": "list",
+        "supported_in_api": true,
+        "priority": priority + 1,
+        "base_instructions": gateway.codex_instructions,
+        "support_verbosity": false,
+        "truncation_policy": { "mode": "bytes", "limit": 10_000 },
+        "experimental_supported_tools": [],
+    });
+    if let Some(effort) = model.reasoning_efforts.first() {
+        entry["default_reasoning_level"] = json!(effort);
+    }
+    if let Some(window) = model.context_window {
+        entry["context_window"] = json!(window);
+    }
+    entry
 }
 
 /// `GET /v1/models`: the models this key may use, in the caller's shape.
@@ -294,7 +425,22 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         .filter(|m| key.allows(&m.id))
         .map(|m| model_json(gateway, m, dialect))
         .collect();
+    let codex = req
+        .query_string()
+        .split('&')
+        .any(|p| p.split('=').next() == Some("client_version"));
     let body = match dialect {
+        // Codex CLI reads `models`; other OpenAI clients read `data` and ignore the rest.
+        Dialect::OpenAi if codex => {
+            let models: Vec<serde_json::Value> = gateway
+                .models
+                .iter()
+                .filter(|m| key.allows(&m.id))
+                .enumerate()
+                .map(|(i, m)| codex_model_json(gateway, m, i))
+                .collect();
+            json!({ "object": "list", "data": data, "models": models })
+        }
         Dialect::OpenAi => json!({ "object": "list", "data": data }),
         Dialect::Anthropic => json!({
             "first_id": data.first().and_then(|m| m.get("id")).cloned(),

@@ -161,7 +161,22 @@ pub struct PriceRow {
     pub description: String,
     pub input: String,
     pub cached_input: String,
+    pub cache_creation: String,
     pub output: String,
+    /// Set when reasoning tokens are priced apart from other output.
+    pub reasoning: Option<String>,
+    /// Set when requests carry a fee on top of their tokens.
+    pub request_fee: Option<String>,
+}
+
+/// A tier's limits, written for people.
+pub struct TierRow {
+    pub name: String,
+    pub requests_per_minute: String,
+    pub tokens_per_minute: String,
+    pub concurrent: String,
+    pub monthly_cap: String,
+    pub discount: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -170,6 +185,8 @@ struct PricingPage {
     layout: Layout,
     currency: String,
     rows: Vec<PriceRow>,
+    mode: &'static str,
+    tiers: Vec<TierRow>,
 }
 
 async fn pricing(state: web::Data<AppState>) -> impl Responder {
@@ -178,20 +195,63 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
         .config
         .models
         .iter()
-        .map(|m| PriceRow {
-            id: m.id.clone(),
-            name: m.name().to_owned(),
-            description: m.description.clone().unwrap_or_default(),
-            input: m.price.input.display_in(&currency),
-            cached_input: m.price.cached_input().display_in(&currency),
-            output: m.price.output.display_in(&currency),
+        .map(|m| {
+            let card = crate::billing::RateCard::of(&m.price);
+            PriceRow {
+                id: m.id.clone(),
+                name: m.name().to_owned(),
+                description: m.description.clone().unwrap_or_default(),
+                input: card.input.display_in(&currency),
+                cached_input: card.cached_input.display_in(&currency),
+                cache_creation: card.cache_creation.display_in(&currency),
+                output: card.output.display_in(&currency),
+                reasoning: (card.reasoning != card.output)
+                    .then(|| card.reasoning.display_in(&currency)),
+                request_fee: (card.request_fee > crate::billing::Money::ZERO)
+                    .then(|| card.request_fee.display_in(&currency)),
+            }
+        })
+        .collect();
+    let limit = |v: Option<u32>| v.map_or_else(|| "No limit".to_owned(), |v| v.to_string());
+    let tiers = state
+        .config
+        .tiers
+        .iter()
+        .map(|t| {
+            let full = crate::billing::money::MICROS_PER_UNIT;
+            let multiplier = t.price_multiplier.micros();
+            TierRow {
+                name: t.name.clone(),
+                requests_per_minute: limit(t.requests_per_minute),
+                tokens_per_minute: limit(t.tokens_per_minute),
+                concurrent: limit(t.concurrent_requests),
+                monthly_cap: t
+                    .monthly_spend_cap
+                    .map_or_else(|| "No cap".to_owned(), |c| c.display_in(&currency)),
+                discount: match multiplier.cmp(&full) {
+                    std::cmp::Ordering::Equal => "List prices".to_owned(),
+                    std::cmp::Ordering::Less => {
+                        format!("{}% off", percent(full - multiplier))
+                    }
+                    std::cmp::Ordering::Greater => {
+                        format!("{}% surcharge", percent(multiplier - full))
+                    }
+                },
+            }
         })
         .collect();
     PricingPage {
         layout: Layout::new(&state, "pricing", "Pricing"),
         currency,
         rows,
+        mode: state.config.billing.mode.name(),
+        tiers,
     }
+}
+
+/// A fraction in millionths as a percentage, without trailing zeros (`12.5`).
+fn percent(millionths: i64) -> String {
+    crate::billing::Money::from_micros(millionths * 100).to_decimal_string()
 }
 
 #[derive(Template, WebTemplate)]
