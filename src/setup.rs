@@ -10,6 +10,8 @@ pub struct Snippets {
     pub codex_config: String,
     /// Shell line that puts the key where Codex looks for it.
     pub codex_env: String,
+    /// The model catalog Codex can read (`model_catalog_url`).
+    pub models_url: String,
     pub claude_code_env: String,
     pub curl_responses: String,
     pub curl_messages: String,
@@ -31,6 +33,7 @@ env_key = "{CODEX_ENV_KEY}"
 wire_api = "responses""#
         ),
         codex_env: format!(r#"export {CODEX_ENV_KEY}="{key}""#),
+        models_url: format!("{base}/v1/models"),
         claude_code_env: format!(
             r#"export ANTHROPIC_BASE_URL="{base}"
 export ANTHROPIC_AUTH_TOKEN="{key}"

@@ -465,22 +465,10 @@ fn docs_codex_snippet(server: &Server) -> String {
         .replace("&amp;", "&")
 }
 
-#[test]
-fn codex_exec_answers_through_the_gateway() {
+/// Runs `codex exec "say hi"` with `codex_config` as its config and the key in its
+/// environment; returns what it printed and its last message.
+fn run_codex_exec(codex_config: &str, key: &str) -> (Output, String) {
     let codex = codex_bin();
-    let up = FakeUpstream::start();
-    let server = Server::start(&config(&up));
-    let key = common::user_with_key(&server, "dev@example.test");
-
-    let snippet = docs_codex_snippet(&server);
-    assert!(
-        snippet.contains(&format!(r#"base_url = "{}/v1""#, server.base)),
-        "{snippet}"
-    );
-    let template = std::fs::read_to_string(clients_dir().join("codex/config.toml.in")).unwrap();
-    assert!(template.contains("# @SETUP_SNIPPET@"));
-    let codex_config = template.replace("# @SETUP_SNIPPET@", &snippet);
-
     let tmp = tempfile::tempdir().unwrap();
     let (home, codex_home, work) = (
         tmp.path().join("home"),
@@ -490,7 +478,7 @@ fn codex_exec_answers_through_the_gateway() {
     for dir in [&home, &codex_home, &work] {
         std::fs::create_dir(dir).unwrap();
     }
-    std::fs::write(codex_home.join("config.toml"), &codex_config).unwrap();
+    std::fs::write(codex_home.join("config.toml"), codex_config).unwrap();
     let last = tmp.path().join("last-message.txt");
 
     let mut cmd = Command::new(&codex);
@@ -501,7 +489,7 @@ fn codex_exec_answers_through_the_gateway() {
         .env("CODEX_HOME", &codex_home)
         .env("TMPDIR", tmp.path())
         .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("CODEXAPI_API_KEY", &key)
+        .env("CODEXAPI_API_KEY", key)
         .args([
             "exec",
             "--skip-git-repo-check",
@@ -515,6 +503,26 @@ fn codex_exec_answers_through_the_gateway() {
         .args(["-c", "model_providers.codexapi.stream_max_retries=0"])
         .arg("say hi");
     let out = run_bounded(cmd, CLIENT_TIMEOUT);
+    let answer = std::fs::read_to_string(&last).unwrap_or_default();
+    (out, answer)
+}
+
+#[test]
+fn codex_exec_answers_through_the_gateway() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+
+    let snippet = docs_codex_snippet(&server);
+    assert!(
+        snippet.contains(&format!(r#"base_url = "{}/v1""#, server.base)),
+        "{snippet}"
+    );
+    let template = std::fs::read_to_string(clients_dir().join("codex/config.toml.in")).unwrap();
+    assert!(template.contains("# @SETUP_SNIPPET@"));
+    let codex_config = template.replace("# @SETUP_SNIPPET@", &snippet);
+
+    let (out, answer) = run_codex_exec(&codex_config, &key);
     let seen = up.seen();
     let rows = usage_rows(&server);
     let report = format!(
@@ -528,7 +536,6 @@ fn codex_exec_answers_through_the_gateway() {
         server.log()
     );
     assert!(out.success, "codex exec failed\n{report}");
-    let answer = std::fs::read_to_string(&last).unwrap_or_default();
     assert!(
         answer.contains(ANSWER) && out.stdout.contains(ANSWER),
         "codex did not print the answer\n{report}"
@@ -549,5 +556,59 @@ fn codex_exec_answers_through_the_gateway() {
             && r.input > 0
             && r.output > 0),
         "{report}"
+    );
+}
+
+#[test]
+fn codex_reads_the_model_catalog_and_its_instructions() {
+    let up = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let instructions = dir.path().join("codex-instructions.md");
+    std::fs::write(
+        &instructions,
+        "You are the house coding agent. Follow HOUSE-RULE-7731 in every answer.\n",
+    )
+    .unwrap();
+    let server_config = format!(
+        "[gateway]\ncodex_instructions_file = {:?}\n{}",
+        instructions.to_str().unwrap(),
+        config(&up)
+    );
+    let server = Server::start(&server_config);
+    let key = common::user_with_key(&server, "dev@example.test");
+    let snippet = format!(
+        "{}\nmodel_catalog_url = \"{}/v1/models\"",
+        docs_codex_snippet(&server),
+        server.base
+    );
+    let template = std::fs::read_to_string(clients_dir().join("codex/config.toml.in")).unwrap();
+    let codex_config = template.replace("# @SETUP_SNIPPET@", &snippet);
+
+    let (out, answer) = run_codex_exec(&codex_config, &key);
+    let seen = up.seen();
+    let report = format!(
+        "stdout:\n{}\nstderr:\n{}\nserver log:\n{}",
+        out.stdout,
+        out.stderr,
+        server.log()
+    );
+    assert!(out.success, "codex exec failed\n{report}");
+    assert!(answer.contains(ANSWER), "{report}");
+    assert!(
+        server.log().contains("/v1/models"),
+        "Codex did not ask for the catalog\n{report}"
+    );
+    assert!(
+        !out.stderr.contains("failed to refresh available models")
+            && !out.stderr.contains("not found. Defaulting to fallback"),
+        "Codex did not take the catalog\n{report}"
+    );
+    let turn = seen
+        .iter()
+        .find(|s| s.path == "/v1/responses")
+        .expect("a turn");
+    assert!(
+        turn.body.to_string().contains("HOUSE-RULE-7731"),
+        "the catalog's instructions were not used\n{report}"
     );
 }
