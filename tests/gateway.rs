@@ -967,3 +967,71 @@ fn the_dashboard_lists_recent_requests_without_their_content() {
         "never their content"
     );
 }
+
+#[test]
+fn admins_see_provider_health_and_nobody_else_does() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    // The `broken` provider fails first, then `compat` answers.
+    let res = common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "failover-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let config_path = server.config_path();
+    let mut child = common::command(config_path.parent().unwrap())
+        .args(["--config", config_path.to_str().unwrap(), "admin", "create"])
+        .args([
+            "--email",
+            "admin@example.test",
+            "--name",
+            "Op",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", common::PASSWORD).as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let admin = common::signed_in(&server, "admin@example.test");
+    let page = admin
+        .get(server.url("/admin/providers"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let row = |name: &str| {
+        let at = page
+            .find(&format!("<th scope=\"row\">{name} "))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{page}"));
+        page[at..at + page[at..].find("</tr>").unwrap()].to_owned()
+    };
+    let broken = row("broken");
+    assert!(!broken.contains("—"), "the last failure is named: {broken}");
+    let cells: Vec<&str> = broken.split("class=\"num\">").skip(1).collect();
+    assert!(cells[0].starts_with('1'), "one failure in a row: {broken}");
+    assert!(cells[2].starts_with('1'), "one failure: {broken}");
+    let compat = row("compat");
+    assert!(compat.contains("Serving"), "{compat}");
+    let cells: Vec<&str> = compat.split("class=\"num\">").skip(1).collect();
+    assert!(cells[1].starts_with('1'), "one answer: {compat}");
+
+    let user = common::signed_in(&server, "dev@example.test");
+    let res = user.get(server.url("/admin/providers")).send().unwrap();
+    assert_eq!(res.status(), 404);
+    let res = common::client()
+        .get(server.url("/admin/providers"))
+        .send()
+        .unwrap();
+    assert_ne!(res.status(), 200);
+}

@@ -72,7 +72,7 @@ pub struct Dash {
 }
 
 impl Dash {
-    fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Dash {
+    pub fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Dash {
         let user = &signed_in.user;
         Dash {
             section,
@@ -87,7 +87,7 @@ impl Dash {
     }
 }
 
-fn layout(state: &AppState, title: &str) -> Layout {
+pub fn layout(state: &AppState, title: &str) -> Layout {
     Layout::new(state, "dashboard", title).signed_in()
 }
 

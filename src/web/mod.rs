@@ -1,6 +1,7 @@
 //! HTTP: the application (routes and middleware) that `serve` and the tests both start.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod client;
 pub mod dashboard;
@@ -89,5 +90,6 @@ pub fn build_app(
         .configure(site::routes)
         .configure(account::routes)
         .configure(dashboard::routes)
+        .configure(admin::routes)
         .default_service(web::to(site::not_found))
 }

@@ -234,6 +234,36 @@ impl Drop for Server {
     }
 }
 
+/// The password of the accounts `user_with_key` creates.
+pub const PASSWORD: &str = "violet-harbor-tunes-92";
+
+/// A cookie-keeping client, signed in to the dashboard as `email`.
+pub fn signed_in(server: &Server, email: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "origin",
+        reqwest::header::HeaderValue::from_str(&server.base).unwrap(),
+    );
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let res = http
+        .post(server.url("/login"))
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("next", "/dashboard"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303, "sign-in failed");
+    http
+}
+
 /// A confirmed user and an API key for them, made with the command line; returns the key.
 pub fn user_with_key(server: &Server, email: &str) -> String {
     use std::io::Write;
@@ -248,7 +278,7 @@ pub fn user_with_key(server: &Server, email: &str) -> String {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"violet-harbor-tunes-92\n").unwrap();
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
     drop(stdin);
     assert!(child.wait().unwrap().success());
     let args = [

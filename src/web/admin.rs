@@ -1,0 +1,103 @@
+//! The admin pages: for accounts with the admin role only; anyone else gets a 404, as if the
+//! pages did not exist.
+
+use std::time::Instant;
+
+use actix_web::web;
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::AppState;
+use super::dashboard::{Dash, layout};
+use super::error::WebError;
+use super::session::SignedIn;
+use super::site::Layout;
+use crate::db::accounts::Role;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/providers", web::get().to(providers));
+}
+
+fn require_admin(signed_in: &SignedIn) -> Result<(), WebError> {
+    if signed_in.user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(WebError::NotFound)
+    }
+}
+
+/// One provider's health, written for people.
+pub struct ProviderRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub host: String,
+    /// "Serving" or "Resting for 12 s".
+    pub state: String,
+    pub resting: bool,
+    pub consecutive_failures: u32,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_failure: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/providers.html")]
+struct ProvidersPage {
+    layout: Layout,
+    dash: Dash,
+    rows: Vec<ProviderRow>,
+    breaker_failures: u32,
+    breaker_cooldown_secs: u64,
+}
+
+/// `GET /admin/providers`: each upstream provider and its health since the server started.
+async fn providers(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+) -> Result<ProvidersPage, WebError> {
+    require_admin(&signed_in)?;
+    let now = Instant::now();
+    let rows = state
+        .gateway
+        .providers
+        .all()
+        .iter()
+        .map(|upstream| {
+            let health = upstream.health();
+            let resting_for = health
+                .open_until
+                .filter(|until| *until > now)
+                .map(|until| until.duration_since(now).as_secs() + 1);
+            ProviderRow {
+                name: upstream.config.name.clone(),
+                kind: match upstream.config.kind {
+                    crate::config::ProviderKind::Openai => "OpenAI",
+                    crate::config::ProviderKind::Anthropic => "Anthropic",
+                    crate::config::ProviderKind::OpenaiCompatible => "OpenAI-compatible",
+                },
+                host: upstream
+                    .config
+                    .base_url
+                    .host_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                state: resting_for.map_or_else(
+                    || "Serving".to_owned(),
+                    |secs| format!("Resting for {secs} s"),
+                ),
+                resting: resting_for.is_some(),
+                consecutive_failures: health.consecutive_failures,
+                successes: health.successes,
+                failures: health.failures,
+                last_failure: health.last_failure.unwrap_or("—"),
+            }
+        })
+        .collect();
+    Ok(ProvidersPage {
+        layout: layout(&state, "Providers"),
+        dash: Dash::new(&state, &signed_in, "admin-providers"),
+        rows,
+        breaker_failures: state.config.gateway.breaker_failures,
+        breaker_cooldown_secs: state.config.gateway.breaker_cooldown_secs,
+    })
+}
