@@ -240,7 +240,7 @@ fn an_empty_wallet_gets_402_in_each_format_and_a_top_up_counts_at_once() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("Top up"),
+            .contains("Ask this server's operator for credit"),
         "{body}"
     );
 

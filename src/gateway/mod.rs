@@ -41,6 +41,8 @@ pub struct Gateway {
     /// Output tokens reserved for a request that sets no limit, when its model sets none.
     pub reserve_output_tokens: u64,
     pub currency: String,
+    /// Users can top up their wallets themselves (Stripe is configured).
+    pub top_ups: bool,
     tiers: Vec<TierConfig>,
     default_tier: TierConfig,
     models: Vec<ModelConfig>,
@@ -126,6 +128,7 @@ impl Gateway {
             limits: Arc::new(RateLimits::default()),
             reserve_output_tokens: config.billing.reserve_output_tokens,
             currency: config.billing.currency.clone(),
+            top_ups: config.stripe.enabled(),
             tiers: config.tiers.clone(),
             default_tier: config.tier(None),
             models: config.models.clone(),

@@ -317,16 +317,21 @@ fn rate_limited(exceeded: Exceeded) -> ApiError {
     e
 }
 
-fn refused(refusal: Refusal, currency: &str) -> ApiError {
-    let money = |micros: i64| Money::from_micros(micros).display_in(currency);
+fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
+    let money = |micros: i64| Money::from_micros(micros).display_in(&gateway.currency);
     let quota = |message: String| {
         ApiError::new(ErrorKind::InsufficientQuota, message).code("insufficient_quota")
     };
     match refusal {
         Refusal::Funds { available, needed } => quota(format!(
-            "Your balance does not cover this request: {} available, up to {} needed. Top up your wallet in the dashboard.",
+            "Your balance does not cover this request: {} available, up to {} needed. {}",
             money(available.max(0)),
-            money(needed)
+            money(needed),
+            if gateway.top_ups {
+                "Top up your wallet on the dashboard's Billing page."
+            } else {
+                "Ask this server's operator for credit, or redeem a code on the dashboard's Billing page."
+            }
         )),
         Refusal::MonthlyCap { cap, spent } => quota(format!(
             "This account has reached its monthly spend cap of {} ({} spent this month).",
@@ -618,7 +623,7 @@ async fn prepare(
                 .wallets
                 .reserve(&key.user_id, &key.key_id, worst, caps, now_ms());
         }
-        let hold = reserved.map_err(|refusal| refused(refusal, &gateway.currency))?;
+        let hold = reserved.map_err(|refusal| refused(refusal, gateway))?;
         meter.hold = Some(hold);
     }
     let body = Arc::new(body);
