@@ -146,7 +146,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Stored endpoint names, as `&'static str` for usage rows.
-const ENDPOINTS: &[&str] = &[
+pub const ENDPOINTS: &[&str] = &[
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/responses",
@@ -164,7 +164,7 @@ pub fn endpoint_name(stored: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-const OUTCOMES: &[&str] = &[
+pub const OUTCOMES: &[&str] = &[
     "completed",
     "incomplete",
     "failed",

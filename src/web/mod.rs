@@ -2,12 +2,14 @@
 
 pub mod account;
 pub mod assets;
+pub mod charts;
 pub mod client;
 pub mod dashboard;
 pub mod error;
 pub mod middleware;
 pub mod session;
 pub mod site;
+pub mod usage;
 
 use std::sync::{Arc, Mutex};
 
@@ -89,5 +91,6 @@ pub fn build_app(
         .configure(site::routes)
         .configure(account::routes)
         .configure(dashboard::routes)
+        .configure(usage::routes)
         .default_service(web::to(site::not_found))
 }
