@@ -15,6 +15,7 @@ pub mod mail;
 pub mod server;
 pub mod setup;
 pub mod tls;
+pub mod usage;
 pub mod web;
 
 pub use web::{AppState, build_app};

@@ -34,7 +34,10 @@ pub struct UsageRow {
 
 /// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
 /// the transaction.
-pub fn insert_rows(conn: &Connection, rows: &[&UsageRow]) -> Result<Vec<i64>, DbError> {
+pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
+    conn: &Connection,
+    rows: &[R],
+) -> Result<Vec<i64>, DbError> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO usage (at, user_id, key_id, endpoint, model, provider, status, latency_ms, ttfb_ms,
              input_tokens, cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens,
@@ -46,6 +49,7 @@ pub fn insert_rows(conn: &Connection, rows: &[&UsageRow]) -> Result<Vec<i64>, Db
     )?;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
+        let row = row.borrow();
         insert.execute(params![
             row.at,
             row.user_id,
@@ -115,4 +119,536 @@ pub fn recent_for_user(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// ---------------------------------------------------------------- reading for the dashboard
+
+use rusqlite::types::Value;
+use rusqlite::{Row, params_from_iter};
+
+/// Which of one user's rows a dashboard query looks at. Every query is confined to `user_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageFilter {
+    pub user_id: String,
+    /// Unix ms, inclusive.
+    pub from_ms: i64,
+    /// Unix ms, exclusive.
+    pub to_ms: i64,
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    pub key_id: Option<String>,
+    /// `Some(true)`: 2xx statuses only; `Some(false)`: everything else.
+    pub ok: Option<bool>,
+    pub outcome: Option<String>,
+}
+
+impl UsageFilter {
+    /// All of a user's rows.
+    pub fn all(user_id: &str) -> UsageFilter {
+        UsageFilter {
+            user_id: user_id.to_owned(),
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+            model: None,
+            endpoint: None,
+            key_id: None,
+            ok: None,
+            outcome: None,
+        }
+    }
+
+    /// The filter as parameters `?1` to `?8` of [`FILTER`], its time range narrowed to
+    /// `from..to`. Each query passes its whole time range this way, as one lower and one upper
+    /// bound: given a second bound on `at`, SQLite may pick the wrong one for the index range.
+    fn params_within(&self, from: i64, to: i64) -> Vec<Value> {
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        vec![
+            Value::Text(self.user_id.clone()),
+            Value::Integer(self.from_ms.max(from)),
+            Value::Integer(self.to_ms.min(to)),
+            text(&self.model),
+            text(&self.endpoint),
+            text(&self.key_id),
+            self.ok.map_or(Value::Null, |ok| Value::Integer(ok.into())),
+            text(&self.outcome),
+        ]
+    }
+
+    fn params(&self) -> Vec<Value> {
+        self.params_within(i64::MIN, i64::MAX)
+    }
+}
+
+/// The `WHERE` condition for a [`UsageFilter`]; further parameters of a query start at `?9`.
+/// `user_id` and the `at` range come first so that `usage_user_at` bounds every scan.
+const FILTER: &str = "user_id = ?1 AND at >= ?2 AND at < ?3
+    AND (?4 IS NULL OR model = ?4)
+    AND (?5 IS NULL OR endpoint = ?5)
+    AND (?6 IS NULL OR key_id = ?6)
+    AND (?7 IS NULL OR (status BETWEEN 200 AND 299) = ?7)
+    AND (?8 IS NULL OR outcome = ?8)";
+
+/// Sums over a set of requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: i64,
+    /// Requests whose status was not 2xx.
+    pub errors: i64,
+    /// Input tokens, cached ones included.
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    /// Micro-units of the configured currency.
+    pub cost: i64,
+}
+
+impl Totals {
+    pub fn add(&mut self, other: &Totals) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(other.cached_input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cost = self.cost.saturating_add(other.cost);
+    }
+
+    /// Input and output tokens together.
+    pub fn tokens(&self) -> i64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+/// The aggregate columns that [`totals_from`] reads, starting at `offset`.
+const TOTALS: &str = "count(*), coalesce(sum(status NOT BETWEEN 200 AND 299), 0),
+    coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+    coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0)";
+
+fn totals_from(r: &Row<'_>, offset: usize) -> rusqlite::Result<Totals> {
+    Ok(Totals {
+        requests: r.get(offset)?,
+        errors: r.get(offset + 1)?,
+        input_tokens: r.get(offset + 2)?,
+        cached_input_tokens: r.get(offset + 3)?,
+        output_tokens: r.get(offset + 4)?,
+        cost: r.get(offset + 5)?,
+    })
+}
+
+/// One UTC day's totals; `day` counts days since 1970-01-01.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayTotals {
+    pub day: i64,
+    pub totals: Totals,
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+fn daily_sql() -> String {
+    format!(
+        "SELECT at / {DAY_MS} AS day, {TOTALS} FROM usage
+         WHERE user_id = ?1 AND at >= ?2 AND at < ?3
+         GROUP BY day ORDER BY day"
+    )
+}
+
+/// A user's totals per UTC day for the days `first_day..end_day`, days without requests left
+/// out, oldest first.
+pub fn daily_totals(
+    conn: &Connection,
+    user_id: &str,
+    first_day: i64,
+    end_day: i64,
+) -> Result<Vec<DayTotals>, DbError> {
+    let mut stmt = conn.prepare_cached(&daily_sql())?;
+    // Days are counted from 1970 by integer division, so the range starts there at the earliest.
+    let from = first_day.saturating_mul(DAY_MS).max(0);
+    let to = end_day.saturating_mul(DAY_MS);
+    let rows = stmt.query_map(params![user_id, from, to], |r| {
+        Ok(DayTotals {
+            day: r.get(0)?,
+            totals: totals_from(r, 1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One model's totals; `model` is what the client asked for, as it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelTotals {
+    pub model: Option<String>,
+    pub totals: Totals,
+}
+
+/// The result of [`model_totals`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSummary {
+    pub models: Vec<ModelTotals>,
+    /// How many further models were added up into `rest`.
+    pub others: usize,
+    pub rest: Totals,
+}
+
+fn models_sql() -> String {
+    format!(
+        "SELECT model, {TOTALS} FROM usage WHERE {FILTER}
+         GROUP BY model
+         ORDER BY sum(cost) DESC, sum(input_tokens) + sum(output_tokens) DESC, count(*) DESC, model"
+    )
+}
+
+/// Totals per model of the rows that `filter` matches, the most expensive first. Models after
+/// the first `keep` are added up into `rest`.
+pub fn model_totals(
+    conn: &Connection,
+    filter: &UsageFilter,
+    keep: usize,
+) -> Result<ModelSummary, DbError> {
+    let mut stmt = conn.prepare_cached(&models_sql())?;
+    let mut rows = stmt.query(params_from_iter(filter.params()))?;
+    let mut summary = ModelSummary::default();
+    while let Some(r) = rows.next()? {
+        let totals = totals_from(r, 1)?;
+        if summary.models.len() < keep {
+            summary.models.push(ModelTotals {
+                model: r.get(0)?,
+                totals,
+            });
+        } else {
+            summary.others += 1;
+            summary.rest.add(&totals);
+        }
+    }
+    Ok(summary)
+}
+
+/// A place in a user's list of requests (newest first) that names no row id: the rows above it
+/// are those newer than `at`, then the first `skip` of the rows at exactly `at` (newest id
+/// first). Row ids are sequential across all users, so they stay out of links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub at: i64,
+    pub skip: i64,
+}
+
+impl Position {
+    /// Above every row.
+    pub const TOP: Position = Position {
+        at: i64::MAX,
+        skip: 0,
+    };
+}
+
+/// The columns [`listed_row`] reads.
+const LISTED: &str = "id, at, endpoint, model, status, latency_ms, ttfb_ms, input_tokens,
+    cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens, estimated,
+    streamed, outcome, cost, key_id";
+
+/// A row as the dashboard lists it, with its id for internal paging.
+fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
+    let endpoint: String = r.get(2)?;
+    let outcome: String = r.get(14)?;
+    Ok((
+        r.get(0)?,
+        UsageRow {
+            at: r.get(1)?,
+            endpoint: crate::gateway::endpoint_name(&endpoint),
+            model: r.get(3)?,
+            status: r.get(4)?,
+            latency_ms: r.get(5)?,
+            ttfb_ms: r.get(6)?,
+            input_tokens: r.get(7)?,
+            cached_input_tokens: r.get(8)?,
+            cache_creation_tokens: r.get(9)?,
+            output_tokens: r.get(10)?,
+            reasoning_tokens: r.get(11)?,
+            estimated: r.get(12)?,
+            streamed: r.get(13)?,
+            outcome: crate::gateway::outcome_name(&outcome),
+            cost: r.get(15)?,
+            key_id: r.get(16)?,
+            user_id: Some(user_id.to_owned()),
+            provider: None,
+            error_kind: None,
+            ip: None,
+        },
+    ))
+}
+
+fn listed(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    user_id: &str,
+) -> Result<Vec<(i64, UsageRow)>, DbError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params_from_iter(params), |r| listed_row(r, user_id))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn newest_first_sql() -> String {
+    format!(
+        "SELECT {LISTED} FROM usage WHERE {FILTER} ORDER BY at DESC, id DESC LIMIT ?9 OFFSET ?10"
+    )
+}
+
+fn oldest_first_sql() -> String {
+    format!("SELECT {LISTED} FROM usage WHERE {FILTER} ORDER BY at ASC, id ASC LIMIT ?9 OFFSET ?10")
+}
+
+fn count_at_sql() -> String {
+    format!("SELECT count(*) FROM usage WHERE {FILTER} AND id >= ?9")
+}
+
+fn export_sql() -> String {
+    format!(
+        "SELECT {LISTED} FROM usage WHERE {FILTER} AND (at < ?9 OR id < ?10)
+         ORDER BY at DESC, id DESC LIMIT ?11"
+    )
+}
+
+/// Up to `limit` matching rows below `pos`, newest first, each with its id.
+pub fn rows_below(
+    conn: &Connection,
+    filter: &UsageFilter,
+    pos: Position,
+    limit: i64,
+) -> Result<Vec<(i64, UsageRow)>, DbError> {
+    // The rows at `pos.at` come first, newest id first; the first `skip` of them are above.
+    let mut params = filter.params_within(i64::MIN, pos.at.saturating_add(1));
+    params.extend([Value::Integer(limit), Value::Integer(pos.skip)]);
+    listed(conn, &newest_first_sql(), params, &filter.user_id)
+}
+
+/// Up to `limit` matching rows just above `pos`, oldest first, each with its id.
+pub fn rows_above(
+    conn: &Connection,
+    filter: &UsageFilter,
+    pos: Position,
+    limit: i64,
+) -> Result<Vec<(i64, UsageRow)>, DbError> {
+    // Oldest first, the rows at `pos.at` come first, and of them the last `skip` are above.
+    let at_same_ms = count_at(conn, filter, pos.at, i64::MIN)?;
+    let mut params = filter.params_within(pos.at, i64::MAX);
+    params.extend([
+        Value::Integer(limit),
+        Value::Integer((at_same_ms - pos.skip).max(0)),
+    ]);
+    listed(conn, &oldest_first_sql(), params, &filter.user_id)
+}
+
+/// How many matching rows have exactly `at` and an id of at least `min_id`.
+pub fn count_at(
+    conn: &Connection,
+    filter: &UsageFilter,
+    at: i64,
+    min_id: i64,
+) -> Result<i64, DbError> {
+    let mut stmt = conn.prepare_cached(&count_at_sql())?;
+    let mut params = filter.params_within(at, at.saturating_add(1));
+    params.push(Value::Integer(min_id));
+    Ok(stmt.query_row(params_from_iter(params), |r| r.get(0))?)
+}
+
+/// The position just above the row (`at`, `id`).
+pub fn position_above(
+    conn: &Connection,
+    filter: &UsageFilter,
+    at: i64,
+    id: i64,
+) -> Result<Position, DbError> {
+    Ok(Position {
+        at,
+        skip: count_at(conn, filter, at, id.saturating_add(1))?,
+    })
+}
+
+/// The position just below the row (`at`, `id`).
+pub fn position_below(
+    conn: &Connection,
+    filter: &UsageFilter,
+    at: i64,
+    id: i64,
+) -> Result<Position, DbError> {
+    Ok(Position {
+        at,
+        skip: count_at(conn, filter, at, id)?,
+    })
+}
+
+/// Up to `limit` matching rows after the row (`at`, `id`) (or from the newest, with `None`),
+/// newest first: the chunks of an export, stable while new rows arrive.
+pub fn export_chunk(
+    conn: &Connection,
+    filter: &UsageFilter,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<(i64, UsageRow)>, DbError> {
+    let (at, id) = after.unwrap_or((i64::MAX, i64::MAX));
+    let mut params = filter.params_within(i64::MIN, at.saturating_add(1));
+    params.extend([
+        Value::Integer(at),
+        Value::Integer(id),
+        Value::Integer(limit),
+    ]);
+    listed(conn, &export_sql(), params, &filter.user_id)
+}
+
+#[cfg(test)]
+mod reading_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut conn, Path::new(":memory:")).unwrap();
+        // Rows for made-up users and keys, without creating them.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn
+    }
+
+    fn row(user: &str, at: i64, model: &str, status: u16, cost: i64) -> UsageRow {
+        UsageRow {
+            at,
+            user_id: Some(user.to_owned()),
+            key_id: Some(format!("{user}-key")),
+            endpoint: "/v1/chat/completions",
+            model: Some(model.to_owned()),
+            status,
+            input_tokens: 10,
+            cached_input_tokens: 4,
+            output_tokens: 5,
+            outcome: if status == 200 { "completed" } else { "failed" },
+            cost,
+            ..UsageRow::default()
+        }
+    }
+
+    /// What SQLite plans for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            out.push(r.get::<_, String>(3).unwrap());
+        }
+        out.join("\n")
+    }
+
+    #[test]
+    fn every_query_reads_one_users_time_range_through_the_index() {
+        let conn = db();
+        for (name, sql) in [
+            ("daily", daily_sql()),
+            ("models", models_sql()),
+            ("newest first", newest_first_sql()),
+            ("oldest first", oldest_first_sql()),
+            ("count at", count_at_sql()),
+            ("export", export_sql()),
+        ] {
+            let plan = plan(&conn, &sql);
+            assert!(
+                plan.contains("INDEX usage_user_at (user_id=? AND at>? AND at<?)"),
+                "{name}: {plan}"
+            );
+            assert!(!plan.contains("SCAN"), "{name}: {plan}");
+            if name != "models" {
+                // Paging reads the index in order: no sorting, however many rows there are.
+                assert!(!plan.contains("FOR ORDER BY"), "{name}: {plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn totals_add_up_per_day_and_per_model_for_one_user() {
+        let conn = db();
+        let day = 20_000;
+        let at = |d: i64, ms: i64| d * DAY_MS + ms;
+        insert_rows(
+            &conn,
+            &[
+                row("a", at(day - 1, 5), "m1", 200, 100),
+                row("a", at(day, 0), "m1", 200, 10),
+                row("a", at(day, DAY_MS - 1), "m2", 500, 0),
+                row("a", at(day + 1, 7), "m2", 200, 30),
+                row("b", at(day, 9), "m1", 200, 1_000),
+            ],
+        )
+        .unwrap();
+
+        let days = daily_totals(&conn, "a", day, day + 2).unwrap();
+        assert_eq!(
+            days.iter().map(|d| d.day).collect::<Vec<_>>(),
+            [day, day + 1]
+        );
+        assert_eq!(
+            days[0].totals,
+            Totals {
+                requests: 2,
+                errors: 1,
+                input_tokens: 20,
+                cached_input_tokens: 8,
+                output_tokens: 10,
+                cost: 10,
+            }
+        );
+        assert_eq!(days[1].totals.cost, 30);
+        assert!(
+            daily_totals(&conn, "nobody", day, day + 2)
+                .unwrap()
+                .is_empty()
+        );
+
+        let mut filter = UsageFilter::all("a");
+        let summary = model_totals(&conn, &filter, 10).unwrap();
+        let names: Vec<_> = summary.models.iter().map(|m| m.model.clone()).collect();
+        assert_eq!(names, [Some("m1".to_owned()), Some("m2".to_owned())]);
+        assert_eq!(summary.models[0].totals.cost, 110);
+        assert_eq!(summary.models[0].totals.requests, 2);
+        assert_eq!(summary.models[1].totals.errors, 1);
+
+        // The first model kept, the rest added up.
+        let summary = model_totals(&conn, &filter, 1).unwrap();
+        assert_eq!(summary.models.len(), 1);
+        assert_eq!(summary.others, 1);
+        assert_eq!(summary.rest.cost, 30);
+
+        filter.from_ms = at(day, 0);
+        filter.to_ms = at(day + 1, 0);
+        filter.ok = Some(false);
+        let summary = model_totals(&conn, &filter, 10).unwrap();
+        assert_eq!(summary.models.len(), 1);
+        assert_eq!(summary.models[0].model.as_deref(), Some("m2"));
+        assert_eq!(summary.models[0].totals.requests, 1);
+    }
+
+    #[test]
+    fn exports_walk_every_row_once_in_order() {
+        let conn = db();
+        let mut rows = Vec::new();
+        for i in 0..25 {
+            // Three rows share each millisecond.
+            rows.push(row("a", 1_000 + i / 3, "m", 200, i));
+            rows.push(row("b", 1_000 + i / 3, "m", 200, i));
+        }
+        insert_rows(&conn, &rows).unwrap();
+        let filter = UsageFilter::all("a");
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let chunk = export_chunk(&conn, &filter, after, 4).unwrap();
+            assert!(chunk.len() <= 4);
+            seen.extend(chunk.iter().map(|(id, r)| (r.at, *id, r.user_id.clone())));
+            match chunk.last() {
+                Some((id, r)) if chunk.len() == 4 => after = Some((r.at, *id)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        assert!(seen.iter().all(|(_, _, u)| u.as_deref() == Some("a")));
+        assert!(seen.windows(2).all(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1)));
+    }
 }

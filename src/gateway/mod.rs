@@ -189,7 +189,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Stored endpoint names, as `&'static str` for usage rows.
-const ENDPOINTS: &[&str] = &[
+pub const ENDPOINTS: &[&str] = &[
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/responses",
@@ -207,7 +207,7 @@ pub fn endpoint_name(stored: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-const OUTCOMES: &[&str] = &[
+pub const OUTCOMES: &[&str] = &[
     "completed",
     "incomplete",
     "failed",

@@ -53,7 +53,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/verify/resend",
             web::post().to(resend_confirmation),
         )
-        .route("/dashboard/usage", web::get().to(usage))
         .route("/dashboard/billing", web::get().to(billing))
         .route("/dashboard/privacy", web::get().to(privacy));
 }
@@ -945,15 +944,6 @@ struct PlaceholderPage {
     dash: Dash,
     heading: &'static str,
     text: &'static str,
-}
-
-async fn usage(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {
-    PlaceholderPage {
-        layout: layout(&state, "Usage"),
-        dash: Dash::new(&state, &signed_in, "usage"),
-        heading: "Usage",
-        text: "Charts of your tokens and cost per day and per model, and the log of your requests (time, endpoint, model, status, tokens, cost — never their content), will appear here once you use the API.",
-    }
 }
 
 async fn billing(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {

@@ -3,12 +3,14 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod charts;
 pub mod client;
 pub mod dashboard;
 pub mod error;
 pub mod middleware;
 pub mod session;
 pub mod site;
+pub mod usage;
 
 use std::sync::{Arc, Mutex};
 
@@ -91,5 +93,6 @@ pub fn build_app(
         .configure(account::routes)
         .configure(dashboard::routes)
         .configure(admin::routes)
+        .configure(usage::routes)
         .default_service(web::to(site::not_found))
 }
