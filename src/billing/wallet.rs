@@ -171,9 +171,10 @@ impl Wallets {
         {
             return Err(Refusal::Concurrency { limit });
         }
-        if self.mode == BillingMode::Prepaid {
+        // A request that cannot cost anything (a free model) needs no credit.
+        if self.mode == BillingMode::Prepaid && amount > 0 {
             let available = account.balance - account.reserved;
-            if available < amount || available <= 0 {
+            if available < amount {
                 return Err(Refusal::Funds {
                     available,
                     needed: amount,
@@ -182,13 +183,13 @@ impl Wallets {
         }
         if let Some(cap) = caps.monthly {
             let spent = account.spent_in(month);
-            if spent + account.reserved + amount > cap || spent >= cap {
+            if amount > 0 && spent + account.reserved + amount > cap {
                 return Err(Refusal::MonthlyCap { cap, spent });
             }
         }
         if let Some(limit) = caps.key {
             let (spent, reserved) = key_spend;
-            if spent + reserved + amount > limit || spent >= limit {
+            if amount > 0 && spent + reserved + amount > limit {
                 return Err(Refusal::KeyLimit { limit, spent });
             }
         }
@@ -371,9 +372,16 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_wallet_refuses_even_a_free_request() {
+    fn an_empty_wallet_refuses_paid_requests_only() {
         let wallets = funded(BillingMode::Prepaid, 0);
-        assert!(wallets.reserve("u", "k", 0, Caps::default(), NOW).is_err());
+        assert!(wallets.reserve("u", "k", 1, Caps::default(), NOW).is_err());
+        assert!(wallets.reserve("u", "k", 0, Caps::default(), NOW).is_ok());
+        let overdrawn = funded(BillingMode::Prepaid, -5);
+        assert!(
+            overdrawn
+                .reserve("u", "k", 1, Caps::default(), NOW)
+                .is_err()
+        );
         let off = funded(BillingMode::Off, 0);
         assert!(off.reserve("u", "k", 500, Caps::default(), NOW).is_ok());
     }
