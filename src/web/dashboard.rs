@@ -54,7 +54,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(resend_confirmation),
         )
         .route("/dashboard/usage", web::get().to(usage))
-        .route("/dashboard/billing", web::get().to(billing))
         .route("/dashboard/privacy", web::get().to(privacy));
 }
 
@@ -72,7 +71,7 @@ pub struct Dash {
 }
 
 impl Dash {
-    fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Dash {
+    pub(super) fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Dash {
         let user = &signed_in.user;
         Dash {
             section,
@@ -87,7 +86,7 @@ impl Dash {
     }
 }
 
-fn layout(state: &AppState, title: &str) -> Layout {
+pub(super) fn layout(state: &AppState, title: &str) -> Layout {
     Layout::new(state, "dashboard", title).signed_in()
 }
 
@@ -104,13 +103,17 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn render_with(page: impl Responder, req: &HttpRequest, status: StatusCode) -> HttpResponse {
+pub(super) fn render_with(
+    page: impl Responder,
+    req: &HttpRequest,
+    status: StatusCode,
+) -> HttpResponse {
     let mut res = page.respond_to(req).map_into_boxed_body();
     *res.status_mut() = status;
     res
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_owned()))
         .finish()
@@ -953,15 +956,6 @@ async fn usage(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPa
         dash: Dash::new(&state, &signed_in, "usage"),
         heading: "Usage",
         text: "Charts of your tokens and cost per day and per model, and the log of your requests (time, endpoint, model, status, tokens, cost — never their content), will appear here once you use the API.",
-    }
-}
-
-async fn billing(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {
-    PlaceholderPage {
-        layout: layout(&state, "Billing"),
-        dash: Dash::new(&state, &signed_in, "billing"),
-        heading: "Billing",
-        text: "Your wallet, top-ups, receipts and transaction history will appear here.",
     }
 }
 
