@@ -207,6 +207,16 @@ fn a_card_top_up_is_credited_once_by_the_webhook_with_a_receipt() {
     let smtp = SmtpServer::start();
     let server = start(&fake, &smtp_config(&smtp));
     let ada = signed_in(&server, "ada@example.test");
+    // Browsers check the redirect after a form against `form-action`: Stripe's page is allowed.
+    let res = ada.get(server.url("/dashboard/billing")).send().unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' {};", fake.base)),
+        "{csp}"
+    );
     let page = billing_page(&ada, &server);
     assert!(page.contains("$100.00"), "{page}");
     assert!(

@@ -80,6 +80,34 @@ fn topups_open(state: &AppState) -> bool {
     state.config.billing.mode == BillingMode::Prepaid && state.stripe.is_some()
 }
 
+/// The origin of the payment pages Stripe sends people to: Checkout's own for the real API, the
+/// API's origin for a stand-in (tests).
+fn checkout_origin(config: &Config) -> String {
+    let api = &config.stripe.api_base;
+    if api.host_str() == Some("api.stripe.com") {
+        "https://checkout.stripe.com".to_owned()
+    } else {
+        api.origin().ascii_serialization()
+    }
+}
+
+/// The top-up form answers with a redirect to Stripe, and browsers check that redirect against
+/// the submitting page's `form-action`: pages with the form allow Stripe's origin there too.
+fn allow_checkout(state: &AppState, mut res: HttpResponse) -> HttpResponse {
+    if !topups_open(state) {
+        return res;
+    }
+    let policy = super::middleware::CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", checkout_origin(&state.config)),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&policy) {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    res
+}
+
 // ---------------------------------------------------------------- the billing page
 
 pub struct PresetView {
@@ -306,18 +334,23 @@ struct BillingQuery {
 
 async fn billing(
     state: web::Data<AppState>,
+    req: HttpRequest,
     signed_in: SignedIn,
     query: web::Query<BillingQuery>,
-) -> Result<BillingPage, WebError> {
+) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
-    billing_page(
+    let page = billing_page(
         &state,
         &signed_in,
         query.before,
         notice_text(query.notice.as_deref()),
         Forms::default(),
     )
-    .await
+    .await?;
+    Ok(allow_checkout(
+        &state,
+        render_with(page, &req, StatusCode::OK),
+    ))
 }
 
 /// The page again with a form's error, answered with `status`.
@@ -329,7 +362,7 @@ async fn page_with_error(
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let page = billing_page(state, signed_in, None, None, forms).await?;
-    Ok(render_with(page, req, status))
+    Ok(allow_checkout(state, render_with(page, req, status)))
 }
 
 // ---------------------------------------------------------------- top-ups

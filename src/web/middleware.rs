@@ -15,7 +15,7 @@ use super::client::{ClientInfo, client_https, client_ip};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
      report-uri /csp-report";
