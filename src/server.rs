@@ -51,8 +51,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let bound = listener.local_addr()?;
     let public_url = config.public_base(bound);
     let mailer = Mailer::start(db.clone(), config.smtp.clone());
-    let (gateway, gateway_tasks) =
-        Gateway::start(&config, db.clone(), None).map_err(ServeError::Start)?;
+    let low_balance =
+        crate::billing::alert::LowBalanceMail::new(&config, &public_url, mailer.clone());
+    let (gateway, gateway_tasks) = Gateway::start(&config, db.clone(), Some(Box::new(low_balance)))
+        .map_err(ServeError::Start)?;
     log_providers(&config);
     let state = AppState::new(
         config.clone(),

@@ -1,7 +1,7 @@
 //! The site in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
 //! playwright-core from tests/e2e/flow.mjs signs up, confirms by the mailed link, signs in,
-//! creates an API key that is shown once, revokes it and signs out, against the real binary and a
-//! real SMTP server. The browser runs in two phases because only this side reads the mailbox.
+//! creates an API key that is shown once, revokes it, tops up through a fake Stripe payment page
+//! and signs out, against the real binary, a real SMTP server and a fake Stripe. The browser runs in two phases because only this side reads the mailbox.
 //! A screenshot of every step lands in target/e2e-screenshots/.
 //!
 //! Needs node, Chromium and tests/e2e/node_modules: `scripts/test` installs them.
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use common::smtp::SmtpServer;
+use common::stripe::FakeStripe;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
@@ -137,11 +138,14 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
     eprintln!("[browser] screenshots: {}", shots.display());
 
     let smtp = SmtpServer::start();
+    let stripe = FakeStripe::start();
     let server = Server::start(&format!(
         "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Test Gateway <noreply@gateway.test>\"\nretry_secs = 1\n\n\
+         [stripe]\nsecret_key = \"{}\"\nwebhook_secret = \"{}\"\napi_base = \"{}\"\n\n\
          [[models]]\nid = \"m-fast\"\nprice = {{ input = 1, output = 2 }}\n",
-        smtp.port
+        smtp.port, stripe.secret_key, stripe.webhook_secret, stripe.base
     ));
+    stripe.set_webhook_url(&server.url("/stripe/webhook"));
     let shots_str = shots.to_str().expect("utf-8 path");
     let env = [
         ("BASE_URL", server.base.as_str()),
@@ -193,7 +197,14 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
-    assert!(pngs >= 12, "expected a screenshot per step, found {pngs}");
+    assert!(pngs >= 16, "expected a screenshot per step, found {pngs}");
+    let balance: i64 = db
+        .query_row("SELECT balance FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        balance, 25_000_000,
+        "the top-up paid in the browser was credited once"
+    );
     eprintln!("[browser] {pngs} screenshots in {}", shots.display());
     drop(db);
     server.stop();

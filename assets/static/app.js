@@ -84,6 +84,16 @@
     );
   }
 
+  // ---------- Print buttons ----------
+  // <button type="button" data-print>Print</button> opens the browser's print dialog.
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target instanceof Element && target.closest("button[data-print]")) {
+      window.print();
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (!(target instanceof Element)) {

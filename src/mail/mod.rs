@@ -275,6 +275,103 @@ pub fn security_alert(
     )
 }
 
+mail_templates!(ReceiptText = "mail/topup_receipt.txt", ReceiptHtml = "mail/topup_receipt.html" {
+    amount: &'a str,
+    balance: &'a str,
+    when: &'a str,
+    receipt_id: &'a str,
+    receipt_link: &'a str,
+});
+
+mail_templates!(LowBalanceText = "mail/low_balance.txt", LowBalanceHtml = "mail/low_balance.html" {
+    balance: &'a str,
+    threshold: &'a str,
+    billing_link: &'a str,
+});
+
+/// What a top-up receipt mail says; amounts are already formatted with their currency.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub amount: &'a str,
+    pub balance: &'a str,
+    pub when: &'a str,
+    /// Our payment id, which is also the receipt number.
+    pub receipt_id: &'a str,
+}
+
+/// Confirms that a top-up was paid and credited, with a link to the printable receipt.
+pub fn topup_receipt(ctx: &MailContext, to: &str, name: &str, receipt: &Receipt<'_>) -> Email {
+    let layout = Layout::new(
+        ctx,
+        &format!("Payment received: {}", receipt.amount),
+        name,
+        format!(
+            "You got this mail because you added credit to your {} account.",
+            ctx.site_name
+        ),
+    );
+    let receipt_link = ctx.link(&format!(
+        "/dashboard/billing/receipts/{}",
+        receipt.receipt_id
+    ));
+    compose(
+        to,
+        &layout,
+        &ReceiptText {
+            layout: &layout,
+            amount: receipt.amount,
+            balance: receipt.balance,
+            when: receipt.when,
+            receipt_id: receipt.receipt_id,
+            receipt_link: &receipt_link,
+        },
+        &ReceiptHtml {
+            layout: &layout,
+            amount: receipt.amount,
+            balance: receipt.balance,
+            when: receipt.when,
+            receipt_id: receipt.receipt_id,
+            receipt_link: &receipt_link,
+        },
+    )
+}
+
+/// Warns that the balance fell below the threshold the user chose.
+pub fn low_balance(
+    ctx: &MailContext,
+    to: &str,
+    name: &str,
+    balance: &str,
+    threshold: &str,
+) -> Email {
+    let layout = Layout::new(
+        ctx,
+        &format!("Your balance is low: {balance}"),
+        name,
+        format!(
+            "You got this mail because you set a low-balance warning for your {} account.",
+            ctx.site_name
+        ),
+    );
+    let billing_link = ctx.link("/dashboard/billing");
+    compose(
+        to,
+        &layout,
+        &LowBalanceText {
+            layout: &layout,
+            balance,
+            threshold,
+            billing_link: &billing_link,
+        },
+        &LowBalanceHtml {
+            layout: &layout,
+            balance,
+            threshold,
+            billing_link: &billing_link,
+        },
+    )
+}
+
 /// Puts a mail in the outbox (table `email_outbox`); the sender delivers it. Call
 /// [`Mailer::wake`] once the surrounding transaction has committed.
 pub fn queue(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
@@ -402,6 +499,32 @@ mod tests {
         let debug = format!("{mail:?}");
         assert!(debug.contains("a@x.test") && debug.contains("Reset your password"));
         assert!(!debug.contains("token"), "{debug}");
+    }
+
+    #[test]
+    fn billing_mails_carry_their_amounts_and_links() {
+        let receipt = topup_receipt(
+            &CTX,
+            "a@x.test",
+            "Ada",
+            &Receipt {
+                amount: "$25.00",
+                balance: "$125.00",
+                when: "2026-11-27 10:00 UTC",
+                receipt_id: "pay123",
+            },
+        );
+        assert_eq!(receipt.subject, "Payment received: $25.00");
+        for part in [&receipt.text, &receipt.html] {
+            assert!(part.contains("$125.00") && part.contains("2026-11-27 10:00 UTC"));
+            assert!(part.contains("https://api.acme.test/dashboard/billing/receipts/pay123"));
+        }
+        let low = low_balance(&CTX, "a@x.test", "Ada", "$0.80", "$1.00");
+        assert_eq!(low.subject, "Your balance is low: $0.80");
+        for part in [&low.text, &low.html] {
+            assert!(part.contains("$1.00"));
+            assert!(part.contains("https://api.acme.test/dashboard/billing"));
+        }
     }
 
     #[test]

@@ -53,7 +53,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/verify/resend",
             web::post().to(resend_confirmation),
         )
-        .route("/dashboard/billing", web::get().to(billing))
         .route("/dashboard/privacy", web::get().to(privacy));
 }
 
@@ -103,13 +102,17 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn render_with(page: impl Responder, req: &HttpRequest, status: StatusCode) -> HttpResponse {
+pub(super) fn render_with(
+    page: impl Responder,
+    req: &HttpRequest,
+    status: StatusCode,
+) -> HttpResponse {
     let mut res = page.respond_to(req).map_into_boxed_body();
     *res.status_mut() = status;
     res
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_owned()))
         .finish()
@@ -944,15 +947,6 @@ struct PlaceholderPage {
     dash: Dash,
     heading: &'static str,
     text: &'static str,
-}
-
-async fn billing(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {
-    PlaceholderPage {
-        layout: layout(&state, "Billing"),
-        dash: Dash::new(&state, &signed_in, "billing"),
-        heading: "Billing",
-        text: "Your wallet, top-ups, receipts and transaction history will appear here.",
-    }
 }
 
 async fn privacy(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod billing;
 pub mod charts;
 pub mod client;
 pub mod dashboard;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub gateway: Arc<crate::gateway::Gateway>,
     /// Hash of the one-time link that creates the first admin, while there is none.
     pub admin_setup: Arc<Mutex<Option<Vec<u8>>>>,
+    /// Stripe, when `[stripe]` is configured.
+    pub stripe: Option<crate::billing::stripe::StripeClient>,
 }
 
 impl AppState {
@@ -53,7 +56,9 @@ impl AppState {
         gateway: Arc<crate::gateway::Gateway>,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
+        let stripe = billing::stripe_client(&config)?;
         Ok(AppState {
+            stripe,
             hasher: Hasher::new(config.accounts.max_concurrent_hashes),
             address_throttle: Arc::new(Throttle::new(crate::auth::throttle::ADDRESS_FREE_FAILURES)),
             account_throttle: Arc::new(Throttle::new(crate::auth::throttle::ACCOUNT_FREE_FAILURES)),
@@ -94,5 +99,6 @@ pub fn build_app(
         .configure(dashboard::routes)
         .configure(admin::routes)
         .configure(usage::routes)
+        .configure(billing::routes)
         .default_service(web::to(site::not_found))
 }

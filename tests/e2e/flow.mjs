@@ -221,12 +221,30 @@ async function rest() {
   expect((await revokedRow.getByRole('link', { name: /Revoke/ }).count()) === 0, 'a revoked key still has a Revoke link');
   await shot('11-key-revoked');
 
+  // Top up through the (fake) Stripe payment page; the balance shows the credit on return.
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Billing' }));
+  await expectHeading('Billing', 'billing page');
+  const before = (await page.locator('.bill-balance').innerText()).trim();
+  expect(before === '$0.00', `a new account's balance is ${JSON.stringify(before)}, expected "$0.00"`);
+  await shot('12-billing');
+  await clickAndLoad(page.locator('form.bill-presets').getByRole('button', { name: '$25.00' }));
+  await expectHeading('Fake Stripe Checkout', 'Stripe payment page');
+  await shot('13-stripe-checkout');
+  await clickAndLoad(page.getByRole('button', { name: 'Pay' }));
+  expect(new URL(page.url()).pathname === '/dashboard/billing/topup/done', `after paying the browser is at ${path()}`);
+  await expectHeading('Payment received', 'back from Stripe');
+  await shot('14-payment-received');
+  await clickAndLoad(page.getByRole('link', { name: 'Back to billing' }));
+  const after = (await page.locator('.bill-balance').innerText()).trim();
+  expect(after === '$25.00', `after paying, the balance is ${JSON.stringify(after)}, expected "$25.00"`);
+  await shot('15-balance-credited');
+
   // Sign out, and the dashboard is closed again.
   await clickAndLoad(page.locator('form.dash-signout').getByRole('button', { name: 'Sign out' }));
   await expectPath('/login?notice=signed-out', 'after signing out');
   await expectHeading('Sign in', 'after signing out');
   expect(await page.getByText('You are signed out.').isVisible(), 'the sign-in page does not say "You are signed out."');
-  await shot('12-signed-out');
+  await shot('16-signed-out');
   await page.goto(`${BASE}/dashboard/keys`);
   expect(new URL(page.url()).pathname === '/login', `after signing out, /dashboard/keys showed ${path()} instead of the sign-in page`);
 

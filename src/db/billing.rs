@@ -1,0 +1,373 @@
+//! SQL for top-ups: payments made through Stripe Checkout, the Stripe events already handled,
+//! flags for the admin, and the wallet columns of an account that the billing page shows.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::DbError;
+
+/// Where a payment stands. Stored as the lowercase names below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// A Checkout Session was (or is being) made; nothing paid yet.
+    Open,
+    Paid,
+    Failed,
+    Expired,
+    Refunded,
+    PartiallyRefunded,
+}
+
+impl PaymentStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            PaymentStatus::Open => "open",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Refunded => "refunded",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+        }
+    }
+
+    fn parse(name: &str) -> PaymentStatus {
+        match name {
+            "paid" => PaymentStatus::Paid,
+            "failed" => PaymentStatus::Failed,
+            "expired" => PaymentStatus::Expired,
+            "refunded" => PaymentStatus::Refunded,
+            "partially_refunded" => PaymentStatus::PartiallyRefunded,
+            _ => PaymentStatus::Open,
+        }
+    }
+
+    /// The status of money received once `refunded` of `amount` has gone back.
+    pub fn after_refund(amount: i64, refunded: i64) -> PaymentStatus {
+        if refunded <= 0 {
+            PaymentStatus::Paid
+        } else if refunded >= amount {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::PartiallyRefunded
+        }
+    }
+}
+
+/// One row of `payments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: String,
+    pub user_id: String,
+    /// Micro-units.
+    pub amount: i64,
+    /// Uppercase ISO code, as configured.
+    pub currency: String,
+    pub status: PaymentStatus,
+    pub session_id: Option<String>,
+    pub payment_intent: Option<String>,
+    pub customer: Option<String>,
+    /// Micro-units refunded so far.
+    pub refunded: i64,
+    pub disputed: bool,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// `SELECT <every payment column> FROM payments <rest>`, assembled at compile time.
+macro_rules! select_payments {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, amount, currency, status, session_id, payment_intent, customer,
+                    refunded, disputed, created_at, paid_at, updated_at FROM payments ",
+            $rest
+        )
+    };
+}
+
+fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<Payment> {
+    let status: String = r.get(4)?;
+    Ok(Payment {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        amount: r.get(2)?,
+        currency: r.get(3)?,
+        status: PaymentStatus::parse(&status),
+        session_id: r.get(5)?,
+        payment_intent: r.get(6)?,
+        customer: r.get(7)?,
+        refunded: r.get(8)?,
+        disputed: r.get::<_, i64>(9)? != 0,
+        created_at: r.get(10)?,
+        paid_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+/// Records a new payment, open, before its Checkout Session is made.
+pub fn insert_payment(
+    conn: &Connection,
+    id: &str,
+    user_id: &str,
+    amount: i64,
+    currency: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO payments (id, user_id, amount, currency, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?5)",
+        params![id, user_id, amount, currency, now],
+    )?;
+    Ok(())
+}
+
+/// Stores the Checkout Session made for an open payment.
+pub fn set_session(conn: &Connection, id: &str, session_id: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE payments SET session_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, session_id, now],
+    )?;
+    Ok(())
+}
+
+/// Moves an open payment to `status` (failed or expired); a payment already settled keeps its
+/// status. Returns whether it changed.
+pub fn close_open(
+    conn: &Connection,
+    id: &str,
+    status: PaymentStatus,
+    now: i64,
+) -> Result<bool, DbError> {
+    let changed = conn.execute(
+        "UPDATE payments SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'open'",
+        params![id, status.name(), now],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Keeps the Stripe references learnt from an event; known ones are not overwritten with null.
+pub fn note_references(
+    conn: &Connection,
+    id: &str,
+    payment_intent: Option<&str>,
+    customer: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE payments SET payment_intent = coalesce(?2, payment_intent),
+             customer = coalesce(?3, customer), updated_at = ?4
+         WHERE id = ?1",
+        params![id, payment_intent, customer, now],
+    )?;
+    Ok(())
+}
+
+/// Marks the payment paid, once: returns false if it had been marked paid before, whatever its
+/// status is now. A refund that arrived first is kept in the status.
+pub fn mark_paid(conn: &Connection, id: &str, now: i64) -> Result<bool, DbError> {
+    let changed = conn.execute(
+        "UPDATE payments SET paid_at = ?2, updated_at = ?2,
+             status = CASE WHEN refunded <= 0 THEN 'paid'
+                           WHEN refunded >= amount THEN 'refunded'
+                           ELSE 'partially_refunded' END
+         WHERE id = ?1 AND paid_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Sets the total refunded so far and the status that follows from it.
+pub fn set_refunded(
+    conn: &Connection,
+    id: &str,
+    refunded: i64,
+    status: PaymentStatus,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE payments SET refunded = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, refunded, status.name(), now],
+    )?;
+    Ok(())
+}
+
+pub fn mark_disputed(conn: &Connection, id: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE payments SET disputed = 1, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn payment(conn: &Connection, id: &str) -> Result<Option<Payment>, DbError> {
+    Ok(conn
+        .query_row(select_payments!("WHERE id = ?1"), [id], payment_from_row)
+        .optional()?)
+}
+
+pub fn payment_by_session(conn: &Connection, session_id: &str) -> Result<Option<Payment>, DbError> {
+    Ok(conn
+        .query_row(
+            select_payments!("WHERE session_id = ?1"),
+            [session_id],
+            payment_from_row,
+        )
+        .optional()?)
+}
+
+pub fn payment_by_intent(conn: &Connection, intent: &str) -> Result<Option<Payment>, DbError> {
+    Ok(conn
+        .query_row(
+            select_payments!("WHERE payment_intent = ?1 ORDER BY created_at LIMIT 1"),
+            [intent],
+            payment_from_row,
+        )
+        .optional()?)
+}
+
+/// A user's payments that reached Stripe (those with a Checkout Session), newest first.
+pub fn payments_for_user(
+    conn: &Connection,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<Payment>, DbError> {
+    let mut stmt = conn.prepare_cached(select_payments!(
+        "WHERE user_id = ?1 AND session_id IS NOT NULL ORDER BY created_at DESC, id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![user_id, limit], payment_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Remembers a Stripe event; false if it was seen before.
+pub fn record_event(conn: &Connection, id: &str, kind: &str, now: i64) -> Result<bool, DbError> {
+    let inserted = conn.execute(
+        "INSERT INTO stripe_events (id, type, received_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![id, kind, now],
+    )?;
+    Ok(inserted > 0)
+}
+
+/// Something for an admin to look at.
+pub fn insert_flag(
+    conn: &Connection,
+    at: i64,
+    user_id: Option<&str>,
+    kind: &str,
+    reference: Option<&str>,
+    detail: &str,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO flags (at, user_id, kind, reference, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at, user_id, kind, reference, detail],
+    )?;
+    Ok(())
+}
+
+/// The wallet side of an account, as the billing page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wallet {
+    pub balance: i64,
+    pub low_balance_alert: Option<i64>,
+    pub tier: Option<String>,
+    pub monthly_cap: Option<i64>,
+    /// YYYYMM of `month_spent`.
+    pub spend_month: u32,
+    pub month_spent: i64,
+}
+
+pub fn wallet(conn: &Connection, user_id: &str) -> Result<Wallet, DbError> {
+    conn.query_row(
+        "SELECT balance, low_balance_alert, tier, monthly_cap, spend_month, month_spent
+         FROM users WHERE id = ?1",
+        [user_id],
+        |r| {
+            Ok(Wallet {
+                balance: r.get(0)?,
+                low_balance_alert: r.get(1)?,
+                tier: r.get(2)?,
+                monthly_cap: r.get(3)?,
+                spend_month: r.get(4)?,
+                month_spent: r.get(5)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or(DbError::NotFound)
+}
+
+/// Who gets the mails about an account's wallet: (email, name, low-balance threshold).
+pub fn recipient(
+    conn: &Connection,
+    user_id: &str,
+) -> Result<Option<(String, String, Option<i64>)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT email, name, low_balance_alert FROM users WHERE id = ?1",
+            [user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../schema.sql"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+             VALUES ('u1', 'a@example.test', 'A', 'x', 0, 0)",
+            [],
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_payment_is_marked_paid_once_and_keeps_an_early_refund() {
+        let conn = db();
+        insert_payment(&conn, "p1", "u1", 10_000_000, "USD", 1).unwrap();
+        assert!(payments_for_user(&conn, "u1", 10).unwrap().is_empty());
+        set_session(&conn, "p1", "cs_1", 2).unwrap();
+        set_refunded(&conn, "p1", 4_000_000, PaymentStatus::Open, 3).unwrap();
+        assert!(mark_paid(&conn, "p1", 4).unwrap());
+        assert!(!mark_paid(&conn, "p1", 5).unwrap());
+        let p = payment_by_session(&conn, "cs_1").unwrap().unwrap();
+        assert_eq!(p.status, PaymentStatus::PartiallyRefunded);
+        assert_eq!(p.paid_at, Some(4));
+        assert!(!close_open(&conn, "p1", PaymentStatus::Failed, 6).unwrap());
+        assert_eq!(payments_for_user(&conn, "u1", 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn events_are_recorded_once() {
+        let conn = db();
+        assert!(record_event(&conn, "evt_1", "charge.refunded", 1).unwrap());
+        assert!(!record_event(&conn, "evt_1", "charge.refunded", 2).unwrap());
+    }
+
+    #[test]
+    fn statuses_follow_refunds() {
+        assert_eq!(PaymentStatus::after_refund(10, 0), PaymentStatus::Paid);
+        assert_eq!(
+            PaymentStatus::after_refund(10, 4),
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(PaymentStatus::after_refund(10, 10), PaymentStatus::Refunded);
+        for s in [
+            PaymentStatus::Open,
+            PaymentStatus::Paid,
+            PaymentStatus::Failed,
+            PaymentStatus::Expired,
+            PaymentStatus::Refunded,
+            PaymentStatus::PartiallyRefunded,
+        ] {
+            assert_eq!(PaymentStatus::parse(s.name()), s);
+        }
+    }
+}
