@@ -8,11 +8,10 @@ use std::time::Duration;
 use common::smtp::SmtpServer;
 use common::{Server, run};
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, HeaderValue};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-const PASSWORD: &str = "violet-harbor-tunes-92";
+use common::{PASSWORD, browser, csrf, location, text};
 const MAIL_WAIT: Duration = Duration::from_secs(15);
 
 fn config_with_smtp(smtp: &SmtpServer, extra: &str) -> String {
@@ -21,44 +20,6 @@ fn config_with_smtp(smtp: &SmtpServer, extra: &str) -> String {
          [[models]]\nid = \"m-fast\"\nprice = {{ input = 1, output = 2 }}\n\n[[models]]\nid = \"m-slow\"\nprice = {{ input = 3, output = 4 }}\n\n{extra}",
         smtp.port
     )
-}
-
-/// A browser-like client: keeps cookies, sends the site's Origin on every request, never follows
-/// redirects on its own.
-fn browser(server: &Server) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = HeaderMap::new();
-    headers.insert("origin", HeaderValue::from_str(&server.base).unwrap());
-    Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn location(res: &Response) -> String {
-    res.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn text(res: Response) -> String {
-    res.text()
-        .unwrap()
-        .replace("&#39;", "'")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-}
-
-/// The value of the first hidden `csrf` input in a page.
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\"").expect("page has a csrf field");
-    let rest = &html[at..];
-    let start = rest.find("value=\"").unwrap() + 7;
-    rest[start..start + rest[start..].find('"').unwrap()].to_owned()
 }
 
 /// The first link in `text` that starts with `prefix`.

@@ -11,11 +11,10 @@ use common::stripe::FakeStripe;
 use common::upstream::FakeUpstream;
 use common::{Server, run};
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, HeaderValue};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "violet-harbor-tunes-92";
+use common::{csrf, location, text};
 const MAIL_WAIT: Duration = Duration::from_secs(15);
 
 fn stripe_config(fake: &FakeStripe) -> String {
@@ -40,57 +39,10 @@ fn start(fake: &FakeStripe, extra: &str) -> Server {
     server
 }
 
-/// A browser-like client: cookies, the site's Origin, no automatic redirects.
-fn browser(server: &Server) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = HeaderMap::new();
-    headers.insert("origin", HeaderValue::from_str(&server.base).unwrap());
-    Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 /// A confirmed account with 100 of credit, signed in.
 fn signed_in(server: &Server, email: &str) -> Client {
     common::user_with_key(server, email);
-    let http = browser(server);
-    let res = http
-        .post(server.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("next", "/dashboard"),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 303, "sign-in of {email}");
-    http
-}
-
-fn text(res: Response) -> String {
-    res.text()
-        .unwrap()
-        .replace("&#39;", "'")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-}
-
-fn location(res: &Response) -> String {
-    res.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\"").expect("page has a csrf field");
-    let rest = &html[at..];
-    let start = rest.find("value=\"").unwrap() + 7;
-    rest[start..start + rest[start..].find('"').unwrap()].to_owned()
+    common::signed_in(server, email)
 }
 
 fn billing_page(http: &Client, server: &Server) -> String {
@@ -514,6 +466,17 @@ fn refunds_debit_exactly_what_was_refunded_and_disputes_are_flagged() {
     assert_eq!(owner, user_id(&server, "ada@example.test"));
     assert_eq!(balance(&server, "ada@example.test"), -20 * UNIT);
     assert!(fake.deliveries().iter().all(|(_, s)| *s == 200));
+
+    // The admin sees the flag; the account holder does not get to the page.
+    let op = common::admin(&server, "op@example.test");
+    let flags = text(op.get(server.url("/admin/flags")).send().unwrap());
+    assert!(flags.contains("ada@example.test"), "{flags}");
+    assert!(flags.contains("dispute"), "{flags}");
+    assert!(flags.contains("fraudulent"), "{flags}");
+    assert_eq!(
+        ada.get(server.url("/admin/flags")).send().unwrap().status(),
+        404
+    );
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use common::upstream::{ANSWER, FakeUpstream};
@@ -862,28 +861,10 @@ fn usage_is_counted_locally_when_the_upstream_reports_none() {
 
 #[test]
 fn a_client_that_hangs_up_cancels_the_upstream_request() {
-    use std::io::{BufRead, BufReader};
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
     let key = common::user_with_key(&server, "dev@example.test");
-    let body = json!({"model": "long-model", "stream": true, "messages": [{"role": "user", "content": "go on"}]}).to_string();
-    let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
-    write!(
-        socket,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(socket.try_clone().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("data: ") {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-    }
+    let (socket, reader) = common::open_stream(&server, &key, "long-model");
     // The first event arrived; now walk away.
     let hung_up = std::time::Instant::now();
     drop(reader);
@@ -982,28 +963,7 @@ fn admins_see_provider_health_and_nobody_else_does() {
         .unwrap();
     assert_eq!(res.status(), 200);
 
-    let config_path = server.config_path();
-    let mut child = common::command(config_path.parent().unwrap())
-        .args(["--config", config_path.to_str().unwrap(), "admin", "create"])
-        .args([
-            "--email",
-            "admin@example.test",
-            "--name",
-            "Op",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", common::PASSWORD).as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-
-    let admin = common::signed_in(&server, "admin@example.test");
+    let admin = common::admin(&server, "admin@example.test");
     let page = admin
         .get(server.url("/admin/providers"))
         .send()

@@ -16,7 +16,6 @@ use reqwest::blocking::Client;
 use rusqlite::Connection;
 use serde_json::json;
 
-const PASSWORD: &str = "violet-harbor-tunes-92";
 const DAY_MS: i64 = 86_400_000;
 /// Sent in every prompt; the fake upstream answers with `ECHO-…` in its place.
 const CANARY: &str = "CANARY-usage-page-7731";
@@ -67,27 +66,6 @@ fn api(server: &Server, key: &str, model: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// A signed-in browser: keeps cookies, sends the site's Origin, follows no redirects.
-fn browser(server: &Server, email: &str) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("origin", server.base.parse().unwrap());
-    let browser = Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let res = browser
-        .post(server.url("/login"))
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    browser
 }
 
 fn get(browser: &Client, server: &Server, path: &str) -> (u16, String) {
@@ -347,7 +325,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
     assert_eq!(rows.len(), 61);
     assert!(rows.iter().any(|r| r.estimated));
 
-    let a = browser(&server, "a@example.test");
+    let a = common::signed_in(&server, "a@example.test");
     let (status, page) = get(&a, &server, "/dashboard/usage");
     assert_eq!(status, 200);
 
@@ -642,7 +620,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         assert!(!text.contains("chat-alias"), "B's model on A's page");
     }
     let (_, b_csv) = get(
-        &browser(&server, "b@example.test"),
+        &common::signed_in(&server, "b@example.test"),
         &server,
         "/dashboard/usage.csv",
     );
@@ -650,7 +628,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
     assert_eq!(b_rows.len() - 1, rows_of(&server, "b@example.test").len());
     assert!(b_rows[1..].iter().all(|r| r[2] == "chat-alias"));
     let (_, b_page) = get(
-        &browser(&server, "b@example.test"),
+        &common::signed_in(&server, "b@example.test"),
         &server,
         "/dashboard/usage",
     );
@@ -682,7 +660,7 @@ fn without_requests_the_page_says_so() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
     common::user_with_key(&server, "new@example.test");
-    let browser = browser(&server, "new@example.test");
+    let browser = common::signed_in(&server, "new@example.test");
     let (status, page) = get(&browser, &server, "/dashboard/usage");
     assert_eq!(status, 200);
     assert_eq!(

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
 use common::upstream::FakeUpstream;
@@ -472,32 +471,6 @@ fn key_spend_limits_and_monthly_caps_stop_spending() {
     assert_eq!(spent, CHAT_COST);
 }
 
-/// Starts a streamed request on a raw socket and returns it once the first event arrived.
-fn open_stream(
-    server: &Server,
-    key: &str,
-) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
-    let body = json!({"model": "long-model", "stream": true, "messages": [{"role": "user", "content": "go on"}]}).to_string();
-    let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
-    write!(
-        socket,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(socket.try_clone().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("data: ") {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-    }
-    (socket, reader)
-}
-
 #[test]
 fn a_cancelled_stream_frees_its_slot_and_is_billed_for_what_was_written() {
     let up = FakeUpstream::start();
@@ -506,7 +479,7 @@ fn a_cancelled_stream_frees_its_slot_and_is_billed_for_what_was_written() {
     let email = "dev@example.test";
     let key = common::user_with_key(&server, email);
 
-    let (socket, reader) = open_stream(&server, &key);
+    let (socket, reader) = common::open_stream(&server, &key, "long-model");
     std::thread::sleep(Duration::from_millis(300));
     let res = post(&server, "/v1/chat/completions", &key, &chat_body("paid"));
     assert_eq!(res.status(), 429);

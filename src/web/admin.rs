@@ -15,7 +15,8 @@ use super::site::Layout;
 use crate::db::accounts::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/providers", web::get().to(providers));
+    cfg.route("/admin/providers", web::get().to(providers))
+        .route("/admin/flags", web::get().to(flags));
 }
 
 fn require_admin(signed_in: &SignedIn) -> Result<(), WebError> {
@@ -99,5 +100,47 @@ async fn providers(
         rows,
         breaker_failures: state.config.gateway.breaker_failures,
         breaker_cooldown_secs: state.config.gateway.breaker_cooldown_secs,
+    })
+}
+
+/// One flag, written for people.
+pub struct FlagRow {
+    pub at: String,
+    pub account: String,
+    pub kind: String,
+    pub reference: String,
+    pub detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/flags.html")]
+struct FlagsPage {
+    layout: Layout,
+    dash: Dash,
+    rows: Vec<FlagRow>,
+}
+
+/// `GET /admin/flags`: what needs an admin's attention (disputed payments, payments that did not
+/// match their checkout), newest first.
+async fn flags(state: web::Data<AppState>, signed_in: SignedIn) -> Result<FlagsPage, WebError> {
+    require_admin(&signed_in)?;
+    let flags = state
+        .db
+        .run(|conn| crate::db::billing::open_flags(conn, 200))
+        .await?;
+    let rows = flags
+        .into_iter()
+        .map(|f| FlagRow {
+            at: super::dashboard::format_ms(f.at),
+            account: f.email.unwrap_or_else(|| "—".to_owned()),
+            kind: f.kind.replace('_', " "),
+            reference: f.reference.unwrap_or_default(),
+            detail: f.detail,
+        })
+        .collect();
+    Ok(FlagsPage {
+        layout: layout(&state, "Flags"),
+        dash: Dash::new(&state, &signed_in, "admin-flags"),
+        rows,
     })
 }

@@ -128,6 +128,11 @@ struct OverviewPage {
     active_keys: usize,
     currency: String,
     recent: Vec<RequestView>,
+    /// "prepaid", "budget" or "off".
+    mode: &'static str,
+    /// The balance (prepaid) or this month's spend (budget), written for people.
+    wallet: String,
+    overdrawn: bool,
 }
 
 /// One API request as the overview lists it: metadata only.
@@ -153,16 +158,25 @@ async fn overview(
     signed_in: SignedIn,
 ) -> Result<OverviewPage, WebError> {
     let user_id = signed_in.user.id.clone();
-    let (keys, recent) = state
+    let now = crate::db::now_ms();
+    let month = crate::billing::wallet::month_of(now);
+    let (keys, recent, (balance, month_spent)) = state
         .db
         .run(move |conn| {
+            let figures: (i64, i64) = conn.query_row(
+                "SELECT balance, CASE WHEN spend_month = ?2 THEN month_spent ELSE 0 END
+                 FROM users WHERE id = ?1",
+                rusqlite::params![user_id, month],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             Ok((
                 repo::list_keys(conn, &user_id)?,
                 crate::db::usage::recent_for_user(conn, &user_id, RECENT_REQUESTS)?,
+                figures,
             ))
         })
         .await?;
-    let now = crate::db::now_ms();
+    let mode = state.config.billing.mode;
     let currency = &state.config.billing.currency;
     let recent = recent
         .into_iter()
@@ -189,6 +203,13 @@ async fn overview(
             .filter(|k| key_status(k, now) == "active")
             .count(),
         currency: state.config.billing.currency.clone(),
+        mode: mode.name(),
+        wallet: Money::from_micros(match mode {
+            crate::config::BillingMode::Prepaid => balance,
+            _ => month_spent,
+        })
+        .display_in(currency),
+        overdrawn: mode == crate::config::BillingMode::Prepaid && balance < 0,
     })
 }
 

@@ -237,20 +237,26 @@ impl Drop for Server {
 /// The password of the accounts `user_with_key` creates.
 pub const PASSWORD: &str = "violet-harbor-tunes-92";
 
-/// A cookie-keeping client, signed in to the dashboard as `email`.
-pub fn signed_in(server: &Server, email: &str) -> reqwest::blocking::Client {
+/// A browser-like client: keeps cookies, sends this site's Origin, follows no redirects.
+pub fn browser(server: &Server) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         "origin",
         reqwest::header::HeaderValue::from_str(&server.base).unwrap(),
     );
-    let http = reqwest::blocking::Client::builder()
+    reqwest::blocking::Client::builder()
         .cookie_store(true)
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A browser signed in to the dashboard as `email` (an account made by `user_with_key`).
+pub fn signed_in(server: &Server, email: &str) -> reqwest::blocking::Client {
+    let http = browser(server);
     let res = http
         .post(server.url("/login"))
         .form(&[
@@ -260,8 +266,52 @@ pub fn signed_in(server: &Server, email: &str) -> reqwest::blocking::Client {
         ])
         .send()
         .unwrap();
-    assert_eq!(res.status(), 303, "sign-in failed");
+    assert_eq!(res.status(), 303, "sign-in of {email} failed");
     http
+}
+
+/// A page's text with the HTML escapes the templates use undone.
+pub fn text(res: reqwest::blocking::Response) -> String {
+    res.text()
+        .unwrap()
+        .replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+}
+
+/// The `Location` of a redirect, or "" for none.
+pub fn location(res: &reqwest::blocking::Response) -> String {
+    res.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of the first hidden `csrf` input in a page.
+pub fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\"").expect("page has a csrf field");
+    let rest = &html[at..];
+    let start = rest.find("value=\"").unwrap() + 7;
+    rest[start..start + rest[start..].find('"').unwrap()].to_owned()
+}
+
+/// An administrator made with the command line, signed in to the dashboard.
+pub fn admin(server: &Server, email: &str) -> reqwest::blocking::Client {
+    use std::io::Write;
+    let config = server.config_path();
+    let mut child = command(server.dir.path())
+        .args(["--config", config.to_str().unwrap(), "admin", "create"])
+        .args(["--email", email, "--name", "Op", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    signed_in(server, email)
 }
 
 /// A confirmed user and an API key for them, made with the command line; returns the key.
@@ -363,4 +413,33 @@ pub fn usage_rows(server: &Server) -> Vec<Row> {
     .unwrap()
     .map(Result::unwrap)
     .collect()
+}
+
+/// Sends a streamed chat request for `model` on a raw socket and returns the socket once the
+/// first event has arrived, so that a test can hang up mid-stream.
+pub fn open_stream(
+    server: &Server,
+    key: &str,
+    model: &str,
+) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
+    use std::io::Write;
+    let body = serde_json::json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "go on"}]}).to_string();
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    write!(
+        socket,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(socket.try_clone().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("data: ") {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    (socket, reader)
 }
