@@ -612,3 +612,120 @@ fn codex_reads_the_model_catalog_and_its_instructions() {
         "the catalog's instructions were not used\n{report}"
     );
 }
+
+/// The whole way of a new user: an empty wallet refuses Codex with a clear 402, a card top-up
+/// through (fake) Stripe credits it and mails a receipt, Codex then works, and the dashboard
+/// shows the request's charge in the request log, the day's totals and the ledger. Past the
+/// tier's request limit, a 429 with its headers.
+#[test]
+fn a_new_user_tops_up_spends_through_codex_and_sees_the_charge() {
+    use common::smtp::SmtpServer;
+    use common::stripe::FakeStripe;
+    let up = FakeUpstream::start();
+    let fake = FakeStripe::start();
+    let smtp = SmtpServer::start();
+    let server = Server::start(&format!(
+        "[stripe]\nsecret_key = \"{}\"\nwebhook_secret = \"{}\"\napi_base = \"{}\"\n\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+         from = \"Gateway <noreply@gateway.test>\"\nretry_secs = 1\n\n\
+         [[tiers]]\nname = \"default\"\nrequests_per_minute = 6\n{}",
+        fake.secret_key,
+        fake.webhook_secret,
+        fake.base,
+        smtp.port,
+        config(&up)
+    ));
+    fake.set_webhook_url(&server.url("/stripe/webhook"));
+    let email = "new@example.test";
+    let key = common::user_and_key(&server, email);
+    let template = std::fs::read_to_string(clients_dir().join("codex/config.toml.in")).unwrap();
+    let codex_config = template.replace("# @SETUP_SNIPPET@", &docs_codex_snippet(&server));
+
+    // An empty wallet: Codex is refused with the reason.
+    let (out, _) = run_codex_exec(&codex_config, &key);
+    let said = format!("{}\n{}", out.stdout, out.stderr);
+    assert!(!out.success, "{said}");
+    assert!(said.contains("402"), "{said}");
+    assert!(said.contains("does not cover this request"), "{said}");
+
+    // A top-up through the billing page and the fake Stripe checkout.
+    let browser = common::signed_in(&server, email);
+    let page = common::text(
+        browser
+            .get(server.url("/dashboard/billing"))
+            .send()
+            .unwrap(),
+    );
+    let res = browser
+        .post(server.url("/dashboard/billing/topup"))
+        .form(&[("csrf", common::csrf(&page).as_str()), ("amount", "10")])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let pay = common::location(&res);
+    let session = pay.rsplit('/').next().unwrap().to_owned();
+    fake.pay(&session);
+    let receipt = smtp.wait_for_mail(email, Duration::from_secs(15));
+    assert_eq!(receipt.subject, "Payment received: $10.00");
+
+    // Now Codex works, and the turn is billed.
+    let (out, answer) = run_codex_exec(&codex_config, &key);
+    assert!(
+        out.success && answer.contains(ANSWER),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+    let (cost, usage_id): (i64, i64) = conn
+        .query_row(
+            "SELECT cost, id FROM usage WHERE status = 200 AND endpoint = '/v1/responses'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(cost > 0);
+    let charged: i64 = conn
+        .query_row(
+            "SELECT amount FROM ledger WHERE kind = 'usage' AND reference = ?1",
+            [usage_id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(charged, -cost);
+    let shown = codexapi::billing::Money::from_micros(cost).display_in("USD");
+    let usage = common::text(browser.get(server.url("/dashboard/usage")).send().unwrap());
+    assert!(
+        usage.contains(&shown),
+        "the request's cost {shown} on the usage page"
+    );
+    let billing = common::text(
+        browser
+            .get(server.url("/dashboard/billing"))
+            .send()
+            .unwrap(),
+    );
+    let left = codexapi::billing::Money::from_micros(10_000_000 - cost).display_in("USD");
+    assert!(
+        billing.contains(&left),
+        "the balance {left} on the billing page"
+    );
+
+    // Past the tier's limit of requests per minute: 429 with the limit's headers.
+    let client = common::client();
+    let body = serde_json::json!({"model": "gpt-test", "input": "hi", "max_output_tokens": 16});
+    let refused = (0..8)
+        .map(|_| {
+            client
+                .post(server.url("/v1/responses"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .unwrap()
+        })
+        .find(|res| res.status() == 429)
+        .expect("the limit was reached");
+    assert_eq!(refused.headers()["x-ratelimit-limit-requests"], "6");
+    assert_eq!(refused.headers()["x-ratelimit-remaining-requests"], "0");
+    assert!(refused.headers().contains_key("retry-after"));
+}

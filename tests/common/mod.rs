@@ -314,8 +314,16 @@ pub fn admin(server: &Server, email: &str) -> reqwest::blocking::Client {
     signed_in(server, email)
 }
 
-/// A confirmed user and an API key for them, made with the command line; returns the key.
+/// A confirmed user with 100 of credit and an API key, made with the command line; returns the
+/// key.
 pub fn user_with_key(server: &Server, email: &str) -> String {
+    let key = user_and_key(server, email);
+    grant(server, email, "100");
+    key
+}
+
+/// A confirmed user with an empty wallet and an API key; returns the key.
+pub fn user_and_key(server: &Server, email: &str) -> String {
     use std::io::Write;
     let config = server.config_path();
     let config = config.to_str().unwrap();
@@ -336,7 +344,6 @@ pub fn user_with_key(server: &Server, email: &str) -> String {
     ];
     let (status, stdout, stderr) = run(server.dir.path(), &args, &[]);
     assert!(status.success(), "{stderr}");
-    grant(server, email, "100");
     stdout.trim().to_owned()
 }
 
