@@ -211,18 +211,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../schema.sql"))
-            .unwrap();
-        for id in ["u1", "u2"] {
-            conn.execute(
-                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-                 VALUES (?1, ?1 || '@example.test', 'A', 'x', 0, 0)",
-                [id],
-            )
-            .unwrap();
-        }
-        conn
+        crate::db::test_db(&["u1", "u2"])
     }
 
     #[test]

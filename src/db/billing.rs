@@ -347,16 +347,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../schema.sql"))
-            .unwrap();
-        conn.execute(
-            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-             VALUES ('u1', 'a@example.test', 'A', 'x', 0, 0)",
-            [],
-        )
-        .unwrap();
-        conn
+        crate::db::test_db(&["u1"])
     }
 
     #[test]

@@ -260,3 +260,20 @@ fn check_identity(conn: &Connection, path: &Path) -> Result<(), DbError> {
         _ => Err(foreign()),
     }
 }
+
+/// An in-memory database with the current schema and a user for each id (`{id}@example.test`).
+#[cfg(test)]
+pub(crate) fn test_db(user_ids: &[&str]) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+    conn.execute_batch(include_str!("../../schema.sql"))
+        .expect("schema");
+    for id in user_ids {
+        conn.execute(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+             VALUES (?1, ?1 || '@example.test', 'A', 'x', 0, 0)",
+            [id],
+        )
+        .expect("user");
+    }
+    conn
+}
