@@ -1,7 +1,10 @@
 //! The site in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
 //! playwright-core from tests/e2e/flow.mjs signs up, confirms by the mailed link, signs in,
 //! creates an API key that is shown once, revokes it, tops up through a fake Stripe payment page
-//! and signs out, against the real binary, a real SMTP server and a fake Stripe. The browser runs in two phases because only this side reads the mailbox.
+//! and signs out; then, after this side made API requests, reads the usage page with its charts
+//! and request log. Against the real binary, a real SMTP server, a fake Stripe and a fake model
+//! provider. The browser runs in phases because only this side reads the mailbox and calls the
+//! API. A page that breaks the site's Content Security Policy fails the test.
 //! A screenshot of every step lands in target/e2e-screenshots/.
 //!
 //! Needs node, Chromium and tests/e2e/node_modules: `scripts/test` installs them.
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::Server;
 use common::smtp::SmtpServer;
 use common::stripe::FakeStripe;
+use common::upstream::FakeUpstream;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
@@ -139,11 +143,14 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
 
     let smtp = SmtpServer::start();
     let stripe = FakeStripe::start();
+    let upstream = FakeUpstream::start();
     let server = Server::start(&format!(
         "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Test Gateway <noreply@gateway.test>\"\nretry_secs = 1\n\n\
          [stripe]\nsecret_key = \"{}\"\nwebhook_secret = \"{}\"\napi_base = \"{}\"\n\n\
-         [[models]]\nid = \"m-fast\"\nprice = {{ input = 1, output = 2 }}\n",
-        smtp.port, stripe.secret_key, stripe.webhook_secret, stripe.base
+         [[providers]]\nname = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\napi_key = \"upstream-secret\"\n\n\
+         [[models]]\nid = \"m-fast\"\nroutes = [{{ provider = \"fake\", model = \"upstream-chat\" }}]\n\
+         price = {{ input = 1000, output = 2000 }}\n",
+        smtp.port, stripe.secret_key, stripe.webhook_secret, stripe.base, upstream.base
     ));
     stripe.set_webhook_url(&server.url("/stripe/webhook"));
     let shots_str = shots.to_str().expect("utf-8 path");
@@ -205,6 +212,43 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
         balance, 25_000_000,
         "the top-up paid in the browser was credited once"
     );
+
+    // Spend some of it through the API, then read the usage page in the browser.
+    let config = server.config_path();
+    let (status, key, stderr) = common::run(
+        server.config_path().parent().unwrap(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "key",
+            "create",
+            "--user",
+            EMAIL,
+            "--name",
+            "script",
+        ],
+        &[],
+    );
+    assert!(status.success(), "{stderr}");
+    const REQUESTS: usize = 3;
+    for _ in 0..REQUESTS {
+        let res = common::client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(key.trim())
+            .json(&serde_json::json!({"model": "m-fast", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let requests = REQUESTS.to_string();
+    env.push(("REQUESTS", requests.as_str()));
+    run_flow("usage", &env);
+
+    let pngs = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .count();
     eprintln!("[browser] {pngs} screenshots in {}", shots.display());
     drop(db);
     server.stop();

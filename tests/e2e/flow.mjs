@@ -1,11 +1,15 @@
 // The browser half of tests/browser.rs: drives Debian's Chromium through the real site with
-// playwright-core. It runs in two phases because only the Rust test can read the mailbox:
+// playwright-core. It runs in phases because only the Rust test can read the mailbox and call
+// the API:
 //
 //   node tests/e2e/flow.mjs signup   env BASE_URL, EMAIL, PASSWORD, SHOTS
 //       fills in and sends the sign-up form.
 //   node tests/e2e/flow.mjs rest     env BASE_URL, EMAIL, PASSWORD, SHOTS, LINK
 //       opens the mailed confirmation LINK, signs in, creates a key, checks it is shown once,
-//       revokes it on the confirmation page and signs out; prints `KEY=<the key>` on stdout.
+//       revokes it on the confirmation page, tops up through the fake Stripe page and signs out;
+//       prints `KEY=<the key>` on stdout.
+//   node tests/e2e/flow.mjs usage    env BASE_URL, EMAIL, PASSWORD, SHOTS, REQUESTS
+//       signs in again and checks the usage page's charts and its log of REQUESTS requests.
 //
 // A PNG screenshot of every step goes to SHOTS. Any failed expectation ends the script with a
 // non-zero exit and one line saying what was expected, where, and which screenshot shows it.
@@ -43,8 +47,8 @@ function expect(condition, message) {
 }
 
 const phase = process.argv[2];
-if (phase !== 'signup' && phase !== 'rest') {
-  fail(`usage: node flow.mjs signup|rest (got ${JSON.stringify(phase)})`);
+if (!['signup', 'rest', 'usage'].includes(phase)) {
+  fail(`usage: node flow.mjs signup|rest|usage (got ${JSON.stringify(phase)})`);
 }
 const BASE = env('BASE_URL').replace(/\/$/, '');
 const EMAIL = env('EMAIL');
@@ -113,6 +117,27 @@ async function signup() {
   await clickAndLoad(form.getByRole('button', { name: 'Create account' }));
   await expectHeading('Check your email', 'after sign-up');
   await shot('02-signup-check-your-email');
+}
+
+// Signs in again and reads the usage page after the test made API requests with a key.
+async function usage() {
+  const requests = Number(env('REQUESTS'));
+  await page.goto(`${BASE}/login`);
+  const login = page.locator('form[action="/login"]');
+  await login.locator('input[name=email]').fill(EMAIL);
+  await login.locator('input[name=password]').fill(PASSWORD);
+  await clickAndLoad(login.getByRole('button', { name: 'Sign in' }));
+  await expectPath('/dashboard', 'after signing in again');
+  await shot('17-overview-after-requests');
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Usage' }));
+  await expectHeading('Usage', 'usage page');
+  const charts = await page.locator('svg[role=img]').count();
+  expect(charts >= 3, `the usage page shows ${charts} charts, expected cost, tokens and models`);
+  const bars = await page.locator('svg.chart rect.chart-s1').count();
+  expect(bars > 0, 'the charts draw no bars although requests were made');
+  const rows = await page.locator('table.usage-log tbody tr').count();
+  expect(rows === requests, `the request log lists ${rows} requests, expected ${requests}`);
+  await shot('18-usage');
 }
 
 async function rest() {
@@ -277,9 +302,13 @@ try {
   page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
-    if (m.type() === 'error') log(`console error at ${page.url()}: ${m.text()}`);
+    if (m.type() !== 'error') return;
+    log(`console error at ${page.url()}: ${m.text()}`);
+    // A page that breaks the site's own Content Security Policy is a bug, not noise.
+    if (m.text().includes('Content Security Policy')) pageErrors.push(`${page.url()}: ${m.text()}`);
   });
   if (phase === 'signup') await signup();
+  else if (phase === 'usage') await usage();
   else await rest();
   expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
   await browser.close();
