@@ -991,16 +991,20 @@ fn the_first_admin_comes_from_the_logged_setup_link() {
     assert_eq!(role, "admin");
 }
 
-fn totp_code(secret: &str, offset_secs: u64) -> String {
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The code an authenticator app shows at unix time `at`.
+fn totp_code_at(secret: &str, at: u64) -> String {
     let totp = totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
         .build()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    totp.generate(now + offset_secs).to_string()
+    totp.generate(at).to_string()
 }
 
 #[test]
@@ -1025,12 +1029,12 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
         .send()
         .unwrap();
     assert_eq!(wrong.status(), 400);
+    // The code used to turn it on, and when: it must not work a second time, whenever that is.
+    let enabled_at = now_secs();
+    let first_code = totp_code_at(&secret, enabled_at);
     let on = http
         .post(server.url("/dashboard/security/2fa"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("code", totp_code(&secret, 0).as_str()),
-        ])
+        .form(&[("csrf", token.as_str()), ("code", first_code.as_str())])
         .send()
         .unwrap();
     let status = on.status();
@@ -1064,18 +1068,16 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
     let token = csrf(&form);
     let replayed = phone
         .post(server.url("/login/2fa"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("code", totp_code(&secret, 0).as_str()),
-        ])
+        .form(&[("csrf", token.as_str()), ("code", first_code.as_str())])
         .send()
         .unwrap();
     assert_eq!(replayed.status(), 400, "a code is accepted once only");
+    // The app's next code (one 30 s step later) is accepted within the allowed clock skew.
     let res = phone
         .post(server.url("/login/2fa"))
         .form(&[
             ("csrf", token.as_str()),
-            ("code", totp_code(&secret, 30).as_str()),
+            ("code", totp_code_at(&secret, enabled_at + 30).as_str()),
             ("next", "/dashboard/keys"),
         ])
         .send()
