@@ -306,6 +306,11 @@ fn request_limits_answer_429_with_exact_headers_in_each_format() {
     );
     let body: Value = res.json().unwrap();
     assert_eq!(body["error"]["type"], "rate_limit_error");
+
+    // Counting tokens is free but still a request.
+    let res = post(&server, "/v1/messages/count_tokens", &key, &messages);
+    assert_eq!(res.status(), 429);
+    assert_eq!(header(&res, "anthropic-ratelimit-requests-remaining"), "0");
 }
 
 #[test]

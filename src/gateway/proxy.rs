@@ -581,26 +581,28 @@ async fn prepare(
         multiplier: tier.price_multiplier,
     };
     meter.rate = Some(rate.clone());
+    // Free requests (token counting) still count against the requests per minute, not the
+    // tokens, and reserve nothing.
+    let input = estimate_input_tokens(raw.len());
+    let quotas = Quotas {
+        account_requests: tier.requests_per_minute,
+        key_requests: key.requests_per_minute,
+        account_tokens: if free { None } else { tier.tokens_per_minute },
+    };
+    let verdict = gateway
+        .limits
+        .admit(&key.user_id, &key.key_id, quotas, input)
+        .map_err(|exceeded| {
+            *limits = Some(exceeded.verdict);
+            rate_limited(exceeded)
+        })?;
+    *limits = Some(verdict);
     if !free {
-        let input = estimate_input_tokens(raw.len());
         let output = output_limit(&body)
             .map_or(model.max_output_tokens, |asked| {
                 Some(model.max_output_tokens.map_or(asked, |cap| asked.min(cap)))
             })
             .unwrap_or(gateway.reserve_output_tokens);
-        let quotas = Quotas {
-            account_requests: tier.requests_per_minute,
-            key_requests: key.requests_per_minute,
-            account_tokens: tier.tokens_per_minute,
-        };
-        let verdict = gateway
-            .limits
-            .admit(&key.user_id, &key.key_id, quotas, input)
-            .map_err(|exceeded| {
-                *limits = Some(exceeded.verdict);
-                rate_limited(exceeded)
-            })?;
-        *limits = Some(verdict);
         if let Some(per_minute) = tier.tokens_per_minute {
             meter.tokens_per_minute = Some((gateway.limits.clone(), per_minute));
         }
