@@ -414,6 +414,13 @@ fn key_spend_limits_and_monthly_caps_stop_spending() {
             .contains("monthly spend cap"),
         "{body}"
     );
+    // Codex is told what is left of the month's budget.
+    let responses = json!({"model": "paid-gpt", "input": "hi", "max_output_tokens": 10});
+    let res = post(&server, "/v1/responses", &capped, &responses);
+    assert_eq!(res.status(), 402);
+    assert_eq!(header(&res, "x-codex-credits-unlimited"), "false");
+    assert_eq!(header(&res, "x-codex-credits-has-credits"), "true");
+    assert_eq!(header(&res, "x-codex-credits-balance"), "0.023");
 
     // A key with a spend limit, on an account without a cap.
     common::user_with_key(&server, "keyed@example.test");

@@ -175,6 +175,8 @@ struct Prepared {
 struct Admission {
     user_id: Option<String>,
     limits: Option<Verdict>,
+    /// The account's monthly spend cap, its own or its tier's.
+    monthly_cap: Option<i64>,
 }
 
 /// Handles one API request of the given wire format.
@@ -195,7 +197,7 @@ pub async fn handle(
     if wire == Wire::Responses
         && let Some(user) = &admission.user_id
     {
-        credit_headers(headers, &gateway, user);
+        credit_headers(headers, &gateway, user, admission.monthly_cap);
     }
     response
 }
@@ -414,15 +416,25 @@ fn limit_headers(headers: &mut header::HeaderMap, dialect: Dialect, verdict: Ver
 }
 
 /// The credit headers Codex CLI reads from its Responses calls.
-fn credit_headers(headers: &mut header::HeaderMap, gateway: &Gateway, user_id: &str) {
+/// In prepaid mode the balance is the wallet's; in budget mode what is left of the monthly cap.
+fn credit_headers(
+    headers: &mut header::HeaderMap,
+    gateway: &Gateway,
+    user_id: &str,
+    monthly_cap: Option<i64>,
+) {
     let snapshot = gateway.wallets.snapshot(user_id, now_ms());
-    let (has_credits, unlimited, balance) = match gateway.wallets.mode() {
-        BillingMode::Prepaid => (
+    let (has_credits, unlimited, balance) = match (gateway.wallets.mode(), monthly_cap) {
+        (BillingMode::Prepaid, _) => (
             snapshot.balance - snapshot.reserved > 0,
             false,
             Some(snapshot.balance),
         ),
-        BillingMode::Budget | BillingMode::Off => (true, true, None),
+        (BillingMode::Budget, Some(cap)) => {
+            let left = cap - snapshot.month_spent;
+            (left - snapshot.reserved > 0, false, Some(left))
+        }
+        (BillingMode::Budget, None) | (BillingMode::Off, _) => (true, true, None),
     };
     put(
         headers,
@@ -606,10 +618,11 @@ async fn prepare(
         if let Some(per_minute) = tier.tokens_per_minute {
             meter.tokens_per_minute = Some((gateway.limits.clone(), per_minute));
         }
+        admission.monthly_cap = key
+            .monthly_cap
+            .or(tier.monthly_spend_cap.map(|c| c.micros()));
         let caps = Caps {
-            monthly: key
-                .monthly_cap
-                .or(tier.monthly_spend_cap.map(|c| c.micros())),
+            monthly: admission.monthly_cap,
             key: key.spend_limit,
             concurrent: tier.concurrent_requests,
         };
