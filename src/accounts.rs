@@ -810,6 +810,17 @@ pub struct KeyRequest {
     pub models: Vec<String>,
     /// Decimal amount in the configured currency; empty for none.
     pub spend_limit: String,
+    /// Requests per minute; empty for the account's limit.
+    pub requests_per_minute: String,
+}
+
+/// A key request that passed validation.
+pub struct ValidKey {
+    pub name: String,
+    /// JSON list of model ids; None for all.
+    pub models: Option<String>,
+    pub spend_limit: Option<i64>,
+    pub requests_per_minute: Option<u32>,
 }
 
 pub struct CreatedKey {
@@ -817,10 +828,7 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-pub fn validate_key_request(
-    state: &AppState,
-    req: &KeyRequest,
-) -> Result<(String, Option<String>, Option<i64>), AccountError> {
+pub fn validate_key_request(state: &AppState, req: &KeyRequest) -> Result<ValidKey, AccountError> {
     let name = req.name.trim();
     if name.is_empty() {
         return invalid("Give the key a name, such as the machine or tool that uses it.");
@@ -853,7 +861,23 @@ pub fn validate_key_request(
             }
         },
     };
-    Ok((name.to_owned(), models, spend_limit))
+    let requests_per_minute = match req.requests_per_minute.trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return invalid(
+                    "Enter the requests per minute as a whole number above zero, or leave it empty.",
+                );
+            }
+        },
+    };
+    Ok(ValidKey {
+        name: name.to_owned(),
+        models,
+        spend_limit,
+        requests_per_minute,
+    })
 }
 
 /// Creates a key; the full key is returned once and never stored.
@@ -866,22 +890,23 @@ pub async fn create_key(
     if !user.email_verified && verification_required(state) {
         return invalid("Confirm your email address before creating API keys.");
     }
-    let (name, models, spend_limit) = validate_key_request(state, &req)?;
+    let valid = validate_key_request(state, &req)?;
     let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
     let expires_in_days = req.expires_in_days;
     let created = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            let created = insert_key(
+            let created = insert_key(&tx, &user.id, &valid, expires_in_days)?;
+            record(
                 &tx,
-                &user.id,
-                &name,
-                models.as_deref(),
-                spend_limit,
-                expires_in_days,
+                &state2,
+                &user,
+                "key_created",
+                &valid.name,
+                &actor,
+                None,
             )?;
-            record(&tx, &state2, &user, "key_created", &name, &actor, None)?;
             tx.commit()?;
             Ok(created)
         })
@@ -893,9 +918,7 @@ pub async fn create_key(
 pub fn insert_key(
     conn: &rusqlite::Connection,
     user_id: &str,
-    name: &str,
-    models: Option<&str>,
-    spend_limit: Option<i64>,
+    key: &ValidKey,
     expires_in_days: Option<u32>,
 ) -> Result<CreatedKey, DbError> {
     let now = now_ms();
@@ -906,11 +929,12 @@ pub fn insert_key(
         &NewKey {
             id: &id,
             user_id,
-            name,
+            name: &key.name,
             prefix: &new.prefix,
             hash: &new.hash,
-            models,
-            spend_limit,
+            models: key.models.as_deref(),
+            spend_limit: key.spend_limit,
+            requests_per_minute: key.requests_per_minute,
             expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
         },
         now,

@@ -382,22 +382,14 @@ fn create_key(
     let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no account uses {}", email.trim()))?;
-    let created = crate::accounts::insert_key(
-        &conn,
-        &user.id,
-        name,
-        None,
-        spend_limit.map(Money::micros),
-        expires,
-    )
-    .map_err(|e| e.to_string())?;
-    if let Some(rpm) = requests_per_minute {
-        conn.execute(
-            "UPDATE api_keys SET requests_per_minute = ?2 WHERE id = ?1",
-            rusqlite::params![created.id, rpm],
-        )
-        .map_err(|e| e.to_string())?;
-    }
+    let key = crate::accounts::ValidKey {
+        name: name.to_owned(),
+        models: None,
+        spend_limit: spend_limit.map(Money::micros),
+        requests_per_minute,
+    };
+    let created =
+        crate::accounts::insert_key(&conn, &user.id, &key, expires).map_err(|e| e.to_string())?;
     println!("{}", created.key);
     Ok(())
 }

@@ -438,12 +438,7 @@ mod tests {
                 id: "k1".to_owned(),
                 name: "Laptop, work".to_owned(),
                 prefix: "sk-cx-abcd".to_owned(),
-                models: None,
-                spend_limit: None,
-                created_at: 0,
-                last_used_at: None,
-                expires_at: None,
-                revoked_at: None,
+                ..KeyRow::default()
             },
         )]);
         let row = UsageRow {

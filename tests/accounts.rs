@@ -149,6 +149,7 @@ fn sign_up_confirm_sign_in_create_and_revoke_a_key() {
             ("expires_in_days", "30"),
             ("model", "m-fast"),
             ("spend_limit", "12.50"),
+            ("requests_per_minute", "30"),
         ],
     );
     assert_eq!(res.status(), 200);
@@ -165,11 +166,11 @@ fn sign_up_confirm_sign_in_create_and_revoke_a_key() {
     );
 
     let conn = db(&server);
-    let (hash, prefix, models, limit): (Vec<u8>, String, String, i64) = conn
+    let (hash, prefix, models, limit, rpm): (Vec<u8>, String, String, i64, i64) = conn
         .query_row(
-            "SELECT key_hash, prefix, models, spend_limit FROM api_keys",
+            "SELECT key_hash, prefix, models, spend_limit, requests_per_minute FROM api_keys",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .unwrap();
     assert_eq!(
@@ -180,6 +181,7 @@ fn sign_up_confirm_sign_in_create_and_revoke_a_key() {
     assert!(key.starts_with(&prefix) && prefix.len() < 16);
     assert_eq!(models, r#"["m-fast"]"#);
     assert_eq!(limit, 12_500_000);
+    assert_eq!(rpm, 30);
     drop(conn);
 
     let list = text(http.get(server.url("/dashboard/keys")).send().unwrap());
@@ -187,6 +189,21 @@ fn sign_up_confirm_sign_in_create_and_revoke_a_key() {
         list.contains(&prefix) && !list.contains(&key),
         "the list shows only the prefix"
     );
+    assert!(list.contains("$0.00 of $12.50"), "spent against the limit");
+    assert!(list.contains("30/min"), "the key's own rate");
+    for (field, bad) in [
+        ("requests_per_minute", "0"),
+        ("requests_per_minute", "many"),
+        ("spend_limit", "-5"),
+    ] {
+        let res = create_key(&http, &server, &[("name", "bad"), (field, bad)]);
+        assert_eq!(res.status(), 400, "{field}={bad}");
+        assert_eq!(
+            count(&server, "SELECT count(*) FROM api_keys"),
+            1,
+            "{field}={bad}"
+        );
+    }
 
     let key_id: String = db(&server)
         .query_row("SELECT id FROM api_keys", [], |r| r.get(0))

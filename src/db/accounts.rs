@@ -423,13 +423,15 @@ pub struct NewKey<'a> {
     /// JSON list of model ids, or None for every model.
     pub models: Option<&'a str>,
     pub spend_limit: Option<i64>,
+    pub requests_per_minute: Option<u32>,
     pub expires_at: Option<i64>,
 }
 
 pub fn insert_key(conn: &Connection, key: &NewKey<'_>, now: i64) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, models, spend_limit, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, models, spend_limit, created_at, expires_at,
+                               requests_per_minute)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             key.id,
             key.user_id,
@@ -439,19 +441,23 @@ pub fn insert_key(conn: &Connection, key: &NewKey<'_>, now: i64) -> Result<(), D
             key.models,
             key.spend_limit,
             now,
-            key.expires_at
+            key.expires_at,
+            key.requests_per_minute
         ],
     )?;
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyRow {
     pub id: String,
     pub name: String,
     pub prefix: String,
     pub models: Option<Vec<String>>,
     pub spend_limit: Option<i64>,
+    /// What the key has spent over its life.
+    pub spent: i64,
+    pub requests_per_minute: Option<u32>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
@@ -470,11 +476,12 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
         last_used_at: row.get(6)?,
         expires_at: row.get(7)?,
         revoked_at: row.get(8)?,
+        spent: row.get(9)?,
+        requests_per_minute: row.get(10)?,
     })
 }
 
-const KEY_COLUMNS: &str =
-    "id, name, prefix, models, spend_limit, created_at, last_used_at, expires_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, prefix, models, spend_limit, created_at, last_used_at, expires_at, revoked_at, spent, requests_per_minute";
 
 pub fn list_keys(conn: &Connection, user_id: &str) -> Result<Vec<KeyRow>, DbError> {
     let sql = format!(

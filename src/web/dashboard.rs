@@ -223,7 +223,10 @@ pub struct KeyView {
     pub last_used: String,
     pub expires: String,
     pub models: String,
-    pub spend_limit: String,
+    /// "$1.20 of $25.00", or what it spent when it has no limit.
+    pub spend: String,
+    /// Its own requests per minute, or "Account's".
+    pub requests_per_minute: String,
     /// "active", "expired" or "revoked".
     pub status: &'static str,
 }
@@ -257,10 +260,20 @@ fn key_view(state: &AppState, key: repo::KeyRow, now: i64) -> KeyView {
             .models
             .map(|m| m.join(", "))
             .unwrap_or_else(|| "All models".to_owned()),
-        spend_limit: key
-            .spend_limit
-            .map(|m| Money::from_micros(m).display_in(&state.config.billing.currency))
-            .unwrap_or_else(|| "None".to_owned()),
+        spend: {
+            let currency = &state.config.billing.currency;
+            let spent = Money::from_micros(key.spent).display_in(currency);
+            match key.spend_limit {
+                Some(limit) => format!(
+                    "{spent} of {}",
+                    Money::from_micros(limit).display_in(currency)
+                ),
+                None => spent,
+            }
+        },
+        requests_per_minute: key
+            .requests_per_minute
+            .map_or_else(|| "Account's".to_owned(), |n| format!("{n}/min")),
     }
 }
 
@@ -282,6 +295,7 @@ struct KeysPage {
     name: String,
     expires_in_days: String,
     spend_limit: String,
+    requests_per_minute: String,
 }
 
 async fn keys_page(
@@ -316,6 +330,9 @@ async fn keys_page(
         name: form.map(|f| f.name.clone()).unwrap_or_default(),
         expires_in_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
         spend_limit: form.map(|f| f.spend_limit.clone()).unwrap_or_default(),
+        requests_per_minute: form
+            .map(|f| f.requests_per_minute.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -329,6 +346,7 @@ struct KeyForm {
     name: String,
     expires_in_days: String,
     spend_limit: String,
+    requests_per_minute: String,
     pairs: Vec<(String, String)>,
 }
 
@@ -347,6 +365,7 @@ impl KeyForm {
             name: get("name"),
             expires_in_days: get("expires_in_days"),
             spend_limit: get("spend_limit"),
+            requests_per_minute: get("requests_per_minute"),
             pairs,
         }
     }
@@ -399,6 +418,7 @@ async fn create_key(
         expires_in_days,
         models: form.models(),
         spend_limit: form.spend_limit.clone(),
+        requests_per_minute: form.requests_per_minute.clone(),
     };
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
     match accounts::create_key(&state, &signed_in.user, request, &actor).await {

@@ -732,12 +732,7 @@ mod tests {
             id: id.to_owned(),
             name: "Laptop".to_owned(),
             prefix: "sk-cx-ab".to_owned(),
-            models: None,
-            spend_limit: None,
-            created_at: 0,
-            last_used_at: None,
-            expires_at: None,
-            revoked_at: None,
+            ..KeyRow::default()
         }
     }
 
