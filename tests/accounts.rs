@@ -190,7 +190,7 @@ fn sign_up_confirm_sign_in_create_and_revoke_a_key() {
         "the list shows only the prefix"
     );
     assert!(list.contains("$0.00 of $12.50"), "spent against the limit");
-    assert!(list.contains("30/min"), "the key's own rate");
+    assert!(list.contains("30 requests/min"), "the key's own rate");
     for (field, bad) in [
         ("requests_per_minute", "0"),
         ("requests_per_minute", "many"),

@@ -225,8 +225,8 @@ pub struct KeyView {
     pub models: String,
     /// "$1.20 of $25.00", or what it spent when it has no limit.
     pub spend: String,
-    /// Its own requests per minute, or "Account's".
-    pub requests_per_minute: String,
+    /// Its own requests per minute ("30 requests/min"), if it has a limit of its own.
+    pub requests_per_minute: Option<String>,
     /// "active", "expired" or "revoked".
     pub status: &'static str,
 }
@@ -271,9 +271,7 @@ fn key_view(state: &AppState, key: repo::KeyRow, now: i64) -> KeyView {
                 None => spent,
             }
         },
-        requests_per_minute: key
-            .requests_per_minute
-            .map_or_else(|| "Account's".to_owned(), |n| format!("{n}/min")),
+        requests_per_minute: key.requests_per_minute.map(|n| format!("{n} requests/min")),
     }
 }
 

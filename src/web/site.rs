@@ -186,6 +186,8 @@ struct PricingPage {
     currency: String,
     rows: Vec<PriceRow>,
     mode: &'static str,
+    /// Users can buy credit by card.
+    topups: bool,
     tiers: Vec<TierRow>,
 }
 
@@ -212,7 +214,12 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
             }
         })
         .collect();
-    let limit = |v: Option<u32>| v.map_or_else(|| "No limit".to_owned(), |v| v.to_string());
+    let limit = |v: Option<u32>| {
+        v.map_or_else(
+            || "No limit".to_owned(),
+            |v| super::charts::group_digits(i64::from(v)),
+        )
+    };
     let tiers = state
         .config
         .tiers
@@ -245,13 +252,19 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
         currency,
         rows,
         mode: state.config.billing.mode.name(),
+        topups: state.config.stripe.enabled(),
         tiers,
     }
 }
 
-/// A fraction in millionths as a percentage, without trailing zeros (`12.5`).
+/// A fraction in millionths as a percentage, without trailing zeros (`20`, `12.5`).
 fn percent(millionths: i64) -> String {
-    crate::billing::Money::from_micros(millionths * 100).to_decimal_string()
+    let text = crate::billing::Money::from_micros(millionths * 100).to_decimal_string();
+    match text.split_once('.') {
+        Some((whole, fraction)) if fraction.trim_end_matches('0').is_empty() => whole.to_owned(),
+        Some((whole, fraction)) => format!("{whole}.{}", fraction.trim_end_matches('0')),
+        None => text,
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -403,4 +416,16 @@ async fn csp_report(body: web::Bytes) -> HttpResponse {
         .unwrap_or(blocked);
     tracing::info!("content security policy blocked {blocked_origin:.100} ({directive:.40})");
     HttpResponse::NoContent().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percentages_drop_trailing_zeros() {
+        assert_eq!(percent(200_000), "20");
+        assert_eq!(percent(125_000), "12.5");
+        assert_eq!(percent(1_234), "0.1234");
+    }
 }
