@@ -145,12 +145,15 @@ fn markdown_to_html(markdown: &str) -> String {
 struct IndexPage {
     layout: Layout,
     model_count: usize,
+    /// The billing mode: the page only promises a wallet when there is one.
+    mode: &'static str,
 }
 
 async fn index(state: web::Data<AppState>) -> impl Responder {
     IndexPage {
         layout: Layout::new(&state, "home", ""),
         model_count: state.config.models.len(),
+        mode: state.config.billing.mode.name(),
     }
 }
 
