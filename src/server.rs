@@ -30,6 +30,27 @@ pub enum ServeError {
     Start(String),
 }
 
+/// Says how requests are paid for, and where credit comes from when that is not obvious.
+fn log_billing(config: &Config) {
+    use crate::config::BillingMode;
+    let currency = &config.billing.currency;
+    match config.billing.mode {
+        BillingMode::Prepaid if config.stripe.enabled() => {
+            tracing::info!("billing: prepaid wallets in {currency}; card top-ups through Stripe");
+        }
+        BillingMode::Prepaid => tracing::info!(
+            "billing: prepaid wallets in {currency}; no [stripe], so credit comes from \
+             `codexapi wallet grant`, redemption codes or billing.signup_credit"
+        ),
+        BillingMode::Budget => tracing::info!(
+            "billing: monthly budgets in {currency} (`codexapi user cap`, or a tier's monthly_spend_cap)"
+        ),
+        BillingMode::Off => {
+            tracing::info!("billing: off; usage is metered and priced, not charged")
+        }
+    }
+}
+
 /// Runs the server until a stop signal; returns once everything is flushed and closed.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
@@ -56,6 +77,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let (gateway, gateway_tasks) = Gateway::start(&config, db.clone(), Some(Box::new(low_balance)))
         .map_err(ServeError::Start)?;
     log_providers(&config);
+    log_billing(&config);
     let state = AppState::new(
         config.clone(),
         db.clone(),

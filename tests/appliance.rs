@@ -62,6 +62,10 @@ fn zero_config_start_creates_the_database() {
     }
     let log = server.stop();
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
+    assert!(
+        log.contains("billing: prepaid wallets in USD; no [stripe], so credit comes from"),
+        "the log says where credit comes from: {log}"
+    );
 }
 
 #[test]
