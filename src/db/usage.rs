@@ -86,37 +86,11 @@ pub fn recent_for_user(
     user_id: &str,
     limit: i64,
 ) -> Result<Vec<UsageRow>, DbError> {
-    let mut stmt = conn.prepare(
-        "SELECT at, endpoint, model, provider, status, latency_ms, ttfb_ms, input_tokens,
-                cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens,
-                estimated, streamed, outcome, error_kind, cost, key_id
-         FROM usage WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LISTED} FROM usage WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![user_id, limit], |r| {
-        let endpoint: String = r.get(1)?;
-        let outcome: String = r.get(14)?;
-        Ok(UsageRow {
-            at: r.get(0)?,
-            endpoint: crate::gateway::endpoint_name(&endpoint),
-            model: r.get(2)?,
-            provider: r.get(3)?,
-            status: r.get(4)?,
-            latency_ms: r.get(5)?,
-            ttfb_ms: r.get(6)?,
-            input_tokens: r.get(7)?,
-            cached_input_tokens: r.get(8)?,
-            cache_creation_tokens: r.get(9)?,
-            output_tokens: r.get(10)?,
-            reasoning_tokens: r.get(11)?,
-            estimated: r.get(12)?,
-            streamed: r.get(13)?,
-            outcome: crate::gateway::outcome_name(&outcome),
-            error_kind: None,
-            cost: r.get(16)?,
-            key_id: r.get(17)?,
-            user_id: Some(user_id.to_owned()),
-            ip: None,
-        })
+        listed_row(r, user_id).map(|(_, row)| row)
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -357,59 +357,54 @@ fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
     }
 }
 
-fn put(headers: &mut header::HeaderMap, name: &'static str, value: String) {
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(header::HeaderName::from_static(name), value);
+fn put(headers: &mut header::HeaderMap, name: &str, value: String) {
+    if let (Ok(name), Ok(value)) = (
+        header::HeaderName::try_from(name),
+        HeaderValue::from_str(&value),
+    ) {
+        headers.insert(name, value);
     }
 }
 
-/// `x-ratelimit-*` on OpenAI routes, `anthropic-ratelimit-*` on Anthropic's.
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on OpenAI routes (reset as a
+/// duration), `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` on Anthropic's
+/// (reset as an RFC 3339 time).
 fn limit_headers(headers: &mut header::HeaderMap, dialect: Dialect, verdict: Verdict) {
     let now = time::OffsetDateTime::now_utc();
-    let windows = [(verdict.requests, "requests"), (verdict.tokens, "tokens")];
-    for (window, what) in windows {
+    for (window, what) in [(verdict.requests, "requests"), (verdict.tokens, "tokens")] {
         let Some(w) = window else { continue };
-        match (dialect, what) {
-            (Dialect::OpenAi, "requests") => {
-                put(headers, "x-ratelimit-limit-requests", w.limit.to_string());
+        match dialect {
+            Dialect::OpenAi => {
                 put(
                     headers,
-                    "x-ratelimit-remaining-requests",
-                    w.remaining.to_string(),
+                    &format!("x-ratelimit-limit-{what}"),
+                    w.limit.to_string(),
                 );
-                put(headers, "x-ratelimit-reset-requests", reset_text(w.reset));
-            }
-            (Dialect::OpenAi, _) => {
-                put(headers, "x-ratelimit-limit-tokens", w.limit.to_string());
                 put(
                     headers,
-                    "x-ratelimit-remaining-tokens",
+                    &format!("x-ratelimit-remaining-{what}"),
                     w.remaining.to_string(),
                 );
-                put(headers, "x-ratelimit-reset-tokens", reset_text(w.reset));
+                put(
+                    headers,
+                    &format!("x-ratelimit-reset-{what}"),
+                    reset_text(w.reset),
+                );
             }
-            (Dialect::Anthropic, _) => {
+            Dialect::Anthropic => {
                 let reset = (now + w.reset)
                     .replace_nanosecond(0)
                     .unwrap_or(now)
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
-                let (limit, remaining, at) = if what == "requests" {
-                    (
-                        "anthropic-ratelimit-requests-limit",
-                        "anthropic-ratelimit-requests-remaining",
-                        "anthropic-ratelimit-requests-reset",
-                    )
-                } else {
-                    (
-                        "anthropic-ratelimit-tokens-limit",
-                        "anthropic-ratelimit-tokens-remaining",
-                        "anthropic-ratelimit-tokens-reset",
-                    )
-                };
-                put(headers, limit, w.limit.to_string());
-                put(headers, remaining, w.remaining.to_string());
-                put(headers, at, reset);
+                let prefix = format!("anthropic-ratelimit-{what}");
+                put(headers, &format!("{prefix}-limit"), w.limit.to_string());
+                put(
+                    headers,
+                    &format!("{prefix}-remaining"),
+                    w.remaining.to_string(),
+                );
+                put(headers, &format!("{prefix}-reset"), reset);
             }
         }
     }
