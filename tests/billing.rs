@@ -400,6 +400,13 @@ fn delayed_payments_are_credited_only_when_they_settle() {
         .send()
         .unwrap();
     assert!(text(res).contains("did not go through"));
+
+    // A checkout left unpaid until Stripe closes it ends as expired and credits nothing.
+    let abandoned = top_up(&ada, &server, &fake, "15");
+    fake.expire(&abandoned);
+    assert_eq!(payment(&server, &abandoned).0, "expired");
+    assert_eq!(balance(&server, "ada@example.test"), 130 * UNIT);
+    assert!(billing_page(&ada, &server).contains("Expired"));
     assert!(fake.deliveries().iter().all(|(_, s)| *s == 200));
 }
 

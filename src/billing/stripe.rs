@@ -312,6 +312,8 @@ pub enum EventKind {
     CheckoutAsyncSucceeded(SessionInfo),
     /// `checkout.session.async_payment_failed`
     CheckoutAsyncFailed(SessionInfo),
+    /// `checkout.session.expired`: the payment page was left unpaid until it closed.
+    CheckoutExpired(SessionInfo),
     /// `charge.refunded`, sent for partial refunds too.
     ChargeRefunded(ChargeInfo),
     /// `charge.dispute.created`
@@ -404,6 +406,7 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, EventError> {
         "checkout.session.async_payment_failed" => {
             EventKind::CheckoutAsyncFailed(session_info(object()?)?)
         }
+        "checkout.session.expired" => EventKind::CheckoutExpired(session_info(object()?)?),
         "charge.refunded" => EventKind::ChargeRefunded(charge_info(object()?)?),
         "charge.dispute.created" => EventKind::DisputeCreated(dispute_info(object()?)?),
         _ => EventKind::Other(kind_name),
@@ -783,6 +786,9 @@ mod tests {
         assert!(
             matches!(failed.kind, EventKind::CheckoutAsyncFailed(ref s) if s.payment_status == "unpaid")
         );
+        let expired =
+            parse_event(&event("checkout.session.expired", session_object("unpaid"))).unwrap();
+        assert!(matches!(expired.kind, EventKind::CheckoutExpired(_)));
     }
 
     #[test]

@@ -225,6 +225,12 @@ pub fn apply(
             }
             false
         }
+        EventKind::CheckoutExpired(session) => {
+            if let Some(payment) = find_session_payment(&tx, event, session)? {
+                repo::close_open(&tx, &payment.id, PaymentStatus::Expired, now)?;
+            }
+            false
+        }
         EventKind::ChargeRefunded(charge) => {
             refund(&tx, event, charge, now)?;
             false
@@ -244,6 +250,7 @@ fn kind_name(kind: &EventKind) -> &str {
         EventKind::CheckoutCompleted(_) => "checkout.session.completed",
         EventKind::CheckoutAsyncSucceeded(_) => "checkout.session.async_payment_succeeded",
         EventKind::CheckoutAsyncFailed(_) => "checkout.session.async_payment_failed",
+        EventKind::CheckoutExpired(_) => "checkout.session.expired",
         EventKind::ChargeRefunded(_) => "charge.refunded",
         EventKind::DisputeCreated(_) => "charge.dispute.created",
         EventKind::Other(name) => name,

@@ -222,6 +222,20 @@ impl FakeStripe {
         event_id
     }
 
+    /// Lets an unpaid session's page close and sends `checkout.session.expired`.
+    pub fn expire(&self, session_id: &str) -> String {
+        let object = {
+            let mut sessions = self.state.sessions.lock().unwrap();
+            let session = find(&mut sessions, session_id);
+            assert_eq!(session.status, "open", "{session_id} is not open");
+            session.status = "expired".to_owned();
+            session_object(&self.state, session)
+        };
+        let (event_id, body) = self.event_body("checkout.session.expired", object);
+        self.deliver(&body);
+        event_id
+    }
+
     /// Refunds `amount_minor` more of the session's charge and sends `charge.refunded`, whose
     /// `amount_refunded` is the total refunded so far.
     pub fn refund(&self, session_id: &str, amount_minor: i64) -> String {
