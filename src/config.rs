@@ -337,6 +337,12 @@ impl TierConfig {
         Money::from_micros(crate::billing::money::MICROS_PER_UNIT)
     }
 
+    /// The monthly cap of an account in this tier: its own (`own`, set by an admin) over the
+    /// tier's.
+    pub fn monthly_cap(&self, own: Option<i64>) -> Option<i64> {
+        own.or(self.monthly_spend_cap.map(Money::micros))
+    }
+
     /// The tier used when none is configured: no limits, list prices.
     pub fn unlimited(name: &str) -> TierConfig {
         TierConfig {
@@ -1222,15 +1228,20 @@ impl Config {
         Ok(())
     }
 
-    /// The tier an account of the given tier name belongs to: its own when it names a
-    /// configured one, else the default.
-    pub fn tier(&self, name: Option<&str>) -> TierConfig {
+    /// The configured tier of an account whose tier is `name`: that one when it exists, else
+    /// the default; None when no tiers are configured.
+    pub fn find_tier(&self, name: Option<&str>) -> Option<&TierConfig> {
         name.and_then(|n| self.tiers.iter().find(|t| t.name == n))
             .or_else(|| {
                 self.tiers
                     .iter()
                     .find(|t| t.name == self.billing.default_tier)
             })
+    }
+
+    /// [`Config::find_tier`], or a tier without limits when none is configured.
+    pub fn tier(&self, name: Option<&str>) -> TierConfig {
+        self.find_tier(name)
             .cloned()
             .unwrap_or_else(|| TierConfig::unlimited(&self.billing.default_tier))
     }

@@ -74,8 +74,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mailer = Mailer::start(db.clone(), config.smtp.clone());
     let low_balance =
         crate::billing::alert::LowBalanceMail::new(&config, &public_url, mailer.clone());
-    let (gateway, gateway_tasks) = Gateway::start(&config, db.clone(), Some(Box::new(low_balance)))
-        .map_err(ServeError::Start)?;
+    let (gateway, gateway_tasks) =
+        Gateway::start(config.clone(), db.clone(), Some(Box::new(low_balance)))
+            .map_err(ServeError::Start)?;
     log_providers(&config);
     log_billing(&config);
     let state = AppState::new(

@@ -38,17 +38,12 @@ pub struct Gateway {
     pub usage: UsageWriter,
     pub wallets: Arc<Wallets>,
     pub limits: Arc<RateLimits>,
-    /// Output tokens reserved for a request that sets no limit, when its model sets none.
-    pub reserve_output_tokens: u64,
-    pub currency: String,
-    /// Users can top up their wallets themselves (Stripe is configured).
-    pub top_ups: bool,
-    tiers: Vec<TierConfig>,
-    default_tier: TierConfig,
-    models: Vec<ModelConfig>,
+    pub config: Arc<Config>,
+    /// The tier of accounts when no tiers are configured.
+    unlimited: TierConfig,
     /// What Codex CLI is told to use as its instructions for these models.
     codex_instructions: String,
-    /// Model id or alias → index into `models`.
+    /// Model id or alias → index into `config.models`.
     index: HashMap<String, usize>,
     created: i64,
 }
@@ -74,7 +69,7 @@ impl GatewayTasks {
 
 impl Gateway {
     pub fn start(
-        config: &Config,
+        config: Arc<Config>,
         db: Db,
         alert: Option<Box<dyn BalanceAlert>>,
     ) -> Result<(Arc<Gateway>, GatewayTasks), String> {
@@ -121,17 +116,13 @@ impl Gateway {
         let gateway = Gateway {
             codex_instructions,
             keys,
-            providers: Providers::new(config),
+            providers: Providers::new(&config),
             http,
             usage: usage.clone(),
             wallets,
             limits: Arc::new(RateLimits::default()),
-            reserve_output_tokens: config.billing.reserve_output_tokens,
-            currency: config.billing.currency.clone(),
-            top_ups: config.stripe.enabled(),
-            tiers: config.tiers.clone(),
-            default_tier: config.tier(None),
-            models: config.models.clone(),
+            unlimited: TierConfig::unlimited(&config.billing.default_tier),
+            config,
             index,
             created: crate::db::now_ms() / 1000,
         };
@@ -146,13 +137,12 @@ impl Gateway {
     }
 
     pub fn model(&self, id: &str) -> Option<&ModelConfig> {
-        self.index.get(id).and_then(|&i| self.models.get(i))
+        self.index.get(id).and_then(|&i| self.config.models.get(i))
     }
 
     /// The tier of an account: the configured one it names, else the default.
     pub fn tier(&self, name: Option<&str>) -> &TierConfig {
-        name.and_then(|n| self.tiers.iter().find(|t| t.name == n))
-            .unwrap_or(&self.default_tier)
+        self.config.find_tier(name).unwrap_or(&self.unlimited)
     }
 }
 
@@ -285,7 +275,7 @@ fn model_json(gateway: &Gateway, model: &ModelConfig, dialect: Dialect) -> serde
             "object": "model",
             "created": gateway.created,
             "owned_by": "codexapi",
-            "pricing": RateCard::of(&model.price).json(&gateway.currency),
+            "pricing": RateCard::of(&model.price).json(&gateway.config.billing.currency),
         }),
         Dialect::Anthropic => json!({
             "type": "model",
@@ -354,12 +344,10 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let money = |micros: i64| crate::billing::Money::from_micros(micros).to_decimal_string();
     let snapshot = gateway.wallets.snapshot(&key.user_id, now);
     let tier = gateway.tier(key.tier.as_deref());
-    let monthly_cap = key
-        .monthly_cap
-        .or(tier.monthly_spend_cap.map(|c| c.micros()));
+    let monthly_cap = tier.monthly_cap(key.monthly_cap);
     HttpResponse::Ok().json(json!({
         "object": "account",
-        "currency": gateway.currency,
+        "currency": gateway.config.billing.currency,
         "billing_mode": gateway.wallets.mode().name(),
         "balance": money(snapshot.balance),
         "reserved": money(snapshot.reserved),
@@ -423,6 +411,7 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         Err(e) => return e.response(dialect),
     };
     let data: Vec<serde_json::Value> = gateway
+        .config
         .models
         .iter()
         .filter(|m| key.allows(&m.id))
@@ -436,6 +425,7 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         // Codex CLI reads `models`; other OpenAI clients read `data` and ignore the rest.
         Dialect::OpenAi if codex => {
             let models: Vec<serde_json::Value> = gateway
+                .config
                 .models
                 .iter()
                 .filter(|m| key.allows(&m.id))

@@ -320,7 +320,8 @@ fn rate_limited(exceeded: Exceeded) -> ApiError {
 }
 
 fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
-    let money = |micros: i64| Money::from_micros(micros).display_in(&gateway.currency);
+    let money =
+        |micros: i64| Money::from_micros(micros).display_in(&gateway.config.billing.currency);
     let quota = |message: String| {
         ApiError::new(ErrorKind::InsufficientQuota, message).code("insufficient_quota")
     };
@@ -329,7 +330,7 @@ fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
             "Your balance does not cover this request: {} available, up to {} needed. {}",
             money(available.max(0)),
             money(needed),
-            if gateway.top_ups {
+            if gateway.config.stripe.enabled() {
                 "Top up your wallet on the dashboard's Billing page."
             } else {
                 "Ask this server's operator for credit, or redeem a code on the dashboard's Billing page."
@@ -609,13 +610,11 @@ async fn prepare(
             .map_or(model.max_output_tokens, |asked| {
                 Some(model.max_output_tokens.map_or(asked, |cap| asked.min(cap)))
             })
-            .unwrap_or(gateway.reserve_output_tokens);
+            .unwrap_or(gateway.config.billing.reserve_output_tokens);
         if let Some(per_minute) = tier.tokens_per_minute {
             meter.tokens_per_minute = Some((gateway.limits.clone(), per_minute));
         }
-        admission.monthly_cap = key
-            .monthly_cap
-            .or(tier.monthly_spend_cap.map(|c| c.micros()));
+        admission.monthly_cap = tier.monthly_cap(key.monthly_cap);
         let caps = Caps {
             monthly: admission.monthly_cap,
             key: key.spend_limit,

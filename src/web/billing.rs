@@ -256,14 +256,9 @@ async fn billing_page(
     let config = &state.config;
     let billing = &config.billing;
     let currency = &billing.currency;
-    let cap = wallet
-        .monthly_cap
-        .or_else(|| {
-            config
-                .tier(wallet.tier.as_deref())
-                .monthly_spend_cap
-                .map(Money::micros)
-        })
+    let cap = config
+        .tier(wallet.tier.as_deref())
+        .monthly_cap(wallet.monthly_cap)
         .map(|c| money(state, c));
     let this_month = crate::billing::wallet::month_of(crate::db::now_ms());
     let month_spent = if wallet.spend_month == this_month {
