@@ -8,6 +8,7 @@ pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod gateway;
 pub mod logging;

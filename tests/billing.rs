@@ -553,34 +553,6 @@ fn stripe_errors_become_a_message_and_a_log_line_without_secrets() {
     assert!(!billing_page(&ada, &server).contains("Failed"));
 }
 
-/// Reads our CSV back: fields may be quoted, quotes doubled, line breaks inside quotes.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    rows
-}
-
 fn decimal_micros(text: &str) -> i64 {
     let (sign, digits) = match text.strip_prefix('-') {
         Some(rest) => (-1, rest),
@@ -724,7 +696,7 @@ fn codes_warnings_and_the_csv_export() {
             .unwrap()
             .starts_with("text/csv")
     );
-    let rows = parse_csv(&res.text().unwrap());
+    let rows = common::parse_csv(&res.text().unwrap());
     assert_eq!(
         rows[0],
         [
@@ -770,7 +742,7 @@ fn codes_warnings_and_the_csv_export() {
 
     // Another account's export holds only its own rows.
     let other = signed_in(&server, "bob@example.test");
-    let theirs = parse_csv(
+    let theirs = common::parse_csv(
         &other
             .get(server.url("/dashboard/billing/transactions.csv"))
             .send()

@@ -140,38 +140,6 @@ fn link_labelled(page: &str, label: &str) -> Option<String> {
     Some(page[start..end].to_owned())
 }
 
-/// A small RFC 4180 reader, independent of the writer under test.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(
-        field.is_empty() && record.is_empty(),
-        "CSV ends in a line break"
-    );
-    records
-}
-
 /// A usage row as the test reads it straight from the database.
 #[derive(Debug, Clone)]
 struct Row {
@@ -476,7 +444,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         assert_eq!(status, 200, "{query}");
         let (status, csv) = get(&a, &server, &format!("/dashboard/usage.csv?{query}"));
         assert_eq!(status, 200, "{query}");
-        let matching = parse_csv(&csv).len() - 1;
+        let matching = common::parse_csv(&csv).len() - 1;
         assert_eq!(log_rows(&page).len(), matching.min(50), "{query}");
         matching
     };
@@ -559,7 +527,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         "{disposition}"
     );
     let csv_text = res.text().unwrap();
-    let csv = parse_csv(&csv_text);
+    let csv = common::parse_csv(&csv_text);
     assert_eq!(
         csv[0],
         [
@@ -610,7 +578,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
     );
     let (status, filtered_csv) = get(&a, &server, "/dashboard/usage.csv?model=gpt-test");
     assert_eq!(status, 200);
-    assert_eq!(parse_csv(&filtered_csv).len(), 1 + 3);
+    assert_eq!(common::parse_csv(&filtered_csv).len(), 1 + 3);
     let (status, refused) = get(&a, &server, "/dashboard/usage.csv?from=someday");
     assert_eq!(status, 400);
     assert!(refused.contains("From must be a date like"));
@@ -624,7 +592,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         &server,
         "/dashboard/usage.csv",
     );
-    let b_rows = parse_csv(&b_csv);
+    let b_rows = common::parse_csv(&b_csv);
     assert_eq!(b_rows.len() - 1, rows_of(&server, "b@example.test").len());
     assert!(b_rows[1..].iter().all(|r| r[2] == "chat-alias"));
     let (_, b_page) = get(
@@ -673,7 +641,7 @@ fn without_requests_the_page_says_so() {
     assert!(!page.contains("rel=\"next\""));
     let (status, csv) = get(&browser, &server, "/dashboard/usage.csv");
     assert_eq!(status, 200);
-    assert_eq!(parse_csv(&csv).len(), 1, "just the header");
+    assert_eq!(common::parse_csv(&csv).len(), 1, "just the header");
 
     // Signed out, the page and the export ask to sign in.
     let res = common::client()

@@ -558,22 +558,13 @@ async fn receipt(
 
 // ---------------------------------------------------------------- CSV export
 
-/// One CSV field: quoted when it holds a comma, quote or line break, quotes doubled. Text that a
-/// spreadsheet would run as a formula gets a leading apostrophe.
+/// One CSV field. Free text (`text`) that a spreadsheet would run as a formula gets a leading
+/// apostrophe.
 fn csv_field(out: &mut String, value: &str, text: bool) {
-    let guarded;
-    let value = if text && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        guarded = format!("'{value}");
-        guarded.as_str()
+    if text && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        crate::csv::field(out, &format!("'{value}"));
     } else {
-        value
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(value);
+        crate::csv::field(out, value);
     }
 }
 
