@@ -140,6 +140,34 @@ impl Gateway {
         self.index.get(id).and_then(|&i| self.config.models.get(i))
     }
 
+    /// The key a request presents, as the cache knows it: 401 when there is none or it is
+    /// unknown. Whether it may be used now is the caller's question (`KeyInfo::refusal`).
+    pub async fn identify(
+        &self,
+        headers: &actix_web::http::header::HeaderMap,
+    ) -> Result<Arc<keys::KeyInfo>, ApiError> {
+        let Some(secret) = keys::presented_key(headers) else {
+            return Err(ApiError::new(
+                ErrorKind::Authentication,
+                "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key: sk-cx-…`.",
+            ));
+        };
+        self.keys
+            .lookup(&secret)
+            .await
+            .map_err(|e| {
+                tracing::error!("key lookup failed: {e}");
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "The server could not check the API key.",
+                )
+            })?
+            .ok_or_else(|| {
+                ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
+                    .code("invalid_api_key")
+            })
+    }
+
     /// The tier of an account: the configured one it names, else the default.
     pub fn tier(&self, name: Option<&str>) -> &TierConfig {
         self.config.find_tier(name).unwrap_or(&self.unlimited)
@@ -240,28 +268,9 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
     .response(dialect)
 }
 
-/// The key of a models request, or the error to answer with.
+/// The key of a request that needs no more than a usable key (models, account figures).
 async fn models_key(req: &HttpRequest, gateway: &Gateway) -> Result<Arc<keys::KeyInfo>, ApiError> {
-    let secret = keys::presented_key(req.headers()).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Authentication,
-            "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key`.",
-        )
-    })?;
-    let key = gateway
-        .keys
-        .lookup(&secret)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorKind::Internal,
-                "The server could not check the API key.",
-            )
-        })?
-        .ok_or_else(|| {
-            ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
-                .code("invalid_api_key")
-        })?;
+    let key = gateway.identify(req.headers()).await?;
     if let Some(reason) = key.refusal(crate::db::now_ms()) {
         return Err(ApiError::new(ErrorKind::Permission, reason));
     }

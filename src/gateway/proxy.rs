@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use super::Gateway;
 use super::error::{ApiError, Dialect, ErrorKind};
-use super::keys::presented_key;
 use super::metering;
 use super::providers::Candidate;
 use super::sse::{SseEvent, SseParser};
@@ -481,27 +480,7 @@ async fn prepare(
     admission: &mut Admission,
 ) -> Result<Prepared, ApiError> {
     let limits = &mut admission.limits;
-    let Some(secret) = presented_key(req.headers()) else {
-        return Err(ApiError::new(
-            ErrorKind::Authentication,
-            "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key: sk-cx-…`.",
-        ));
-    };
-    let key = gateway
-        .keys
-        .lookup(&secret)
-        .await
-        .map_err(|e| {
-            tracing::error!("key lookup failed: {e}");
-            ApiError::new(
-                ErrorKind::Internal,
-                "The server could not check the API key.",
-            )
-        })?
-        .ok_or_else(|| {
-            ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
-                .code("invalid_api_key")
-        })?;
+    let key = gateway.identify(req.headers()).await?;
     if let Some(row) = meter.row() {
         row.user_id = Some(key.user_id.clone());
         row.key_id = Some(key.key_id.clone());
