@@ -16,6 +16,7 @@ pub mod mail;
 pub mod server;
 pub mod setup;
 pub mod tls;
+pub mod translate;
 pub mod usage;
 pub mod web;
 

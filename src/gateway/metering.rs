@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 
-use super::translate::Usage;
 use crate::billing::Money;
 use crate::billing::wallet::{Hold, Wallets, month_of};
 use crate::config::{BillingMode, ModelPrice};
 use crate::db::ledger::{self, Kind};
 use crate::db::usage::{UsageRow, insert_rows};
 use crate::db::{Db, DbError};
+use crate::translate::Usage;
 
 /// Rows written in one transaction at most.
 const MAX_BATCH: usize = 512;

@@ -6,9 +6,7 @@ pub mod keys;
 pub mod metering;
 pub mod providers;
 pub mod proxy;
-pub mod sse;
 pub mod tokens;
-pub mod translate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,12 +21,12 @@ use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::config::{Config, ModelConfig, TierConfig};
 use crate::db::Db;
+use crate::translate::Wire;
 use crate::web::AppState;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
 use metering::{BalanceAlert, UsageWriter};
 use providers::Providers;
-use translate::Wire;
 
 /// What the API needs at run time; shared by every worker.
 pub struct Gateway {

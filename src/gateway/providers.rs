@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ModelConfig, ProviderConfig, ProviderKind, Secret};
-use crate::gateway::translate::Wire;
+use crate::translate::Wire;
 
 #[derive(Debug, Default, Clone)]
 pub struct Health {

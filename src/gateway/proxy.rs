@@ -16,9 +16,7 @@ use super::Gateway;
 use super::error::{ApiError, Dialect, ErrorKind};
 use super::metering;
 use super::providers::Candidate;
-use super::sse::{SseEvent, SseParser};
 use super::tokens;
-use super::translate::{self, StreamTranslator, Usage, Wire};
 use crate::billing::Money;
 use crate::billing::limits::{Exceeded, Limited, Quotas, RateLimits, Verdict, reset_text};
 use crate::billing::wallet::{Caps, Hold, Refusal};
@@ -26,6 +24,8 @@ use crate::config::BillingMode;
 use crate::config::ModelConfig;
 use crate::db::now_ms;
 use crate::db::usage::UsageRow;
+use crate::translate::sse::{SseEvent, SseParser};
+use crate::translate::{self, StreamTranslator, Usage, Wire};
 use crate::web::AppState;
 use crate::web::client::ClientInfo;
 

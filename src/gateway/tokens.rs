@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
-use super::sse::SseEvent;
-use super::translate::Wire;
+use crate::translate::Wire;
+use crate::translate::sse::SseEvent;
 
 fn encoder() -> Option<&'static CoreBPE> {
     static ENCODER: OnceLock<Option<CoreBPE>> = OnceLock::new();

@@ -13,6 +13,7 @@ mod completions_chat;
 mod emit;
 mod messages_chat;
 mod responses_chat;
+pub mod sse;
 mod stream;
 mod usage;
 
@@ -727,7 +728,7 @@ mod tests {
 
     #[test]
     fn random_stream_events_never_panic() {
-        use crate::gateway::sse::SseEvent;
+        use crate::translate::sse::SseEvent;
         let wires = [
             Wire::Chat,
             Wire::Responses,

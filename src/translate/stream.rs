@@ -17,7 +17,7 @@ use super::emit::{
 };
 use super::usage::{from_chat, from_messages, from_responses, merge_messages_delta};
 use super::{Stop, Usage, Wire, now_secs, supported};
-use crate::gateway::sse::SseEvent;
+use crate::translate::sse::SseEvent;
 
 /// Sent to the client when the upstream ended without finishing and the caller gave no reason.
 const ENDED_EARLY: &str = "The model provider's stream ended before the response was complete.";

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::responses_chat::{function_call_item, message_item, reasoning_item};
 use super::{Stop, Usage, id_tail};
-use crate::gateway::sse::SseEvent;
+use crate::translate::sse::SseEvent;
 
 /// What the translator knows about the response it writes.
 pub(super) struct Meta {

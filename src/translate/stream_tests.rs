@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{StreamTranslator, Usage, Wire};
-use crate::gateway::sse::{SseEvent, SseParser};
+use crate::translate::sse::{SseEvent, SseParser};
 
 /// Raw upstream bytes: one `data:` event per JSON (or `[DONE]`), optionally named.
 fn raw(events: &[(Option<&str>, Value)]) -> Vec<u8> {
