@@ -170,7 +170,9 @@ CREATE TABLE usage (
     outcome               TEXT NOT NULL,
     error_kind            TEXT,
     cost                  INTEGER NOT NULL DEFAULT 0,
-    ip                    TEXT
+    ip                    TEXT,
+    -- Request fields a translation left out, comma-separated names (never values).
+    dropped               TEXT
 ) STRICT;
 
 CREATE INDEX usage_user_at ON usage (user_id, at);

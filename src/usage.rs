@@ -229,7 +229,8 @@ pub fn report(
 /// end. `time` is RFC 3339 in UTC; `key_name` and `key_prefix` are empty for a deleted key;
 /// `streamed` and `estimated` (tokens counted locally because the provider reported none) are
 /// `true` or `false`; `ttfb_ms` (time to first byte) is empty when no byte arrived; `cost` is a
-/// decimal amount in `currency`.
+/// decimal amount in `currency`; `dropped` names the request fields a translation between API
+/// formats left out, separated by commas (empty when none).
 pub const CSV_COLUMNS: &[&str] = &[
     "time",
     "endpoint",
@@ -249,6 +250,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "ttfb_ms",
     "cost",
     "currency",
+    "dropped",
 ];
 
 /// The header line of an export.
@@ -280,6 +282,7 @@ pub fn csv_row(out: &mut String, row: &UsageRow, keys: &HashMap<String, KeyRow>,
         row.ttfb_ms.map(|t| t.to_string()).unwrap_or_default(),
         Money::from_micros(row.cost).to_decimal_string(),
         currency.to_owned(),
+        row.dropped.clone().unwrap_or_default(),
     ];
     crate::csv::record(out, fields.iter().map(String::as_str));
 }
@@ -433,7 +436,7 @@ mod tests {
         assert_eq!(
             out,
             "1970-01-01T00:00:01.000Z,/v1/chat/completions,chat-model,\"Laptop, work\",sk-cx-abcd,\
-             200,completed,false,true,11,3,0,7,0,120,40,0.000037,USD\r\n"
+             200,completed,false,true,11,3,0,7,0,120,40,0.000037,USD,\r\n"
         );
         let mut out = String::new();
         let deleted = UsageRow {
@@ -443,7 +446,7 @@ mod tests {
         };
         csv_row(&mut out, &deleted, &keys, "EUR");
         assert!(out.contains(",chat-model,,,200,"), "{out}");
-        assert!(out.ends_with(",120,,0.000037,EUR\r\n"), "{out}");
+        assert!(out.ends_with(",120,,0.000037,EUR,\r\n"), "{out}");
     }
 }
 

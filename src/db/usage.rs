@@ -30,6 +30,8 @@ pub struct UsageRow {
     /// Micro-units of the configured currency.
     pub cost: i64,
     pub ip: Option<String>,
+    /// Request fields a translation left out, comma-separated names.
+    pub dropped: Option<String>,
 }
 
 /// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
@@ -41,8 +43,8 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
     let mut insert = conn.prepare_cached(
         "INSERT INTO usage (at, user_id, key_id, endpoint, model, provider, status, latency_ms, ttfb_ms,
              input_tokens, cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens,
-             estimated, streamed, outcome, error_kind, cost, ip)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             estimated, streamed, outcome, error_kind, cost, ip, dropped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?;
     let mut touch = conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
@@ -71,6 +73,7 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
             row.error_kind,
             row.cost,
             row.ip,
+            row.dropped,
         ])?;
         ids.push(conn.last_insert_rowid());
         if let Some(key_id) = &row.key_id {
@@ -318,7 +321,7 @@ impl Position {
 /// The columns [`listed_row`] reads.
 const LISTED: &str = "id, at, endpoint, model, status, latency_ms, ttfb_ms, input_tokens,
     cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens, estimated,
-    streamed, outcome, cost, key_id";
+    streamed, outcome, cost, key_id, dropped";
 
 /// A row as the dashboard lists it, with its id for internal paging.
 fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
@@ -347,6 +350,7 @@ fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
             provider: None,
             error_kind: None,
             ip: None,
+            dropped: r.get(17)?,
         },
     ))
 }

@@ -178,6 +178,7 @@ const FORWARDED: &[(&str, Wire)] = &[
     ("/completions", Wire::Completions),
     ("/responses", Wire::Responses),
     ("/responses/compact", Wire::Responses),
+    ("/responses/input_tokens", Wire::Responses),
     ("/messages", Wire::Messages),
     ("/messages/count_tokens", Wire::Messages),
 ];
@@ -210,6 +211,7 @@ pub const ENDPOINTS: &[&str] = &[
     "/v1/completions",
     "/v1/responses",
     "/v1/responses/compact",
+    "/v1/responses/input_tokens",
     "/v1/messages",
     "/v1/messages/count_tokens",
     "/v1/models",

@@ -26,13 +26,17 @@ pub struct Upstream {
 
 impl Upstream {
     /// The wire format this provider answers a client's request in, if it can.
+    /// OpenAI takes Responses clients as they are and Messages clients (Claude Code) through
+    /// Responses too, which keeps reasoning across turns and serves the models only Responses
+    /// has; Chat and legacy clients go to Chat. Other OpenAI-format servers speak Chat.
+    /// Anthropic takes every format through Messages.
     pub fn wire_for(&self, client: Wire) -> Option<Wire> {
-        match (self.config.kind, client) {
-            (ProviderKind::Openai, Wire::Responses) => Some(Wire::Responses),
-            (ProviderKind::Openai | ProviderKind::OpenaiCompatible, _) => Some(Wire::Chat),
-            (ProviderKind::Anthropic, Wire::Messages | Wire::Chat) => Some(Wire::Messages),
-            (ProviderKind::Anthropic, Wire::Responses | Wire::Completions) => None,
-        }
+        let wire = match (self.config.kind, client) {
+            (ProviderKind::Openai, Wire::Responses | Wire::Messages) => Wire::Responses,
+            (ProviderKind::Openai | ProviderKind::OpenaiCompatible, _) => Wire::Chat,
+            (ProviderKind::Anthropic, _) => Wire::Messages,
+        };
+        crate::translate::supported(client, wire).then_some(wire)
     }
 
     /// Where a request in `wire` format goes.

@@ -25,12 +25,14 @@ use crate::config::ModelConfig;
 use crate::db::now_ms;
 use crate::db::usage::UsageRow;
 use crate::translate::sse::{SseEvent, SseParser};
-use crate::translate::{self, StreamTranslator, Usage, Wire};
+use crate::translate::{self, Exchange, StreamTranslator, Target, Translated, Usage, Wire};
 use crate::web::AppState;
 use crate::web::client::ClientInfo;
 
 /// The default `anthropic-version` when the client sends none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Names the request fields a translation left out (see `translate::policy`).
+pub const DROPPED_HEADER: &str = "x-codexapi-dropped";
 /// Headers a client may send that the upstream needs to see.
 const FORWARDED_HEADERS: &[&str] = &[
     "anthropic-version",
@@ -158,11 +160,57 @@ impl Drop for Meter {
     }
 }
 
+/// An endpoint beside a format's main one. It is forwarded, untranslated, only to providers
+/// that speak the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aux {
+    /// `/v1/messages/count_tokens`
+    CountTokens,
+    /// `/v1/responses/input_tokens`
+    InputTokens,
+    /// `/v1/responses/compact`
+    Compact,
+}
+
+impl Aux {
+    fn of(endpoint: &str) -> Option<Aux> {
+        match endpoint {
+            "/v1/messages/count_tokens" => Some(Aux::CountTokens),
+            "/v1/responses/input_tokens" => Some(Aux::InputTokens),
+            "/v1/responses/compact" => Some(Aux::Compact),
+            _ => None,
+        }
+    }
+
+    /// The path after the provider's base URL.
+    fn path(self) -> &'static str {
+        match self {
+            Aux::CountTokens => "messages/count_tokens",
+            Aux::InputTokens => "responses/input_tokens",
+            Aux::Compact => "responses/compact",
+        }
+    }
+
+    /// Counting tokens costs nothing; when no provider of the format serves the model, the
+    /// gateway counts itself.
+    fn counts(self) -> bool {
+        matches!(self, Aux::CountTokens | Aux::InputTokens)
+    }
+
+    /// The answer of a count made here, in the endpoint's shape.
+    fn counted(self, input_tokens: u64) -> Value {
+        match self {
+            Aux::InputTokens => {
+                serde_json::json!({"object": "response.input_tokens", "input_tokens": input_tokens})
+            }
+            Aux::CountTokens | Aux::Compact => serde_json::json!({"input_tokens": input_tokens}),
+        }
+    }
+}
+
 /// What the request asks for, once it passed authentication and parsing.
 struct Prepared {
-    /// For auxiliary endpoints (`messages/count_tokens`, `responses/compact`): the path after
-    /// the provider's base URL. They are forwarded only to providers that speak the format.
-    aux: Option<&'static str>,
+    aux: Option<Aux>,
     body: Arc<Value>,
     raw: web::Bytes,
     model: ModelConfig,
@@ -221,12 +269,8 @@ async fn serve(
         });
     let mut meter = Meter::new(&gateway, endpoint, &client);
 
-    let aux = match endpoint {
-        "/v1/messages/count_tokens" => Some("messages/count_tokens"),
-        "/v1/responses/compact" => Some("responses/compact"),
-        _ => None,
-    };
-    let free = endpoint == "/v1/messages/count_tokens";
+    let aux = Aux::of(endpoint);
+    let free = aux.is_some_and(Aux::counts);
     let prepared = match prepare(state, &gateway, req, payload, &mut meter, free, admission).await {
         Ok(mut p) => {
             p.aux = aux;
@@ -246,12 +290,17 @@ async fn serve(
     if aux.is_some() {
         candidates.retain(|c| c.wire == wire);
     }
-    if candidates.is_empty() && endpoint == "/v1/messages/count_tokens" {
-        // No Anthropic provider to ask: count here.
-        let input = tokens::count_request(&prepared.body);
+    if let Some(aux) = aux.filter(|a| a.counts() && candidates.is_empty()) {
+        // No provider of the format to ask: count here, off the async workers.
+        let body = prepared.body.clone();
+        let Ok(input) = web::block(move || tokens::count_request(&body)).await else {
+            let e = ApiError::new(ErrorKind::Internal, "The tokens could not be counted.");
+            meter.settle(500, "failed", Some(e.kind)).await;
+            return e.response(dialect);
+        };
         meter.usage(Usage::default());
         meter.settle(200, "completed", None).await;
-        return HttpResponse::Ok().json(serde_json::json!({ "input_tokens": input }));
+        return HttpResponse::Ok().json(aux.counted(input));
     }
     if candidates.is_empty() {
         // Providers exist for the model but none speaks this endpoint's format: the client's
@@ -659,11 +708,21 @@ async fn forward(
             Ok(upstream) => {
                 gateway.providers.succeeded(&candidate.upstream);
                 meter.first_byte();
-                return if prepared.stream {
+                let dropped = upstream.exchange.dropped.join(",");
+                if let Some(row) = meter.row()
+                    && !dropped.is_empty()
+                {
+                    row.dropped = Some(dropped.clone());
+                }
+                let mut response = if prepared.stream {
                     stream_back(wire, &prepared, &candidate, upstream, meter)
                 } else {
                     respond_whole(wire, &prepared, &candidate, upstream, meter).await
                 };
+                if !dropped.is_empty() {
+                    put(response.headers_mut(), DROPPED_HEADER, dropped);
+                }
+                return response;
             }
             Err(AttemptError::Retry(error, what)) => {
                 gateway.providers.failed(&candidate.upstream, what);
@@ -702,13 +761,14 @@ async fn attempt_once(
     candidate: &Candidate,
 ) -> Result<Upstream, AttemptError> {
     let upstream = &candidate.upstream;
-    let body = upstream_body(state, wire, prepared, candidate)?;
+    let (body, exchange) = upstream_body(state, wire, prepared, candidate)?;
     let mut request = gateway
         .http
         .post(match prepared.aux {
-            Some(path) => format!(
-                "{}/{path}",
-                upstream.config.base_url.as_str().trim_end_matches('/')
+            Some(aux) => format!(
+                "{}/{}",
+                upstream.config.base_url.as_str().trim_end_matches('/'),
+                aux.path()
             ),
             None => upstream.url(candidate.wire),
         })
@@ -823,6 +883,7 @@ async fn attempt_once(
     Ok(Upstream {
         first,
         stream,
+        exchange,
         idle: Duration::from_secs(upstream.config.idle_timeout_secs),
     })
 }
@@ -832,6 +893,8 @@ type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Res
 struct Upstream {
     first: Option<web::Bytes>,
     stream: ByteStream,
+    /// What the request's translation tells the answer's.
+    exchange: Exchange,
     idle: Duration,
 }
 
@@ -845,13 +908,14 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// The body to send upstream: the client's bytes as they are when nothing needs to change.
+/// The body to send upstream (the client's bytes as they are when nothing needs to change),
+/// and what its translation tells the answer's.
 fn upstream_body(
     state: &AppState,
     wire: Wire,
     prepared: &Prepared,
     candidate: &Candidate,
-) -> Result<web::Bytes, AttemptError> {
+) -> Result<(web::Bytes, Exchange), AttemptError> {
     let same_model =
         prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
     let needs_store_off = candidate.wire == Wire::Responses
@@ -867,53 +931,51 @@ fn upstream_body(
         && !needs_store_off
         && !needs_usage
     {
-        return Ok(prepared.raw.clone());
+        return Ok((prepared.raw.clone(), Exchange::default()));
     }
+    let unprepared = || {
+        AttemptError::Final(
+            Box::new(
+                ApiError::new(ErrorKind::Internal, "The request could not be prepared.")
+                    .response(dialect(wire)),
+            ),
+            500,
+        )
+    };
     if prepared.aux.is_some() {
         // Auxiliary endpoints have no translation: only the model name changes.
         let mut body = (*prepared.body).clone();
         if let Some(object) = body.as_object_mut() {
             object.insert("model".to_owned(), Value::String(candidate.model.clone()));
         }
-        return serde_json::to_vec(&body)
-            .map(web::Bytes::from)
-            .map_err(|_| {
-                AttemptError::Retry(
-                    ApiError::new(ErrorKind::Internal, "The request could not be prepared."),
-                    "serialize",
-                )
-            });
+        let bytes = serde_json::to_vec(&body).map_err(|_| unprepared())?;
+        return Ok((web::Bytes::from(bytes), Exchange::default()));
     }
-    let mut body =
-        translate::translate_request(wire, candidate.wire, &prepared.body, &candidate.model)
-            .map_err(|e| {
-                AttemptError::Final(
-                    Box::new(
-                        ApiError::new(ErrorKind::InvalidRequest, e.message)
-                            .param(e.field)
-                            .response(dialect(wire)),
-                    ),
-                    400,
-                )
-            })?;
+    let target = Target {
+        wire: candidate.wire,
+        model: &candidate.model,
+        max_output_tokens: prepared.model.max_output_tokens,
+        reasons: !prepared.model.reasoning_efforts.is_empty(),
+    };
+    let Translated { mut body, exchange } =
+        translate::translate_request(wire, &prepared.body, &target).map_err(|e| {
+            AttemptError::Final(
+                Box::new(
+                    ApiError::new(ErrorKind::InvalidRequest, e.message)
+                        .param(e.field)
+                        .response(dialect(wire)),
+                ),
+                400,
+            )
+        })?;
     if candidate.wire == Wire::Responses
-        && prepared.aux.is_none()
         && !state.config.gateway.allow_upstream_storage
         && let Some(object) = body.as_object_mut()
     {
         object.insert("store".to_owned(), Value::Bool(false));
     }
-    serde_json::to_vec(&body)
-        .map(web::Bytes::from)
-        .map_err(|_| {
-            AttemptError::Final(
-                Box::new(
-                    ApiError::new(ErrorKind::Internal, "The request could not be prepared.")
-                        .response(dialect(wire)),
-                ),
-                500,
-            )
-        })
+    let bytes = serde_json::to_vec(&body).map_err(|_| unprepared())?;
+    Ok((web::Bytes::from(bytes), exchange))
 }
 
 /// An upstream 4xx, passed on: as it is when the formats match, else reworded in the client's
@@ -979,7 +1041,7 @@ async fn respond_whole(
     };
     match translate::usage_from_response(candidate.wire, &body) {
         // Counting tokens is free.
-        _ if prepared.aux == Some("messages/count_tokens") => meter.usage(Usage::default()),
+        _ if prepared.aux.is_some_and(Aux::counts) => meter.usage(Usage::default()),
         Some(usage) => meter.usage(usage),
         // Counted locally when the row is settled.
         None => meter.answer = answer_text(&body),
@@ -987,7 +1049,13 @@ async fn respond_whole(
     let out = if wire == candidate.wire {
         bytes.freeze()
     } else {
-        match translate::translate_response(candidate.wire, wire, &body, &prepared.model.id) {
+        match translate::translate_response(
+            candidate.wire,
+            wire,
+            &body,
+            &prepared.model.id,
+            &upstream.exchange,
+        ) {
             Ok(v) => web::Bytes::from(v.to_string()),
             Err(e) => {
                 let e = ApiError::new(ErrorKind::BadGateway, e.message);
@@ -1066,7 +1134,13 @@ fn stream_back(
     let response_id = format!("resp_{}", crate::auth::token::random_id());
     let state = StreamState {
         client_wire: wire,
-        translator: StreamTranslator::new(candidate.wire, wire, &prepared.model.id, &response_id),
+        translator: StreamTranslator::new(
+            candidate.wire,
+            wire,
+            &prepared.model.id,
+            &response_id,
+            &upstream.exchange,
+        ),
         parser: SseParser::default(),
         first: upstream.first,
         upstream: upstream.stream,

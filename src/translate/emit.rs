@@ -5,21 +5,27 @@
 //! - Responses: text, reasoning and each tool call are separate output items. A message or
 //!   reasoning item is closed as soon as something else starts; function-call items stay open
 //!   until the end so that their arguments are whole in `response.output_item.done` even if a
-//!   provider interleaves argument pieces of parallel calls. Chat reasoning is sent as a
-//!   reasoning item's summary text. On failure, `response.failed` lists only finished items:
-//!   half a tool call must never be run.
-//! - Messages: reasoning becomes a `thinking` block without a signature (there is none to
-//!   give). Blocks are sequential; an argument piece that arrives for a tool block already
-//!   closed is still sent with that block's index. The input counts, unknown when the stream
-//!   starts, are sent in `message_delta.usage`.
+//!   provider interleaves argument pieces of parallel calls. Reasoning is sent as a reasoning
+//!   item's summary text, with the provider's seal (packed) as its `encrypted_content`. A call
+//!   of a custom tool is a `custom_tool_call` whose input is whole only at its end. On failure,
+//!   `response.failed` lists only finished items: half a tool call must never be run.
+//! - Messages: reasoning becomes a `thinking` block whose signature is the provider's seal
+//!   (packed), sent as a `signature_delta` when it arrives; reasoning nobody sealed has an
+//!   empty signature, and a seal without text is a `redacted_thinking` block. Blocks are
+//!   sequential; an argument piece that arrives for a tool block already closed is still sent
+//!   with that block's index. The input counts, unknown when the stream starts, are sent in
+//!   `message_delta.usage`.
 //! - Chat: reasoning is sent as `delta.reasoning_content`; the token counts ride on the final
 //!   chunk (the one with `finish_reason`), so clients that never asked for a usage-only chunk
 //!   with empty `choices` do not meet one. Legacy Completions drop reasoning and tool calls.
 
 use serde_json::{Value, json};
 
-use super::responses_chat::{function_call_item, message_item, reasoning_item};
-use super::{Stop, Usage, id_tail};
+use super::ir::{Call, CallInput, Thought};
+use super::names::raw_input;
+use super::responses::{call_item, message_item, reasoning_item};
+use super::seal::Sealed;
+use super::{Stop, Usage, Wire, id_tail};
 use crate::translate::sse::SseEvent;
 
 /// What the translator knows about the response it writes.
@@ -41,16 +47,21 @@ impl Meta {
 pub(super) enum Up {
     Text(String),
     Reasoning(String),
-    /// A tool call begins; `key` identifies it among the upstream's calls.
+    /// A tool call begins; `key` identifies it among the upstream's calls. `namespace` and
+    /// `custom` say how the client declared the tool (set by the translator).
     ToolStart {
         key: u64,
         id: String,
         name: String,
+        namespace: Option<String>,
+        custom: bool,
     },
     ToolArgs {
         key: u64,
         fragment: String,
     },
+    /// The provider's own form of the reasoning just written (a signature, encrypted content).
+    Seal(Sealed),
     Finish(Stop),
     Usage(Usage),
     /// The upstream's own end-of-stream marker.
@@ -80,8 +91,15 @@ pub(super) trait Emit: Send {
 
 enum ItemKind {
     Message,
-    Reasoning,
-    Call { call_id: String, name: String },
+    Reasoning {
+        sealed: Option<Sealed>,
+    },
+    Call {
+        call_id: String,
+        name: String,
+        namespace: Option<String>,
+        custom: bool,
+    },
 }
 
 struct Item {
@@ -96,11 +114,36 @@ impl Item {
     fn finished_json(&self) -> Value {
         match &self.kind {
             ItemKind::Message => message_item(&self.id, &self.text),
-            ItemKind::Reasoning => reasoning_item(&self.id, &self.text),
-            ItemKind::Call { call_id, name } => {
-                function_call_item(&self.id, call_id, name, &self.text)
-            }
+            ItemKind::Reasoning { sealed } => reasoning_item(
+                &self.id,
+                &Thought {
+                    text: self.text.clone(),
+                    sealed: sealed.clone(),
+                },
+            ),
+            ItemKind::Call {
+                call_id,
+                name,
+                namespace,
+                custom,
+            } => call_item(
+                &self.id,
+                &Call {
+                    id: call_id.clone(),
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                    input: if *custom {
+                        CallInput::Raw(raw_input(&self.text))
+                    } else {
+                        CallInput::Json(self.text.clone())
+                    },
+                },
+            ),
         }
+    }
+
+    fn is_custom_call(&self) -> bool {
+        matches!(self.kind, ItemKind::Call { custom: true, .. })
     }
 }
 
@@ -154,7 +197,7 @@ impl ResponsesEmitter {
         let index = self.items.len();
         let prefix = match kind {
             ItemKind::Message => "msg",
-            ItemKind::Reasoning => "rs",
+            ItemKind::Reasoning { .. } => "rs",
             ItemKind::Call { .. } => "fc",
         };
         let id = format!("{prefix}_{}_{index}", meta.tail());
@@ -162,11 +205,29 @@ impl ResponsesEmitter {
             ItemKind::Message => {
                 json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
             }
-            ItemKind::Reasoning => json!({"id": id, "type": "reasoning", "summary": []}),
-            ItemKind::Call { call_id, name } => json!({
-                "id": id, "type": "function_call", "status": "in_progress",
-                "call_id": call_id, "name": name, "arguments": "",
-            }),
+            ItemKind::Reasoning { .. } => json!({"id": id, "type": "reasoning", "summary": []}),
+            ItemKind::Call {
+                call_id,
+                name,
+                namespace,
+                custom,
+            } => {
+                let mut added = if *custom {
+                    json!({
+                        "id": id, "type": "custom_tool_call", "status": "in_progress",
+                        "call_id": call_id, "name": name, "input": "",
+                    })
+                } else {
+                    json!({
+                        "id": id, "type": "function_call", "status": "in_progress",
+                        "call_id": call_id, "name": name, "arguments": "",
+                    })
+                };
+                if let Some(namespace) = namespace {
+                    added["namespace"] = json!(namespace);
+                }
+                added
+            }
         };
         let first_part = match kind {
             ItemKind::Message => Some((
@@ -176,14 +237,8 @@ impl ResponsesEmitter {
                     "part": {"type": "output_text", "text": "", "annotations": []},
                 }),
             )),
-            ItemKind::Reasoning => Some((
-                "response.reasoning_summary_part.added",
-                json!({
-                    "item_id": id, "output_index": index, "summary_index": 0,
-                    "part": {"type": "summary_text", "text": ""},
-                }),
-            )),
-            ItemKind::Call { .. } => None,
+            // Its summary part opens with the first text: sealed reasoning may have none.
+            ItemKind::Reasoning { .. } | ItemKind::Call { .. } => None,
         };
         let event = self.event(
             "response.output_item.added",
@@ -214,6 +269,7 @@ impl ResponsesEmitter {
         let id = item.id.clone();
         let text = item.text.clone();
         let finished = item.finished_json();
+        let custom = item.is_custom_call();
         let events: Vec<(&str, Value)> = match item.kind {
             ItemKind::Message => vec![
                 (
@@ -230,7 +286,8 @@ impl ResponsesEmitter {
                     }),
                 ),
             ],
-            ItemKind::Reasoning => vec![
+            ItemKind::Reasoning { .. } if text.is_empty() => Vec::new(),
+            ItemKind::Reasoning { .. } => vec![
                 (
                     "response.reasoning_summary_text.done",
                     json!({
@@ -245,6 +302,10 @@ impl ResponsesEmitter {
                     }),
                 ),
             ],
+            ItemKind::Call { .. } if custom => vec![(
+                "response.custom_tool_call_input.done",
+                json!({"item_id": id, "output_index": index, "input": raw_input(&text)}),
+            )],
             ItemKind::Call { .. } => vec![(
                 "response.function_call_arguments.done",
                 json!({"item_id": id, "output_index": index, "arguments": text}),
@@ -313,7 +374,8 @@ impl Emit for ResponsesEmitter {
                 let index = match self.open_reasoning {
                     Some(index) => index,
                     None => {
-                        let index = self.open_item(meta, ItemKind::Reasoning, &mut out);
+                        let index =
+                            self.open_item(meta, ItemKind::Reasoning { sealed: None }, &mut out);
                         self.open_reasoning = Some(index);
                         index
                     }
@@ -321,14 +383,35 @@ impl Emit for ResponsesEmitter {
                 let Some(item) = self.items.get_mut(index) else {
                     return out;
                 };
+                let first = item.text.is_empty();
                 item.text.push_str(&delta);
-                let data = json!({"item_id": item.id, "output_index": index, "summary_index": 0, "delta": delta});
+                let id = item.id.clone();
+                if first {
+                    let part = json!({
+                        "item_id": id, "output_index": index, "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    });
+                    out.push(self.event("response.reasoning_summary_part.added", part));
+                }
+                let data = json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta});
                 out.push(self.event("response.reasoning_summary_text.delta", data));
             }
-            Up::ToolStart { key, id, name } => {
+            Up::ToolStart {
+                key,
+                id,
+                name,
+                namespace,
+                custom,
+            } => {
                 self.close_text(&mut out);
                 self.close_reasoning(&mut out);
-                let index = self.open_item(meta, ItemKind::Call { call_id: id, name }, &mut out);
+                let kind = ItemKind::Call {
+                    call_id: id,
+                    name,
+                    namespace,
+                    custom,
+                };
+                let index = self.open_item(meta, kind, &mut out);
                 self.tools.push((key, index));
             }
             Up::ToolArgs { key, fragment } if !fragment.is_empty() => {
@@ -339,8 +422,33 @@ impl Emit for ResponsesEmitter {
                     return out;
                 };
                 item.text.push_str(&fragment);
-                let data = json!({"item_id": item.id, "output_index": index, "delta": fragment});
-                out.push(self.event("response.function_call_arguments.delta", data));
+                // A custom tool's raw input is known only once its arguments are whole.
+                if !item.is_custom_call() {
+                    let data =
+                        json!({"item_id": item.id, "output_index": index, "delta": fragment});
+                    out.push(self.event("response.function_call_arguments.delta", data));
+                }
+            }
+            Up::Seal(sealed) => {
+                self.close_text(&mut out);
+                let index = match self.open_reasoning {
+                    Some(index) => index,
+                    None => {
+                        let index =
+                            self.open_item(meta, ItemKind::Reasoning { sealed: None }, &mut out);
+                        self.open_reasoning = Some(index);
+                        index
+                    }
+                };
+                if let Some(Item {
+                    kind: ItemKind::Reasoning { sealed: slot },
+                    ..
+                }) = self.items.get_mut(index)
+                {
+                    *slot = Some(sealed);
+                }
+                // One seal closes one piece of reasoning.
+                self.close_reasoning(&mut out);
             }
             _ => {}
         }
@@ -382,6 +490,7 @@ impl Emit for ResponsesEmitter {
 enum Block {
     Text,
     Thinking,
+    Redacted,
     Tool,
 }
 
@@ -410,7 +519,7 @@ impl MessagesEmitter {
     fn block(&mut self, kind: Block, content_block: Value, out: &mut Vec<SseEvent>) -> u64 {
         if let Some((index, open)) = self.open
             && open == kind
-            && kind != Block::Tool
+            && matches!(kind, Block::Text | Block::Thinking)
         {
             return index;
         }
@@ -460,7 +569,24 @@ impl Emit for MessagesEmitter {
                 let delta = json!({"index": index, "delta": {"type": "thinking_delta", "thinking": thinking}});
                 out.push(anthropic("content_block_delta", delta));
             }
-            Up::ToolStart { key, id, name } => {
+            Up::Seal(sealed) => match self.open {
+                Some((index, Block::Thinking)) if !matches!(sealed, Sealed::Redacted { .. }) => {
+                    let signature = sealed.for_client(Wire::Messages);
+                    let delta = json!({"index": index, "delta": {"type": "signature_delta", "signature": signature}});
+                    out.push(anthropic("content_block_delta", delta));
+                    self.stop_open(&mut out);
+                }
+                _ => {
+                    let data = match &sealed {
+                        Sealed::Redacted { data } => data.clone(),
+                        other => other.for_client(Wire::Messages),
+                    };
+                    let start = json!({"type": "redacted_thinking", "data": data});
+                    self.block(Block::Redacted, start, &mut out);
+                    self.stop_open(&mut out);
+                }
+            },
+            Up::ToolStart { key, id, name, .. } => {
                 let start = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
                 let index = self.block(Block::Tool, start, &mut out);
                 self.tools.push((key, index));
@@ -598,7 +724,7 @@ impl Emit for ChatEmitter {
             }
             _ if self.legacy => return Vec::new(),
             Up::Reasoning(text) if !text.is_empty() => json!({"reasoning_content": text}),
-            Up::ToolStart { key, id, name } => {
+            Up::ToolStart { key, id, name, .. } => {
                 let index = self.tools.len();
                 self.tools.push(key);
                 json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]})

@@ -15,8 +15,10 @@ use serde_json::{Value, json};
 use super::emit::{
     ChatEmitter, Emit, End, MessagesEmitter, Meta, ResponsesEmitter, Up, chat_error, done,
 };
+use super::names::ToolNames;
+use super::seal::Sealed;
 use super::usage::{from_chat, from_messages, from_responses, merge_messages_delta};
-use super::{Stop, Usage, Wire, now_secs, supported};
+use super::{Exchange, Stop, Usage, Wire, now_secs, supported};
 use crate::translate::sse::SseEvent;
 
 /// Sent to the client when the upstream ended without finishing and the caller gave no reason.
@@ -28,6 +30,8 @@ const UNSUPPORTED: &str = "This model's provider cannot serve this endpoint.";
 pub struct StreamTranslator {
     meta: Meta,
     mode: Mode,
+    /// The client's tools by their names at the provider.
+    tools: ToolNames,
     usage: Option<Usage>,
     stop: Option<Stop>,
     finished: bool,
@@ -47,8 +51,14 @@ enum Mode {
 impl StreamTranslator {
     /// `from` is the provider's format, `to` the client's. `response_id` is the client-facing
     /// id; its prefix (`resp_`, `chatcmpl-`, `msg_`, `cmpl-`) is replaced by the one the client's
-    /// format uses.
-    pub fn new(from: Wire, to: Wire, client_model: &str, response_id: &str) -> Self {
+    /// format uses. `exchange` is what the translation of the request said.
+    pub fn new(
+        from: Wire,
+        to: Wire,
+        client_model: &str,
+        response_id: &str,
+        exchange: &Exchange,
+    ) -> Self {
         let meta = Meta {
             id: response_id.to_owned(),
             model: client_model.to_owned(),
@@ -74,12 +84,17 @@ impl StreamTranslator {
                     reader: Reader::Messages(MessagesReader::default()),
                     writer: writer(),
                 },
+                (true, Wire::Responses) => Mode::Translate {
+                    reader: Reader::Responses(ResponsesReader::default()),
+                    writer: writer(),
+                },
                 _ => Mode::Refuse(writer()),
             }
         };
         Self {
             meta,
             mode,
+            tools: exchange.tools.clone(),
             usage: None,
             stop: None,
             finished: false,
@@ -122,6 +137,25 @@ impl StreamTranslator {
                             self.finished = true;
                             self.failed = true;
                             break;
+                        }
+                        Up::ToolStart { key, id, name, .. } => {
+                            let start = match self.tools.client(&name) {
+                                Some(tool) => Up::ToolStart {
+                                    key,
+                                    id,
+                                    name: tool.name.to_owned(),
+                                    namespace: tool.namespace.map(str::to_owned),
+                                    custom: tool.custom,
+                                },
+                                None => Up::ToolStart {
+                                    key,
+                                    id,
+                                    name,
+                                    namespace: None,
+                                    custom: false,
+                                },
+                            };
+                            out.extend(writer.on(&self.meta, start));
                         }
                         piece => out.extend(writer.on(&self.meta, piece)),
                     }
@@ -216,6 +250,7 @@ fn error_message(error: Option<&Value>) -> String {
 enum Reader {
     Chat(ChatReader),
     Messages(MessagesReader),
+    Responses(ResponsesReader),
 }
 
 impl Reader {
@@ -223,6 +258,7 @@ impl Reader {
         match self {
             Reader::Chat(r) => r.read(event),
             Reader::Messages(r) => r.read(event),
+            Reader::Responses(r) => r.read(event),
         }
     }
 }
@@ -311,6 +347,8 @@ impl ChatReader {
                         .map(str::to_owned)
                         .unwrap_or_else(|| format!("call_{key}")),
                     name: field("name").unwrap_or_default().to_owned(),
+                    namespace: None,
+                    custom: false,
                 });
             }
             if let Some(fragment) = field("arguments").filter(|s| !s.is_empty()) {
@@ -349,6 +387,8 @@ impl ChatReader {
 #[derive(Default)]
 struct MessagesReader {
     usage: Usage,
+    /// The text of the thinking block being read, for its seal.
+    thinking: String,
 }
 
 impl MessagesReader {
@@ -379,12 +419,20 @@ impl MessagesReader {
                 };
                 match block.get("type").and_then(Value::as_str) {
                     Some("text") => text("text").map(Up::Text).into_iter().collect(),
-                    Some("thinking") => text("thinking").map(Up::Reasoning).into_iter().collect(),
+                    Some("thinking") => {
+                        self.thinking = text("thinking").unwrap_or_default();
+                        text("thinking").map(Up::Reasoning).into_iter().collect()
+                    }
+                    Some("redacted_thinking") => vec![Up::Seal(Sealed::Redacted {
+                        data: text("data").unwrap_or_default(),
+                    })],
                     Some("tool_use") => {
                         let mut out = vec![Up::ToolStart {
                             key: index,
                             id: text("id").unwrap_or_else(|| format!("toolu_{index}")),
                             name: text("name").unwrap_or_default(),
+                            namespace: None,
+                            custom: false,
                         }];
                         if let Some(input) = block
                             .get("input")
@@ -411,12 +459,20 @@ impl MessagesReader {
                 };
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => vec![Up::Text(text("text"))],
-                    Some("thinking_delta") => vec![Up::Reasoning(text("thinking"))],
+                    Some("thinking_delta") => {
+                        let piece = text("thinking");
+                        self.thinking.push_str(&piece);
+                        vec![Up::Reasoning(piece)]
+                    }
+                    Some("signature_delta") => vec![Up::Seal(Sealed::Thinking {
+                        thinking: std::mem::take(&mut self.thinking),
+                        signature: text("signature"),
+                    })],
                     Some("input_json_delta") => vec![Up::ToolArgs {
                         key: index,
                         fragment: text("partial_json"),
                     }],
-                    // Signatures and citations have no place in the client's format.
+                    // Citations have no place in the client's format.
                     _ => Vec::new(),
                 }
             }
@@ -433,6 +489,152 @@ impl MessagesReader {
             }
             "message_stop" => vec![Up::Done],
             "error" => vec![Up::Error(error_message(data.get("error")))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads a Responses stream: text, reasoning summaries and function calls by output item,
+/// the encrypted reasoning of finished reasoning items, and the final event's usage and status.
+#[derive(Default)]
+struct ResponsesReader {
+    /// Output indexes of the function calls announced, and whether their arguments came in
+    /// pieces (else the finished item brings them whole).
+    calls: Vec<(u64, bool)>,
+    /// The reasoning summary part being read (output index, summary index).
+    summary: Option<(u64, u64)>,
+}
+
+impl ResponsesReader {
+    fn read(&mut self, event: &SseEvent) -> Vec<Up> {
+        let Some(data) = parse(event) else {
+            return Vec::new();
+        };
+        let index = data
+            .get("output_index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        match event_type(event, &data) {
+            "response.output_item.added" => {
+                let item = data.get("item").unwrap_or(&Value::Null);
+                if item.get("type").and_then(Value::as_str) != Some("function_call") {
+                    return Vec::new();
+                }
+                let field = |key: &str| {
+                    item.get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let arguments = field("arguments");
+                self.calls.push((index, !arguments.is_empty()));
+                let mut out = vec![Up::ToolStart {
+                    key: index,
+                    id: Some(field("call_id"))
+                        .filter(|id| !id.is_empty())
+                        .unwrap_or_else(|| format!("call_{index}")),
+                    name: field("name"),
+                    namespace: None,
+                    custom: false,
+                }];
+                if !arguments.is_empty() {
+                    out.push(Up::ToolArgs {
+                        key: index,
+                        fragment: arguments,
+                    });
+                }
+                out
+            }
+            "response.output_text.delta" | "response.refusal.delta" => {
+                vec![Up::Text(text("delta"))]
+            }
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                let part = (
+                    index,
+                    data.get("summary_index")
+                        .or_else(|| data.get("content_index"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                );
+                let mut piece = text("delta");
+                // A new summary part of the same reasoning reads as a new paragraph.
+                if self
+                    .summary
+                    .is_some_and(|(item, at)| item == part.0 && at != part.1)
+                {
+                    piece.insert_str(0, "\n\n");
+                }
+                self.summary = Some(part);
+                vec![Up::Reasoning(piece)]
+            }
+            "response.function_call_arguments.delta" => {
+                if let Some(call) = self.calls.iter_mut().find(|(k, _)| *k == index) {
+                    call.1 = true;
+                }
+                vec![Up::ToolArgs {
+                    key: index,
+                    fragment: text("delta"),
+                }]
+            }
+            "response.output_item.done" => {
+                let item = data.get("item").unwrap_or(&Value::Null);
+                match item.get("type").and_then(Value::as_str) {
+                    Some("reasoning") => item
+                        .get("encrypted_content")
+                        .and_then(Value::as_str)
+                        .filter(|c| !c.is_empty())
+                        .map(|content| {
+                            Up::Seal(Sealed::Encrypted {
+                                content: content.to_owned(),
+                            })
+                        })
+                        .into_iter()
+                        .collect(),
+                    Some("function_call") => {
+                        let streamed = self.calls.iter().any(|&(k, seen)| k == index && seen);
+                        let arguments = item
+                            .get("arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if streamed || arguments.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![Up::ToolArgs {
+                                key: index,
+                                fragment: arguments.to_owned(),
+                            }]
+                        }
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            kind @ ("response.completed" | "response.incomplete") => {
+                let response = data.get("response").unwrap_or(&Value::Null);
+                let mut out = Vec::new();
+                if let Some(usage) = response.get("usage").and_then(from_responses) {
+                    out.push(Up::Usage(usage));
+                }
+                let stop = match response
+                    .pointer("/incomplete_details/reason")
+                    .and_then(Value::as_str)
+                {
+                    _ if kind == "response.completed" && !self.calls.is_empty() => Stop::ToolUse,
+                    _ if kind == "response.completed" => Stop::EndTurn,
+                    Some("content_filter") => Stop::ContentFilter,
+                    _ => Stop::MaxTokens,
+                };
+                out.push(Up::Finish(stop));
+                out.push(Up::Done);
+                out
+            }
+            "response.failed" => vec![Up::Error(error_message(data.pointer("/response/error")))],
+            "error" => vec![Up::Error(error_message(data.get("error").or(Some(&data))))],
             _ => Vec::new(),
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{StreamTranslator, Usage, Wire};
+use super::{Exchange, StreamTranslator, Usage, Wire};
 use crate::translate::sse::{SseEvent, SseParser};
 
 /// Raw upstream bytes: one `data:` event per JSON (or `[DONE]`), optionally named.
@@ -24,7 +24,8 @@ fn raw(events: &[(Option<&str>, Value)]) -> Vec<u8> {
 }
 
 fn translator(from: Wire, to: Wire) -> StreamTranslator {
-    StreamTranslator::new(from, to, "client-model", "resp_t1").with_created_at(1_700_000_000)
+    StreamTranslator::new(from, to, "client-model", "resp_t1", &Exchange::default())
+        .with_created_at(1_700_000_000)
 }
 
 /// Feeds `bytes` split into `piece`-byte chunks; returns the client's events and the translator.
@@ -1057,7 +1058,8 @@ fn messages_passthrough_endings() {
 
 #[test]
 fn unsupported_pairs_forward_nothing_and_fail_on_finish() {
-    let mut t = translator(Wire::Messages, Wire::Responses);
+    // No client is served by a legacy Completions provider.
+    let mut t = translator(Wire::Completions, Wire::Responses);
     for event in SseParser::default().push(&raw(&anthropic_tool_stream())) {
         assert!(t.on_event(&event).is_empty());
     }
@@ -1072,6 +1074,7 @@ fn unsupported_pairs_forward_nothing_and_fail_on_finish() {
     );
     assert!(t.finished());
     assert!(t.finish(None).is_empty());
+    // Chat clients are not served by Responses providers.
     let mut t = translator(Wire::Responses, Wire::Chat);
     assert_eq!(t.finish(None).len(), 3);
 }
@@ -1250,4 +1253,289 @@ fn failed_tells_a_failure_close_from_a_normal_one() {
     let mut t = translator(Wire::Responses, Wire::Messages);
     t.finish(None);
     assert!(t.failed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages provider → Responses client (Codex CLI on Claude)
+
+#[test]
+fn messages_to_responses_carries_signed_thinking_text_and_a_tool_call() {
+    let (out, t) = run(
+        Wire::Messages,
+        Wire::Responses,
+        &raw(&anthropic_tool_stream()),
+    );
+    assert_eq!(
+        names(&out),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    let done = data(&out[20]);
+    let output = done["response"]["output"].as_array().unwrap();
+    assert_eq!(output.len(), 3);
+    assert_eq!(output[0]["summary"][0]["text"], "Need the weather.");
+    let carried = output[0]["encrypted_content"].as_str().unwrap();
+    assert_eq!(
+        super::seal::Sealed::unpack(carried),
+        Some(super::seal::Sealed::Thinking {
+            thinking: "Need the weather.".to_owned(),
+            signature: "EqQBCgIYAhIM".to_owned()
+        })
+    );
+    assert_eq!(output[1]["content"][0]["text"], "Checking now.");
+    assert_eq!(output[2]["call_id"], "toolu_01");
+    assert_eq!(output[2]["arguments"], "{\"city\": \"Paris\"}");
+    assert_eq!(done["response"]["status"], "completed");
+    assert_eq!(done["response"]["usage"]["input_tokens"], 125);
+    assert_eq!(
+        done["response"]["usage"]["input_tokens_details"]["cached_tokens"],
+        100
+    );
+    assert_eq!(done["response"]["usage"]["output_tokens"], 85);
+    // Sequence numbers count up from 0 without a gap.
+    for (i, event) in out.iter().enumerate() {
+        assert_eq!(data(event)["sequence_number"], i as u64);
+    }
+    assert!(t.finished() && !t.failed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses provider → Messages client (Claude Code on OpenAI)
+
+fn responses_event(name: &'static str, mut data: Value) -> (Option<&'static str>, Value) {
+    data["type"] = json!(name);
+    (Some(name), data)
+}
+
+fn responses_tool_stream() -> Vec<(Option<&'static str>, Value)> {
+    let response = |status: &str, usage: Value| json!({"id": "resp_up", "object": "response", "status": status, "output": [], "usage": usage});
+    vec![
+        responses_event(
+            "response.created",
+            json!({"response": response("in_progress", Value::Null)}),
+        ),
+        responses_event(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"type": "reasoning", "id": "rs_1", "summary": []}}),
+        ),
+        responses_event(
+            "response.reasoning_summary_text.delta",
+            json!({"output_index": 0, "summary_index": 0, "item_id": "rs_1", "delta": "Look"}),
+        ),
+        responses_event(
+            "response.reasoning_summary_text.delta",
+            json!({"output_index": 0, "summary_index": 0, "item_id": "rs_1", "delta": " first."}),
+        ),
+        responses_event(
+            "response.reasoning_summary_text.delta",
+            json!({"output_index": 0, "summary_index": 1, "item_id": "rs_1", "delta": "Then act."}),
+        ),
+        responses_event(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA-enc"}}),
+        ),
+        responses_event(
+            "response.output_item.added",
+            json!({"output_index": 1, "item": {"type": "message", "id": "msg_1", "role": "assistant", "content": []}}),
+        ),
+        responses_event(
+            "response.output_text.delta",
+            json!({"output_index": 1, "content_index": 0, "item_id": "msg_1", "delta": "On it."}),
+        ),
+        responses_event(
+            "response.output_item.added",
+            json!({"output_index": 2, "item": {"type": "function_call", "id": "fc_1", "call_id": "call_B", "name": "Bash", "arguments": ""}}),
+        ),
+        responses_event(
+            "response.function_call_arguments.delta",
+            json!({"output_index": 2, "item_id": "fc_1", "delta": "{\"command\":"}),
+        ),
+        responses_event(
+            "response.function_call_arguments.delta",
+            json!({"output_index": 2, "item_id": "fc_1", "delta": "\"ls\"}"}),
+        ),
+        responses_event(
+            "response.output_item.done",
+            json!({"output_index": 2, "item": {"type": "function_call", "id": "fc_1", "call_id": "call_B", "name": "Bash", "arguments": "{\"command\":\"ls\"}"}}),
+        ),
+        responses_event(
+            "response.completed",
+            json!({"response": response("completed", json!({"input_tokens": 900, "input_tokens_details": {"cached_tokens": 800}, "output_tokens": 40, "output_tokens_details": {"reasoning_tokens": 25}}))}),
+        ),
+    ]
+}
+
+#[test]
+fn responses_to_messages_signs_thinking_with_the_encrypted_reasoning() {
+    let (out, t) = run(
+        Wire::Responses,
+        Wire::Messages,
+        &raw(&responses_tool_stream()),
+    );
+    let deltas: Vec<Value> = out
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("content_block_delta"))
+        .map(|e| data(e)["delta"].clone())
+        .collect();
+    assert_eq!(
+        names(&out),
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+    assert_eq!(
+        deltas[0],
+        json!({"type": "thinking_delta", "thinking": "Look"})
+    );
+    assert_eq!(
+        deltas[2],
+        json!({"type": "thinking_delta", "thinking": "\n\nThen act."})
+    );
+    let signature = deltas[3]["signature"].as_str().unwrap();
+    assert_eq!(
+        super::seal::Sealed::unpack(signature),
+        Some(super::seal::Sealed::Encrypted {
+            content: "gAAAA-enc".to_owned()
+        })
+    );
+    assert_eq!(deltas[4], json!({"type": "text_delta", "text": "On it."}));
+    assert_eq!(
+        data(&out[10])["content_block"],
+        json!({"type": "tool_use", "id": "call_B", "name": "Bash", "input": {}})
+    );
+    let end = data(&out[14]);
+    assert_eq!(end["delta"]["stop_reason"], "tool_use");
+    assert_eq!(
+        end["usage"],
+        json!({"input_tokens": 100, "cache_read_input_tokens": 800, "cache_creation_input_tokens": 0, "output_tokens": 40})
+    );
+    assert_eq!(t.usage().map(|u| u.reasoning), Some(25));
+}
+
+#[test]
+fn responses_provider_failures_and_cuts_reach_a_messages_client_as_errors() {
+    let failed = raw(&[
+        responses_event("response.created", json!({"response": {"id": "r"}})),
+        responses_event(
+            "response.output_text.delta",
+            json!({"output_index": 0, "delta": "Hal"}),
+        ),
+        responses_event(
+            "response.failed",
+            json!({"response": {"id": "r", "status": "failed", "error": {"code": "server_error", "message": "overloaded"}}}),
+        ),
+    ]);
+    let (out, t) = run(Wire::Responses, Wire::Messages, &failed);
+    let last = out.last().unwrap();
+    assert_eq!(last.event.as_deref(), Some("error"));
+    assert_eq!(data(last)["error"]["message"], "overloaded");
+    assert!(t.failed());
+    let cut = raw(&responses_tool_stream()[..10]);
+    let (_, mut t) = run(Wire::Responses, Wire::Messages, &cut);
+    let out = t.finish(None);
+    assert_eq!(names(&out), ["error"]);
+    assert!(t.failed());
+    let incomplete = raw(&[responses_event(
+        "response.incomplete",
+        json!({"response": {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}}),
+    )]);
+    let (out, _) = run(Wire::Responses, Wire::Messages, &incomplete);
+    let end = out
+        .iter()
+        .find(|e| e.event.as_deref() == Some("message_delta"))
+        .unwrap();
+    assert_eq!(data(end)["delta"]["stop_reason"], "max_tokens");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom tools of a Responses client on a Chat provider
+
+#[test]
+fn calls_of_custom_tools_stream_as_custom_tool_calls() {
+    let request = json!({"input": "patch it", "tools": [
+        {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}
+    ]});
+    let exchange = super::translate_request(
+        Wire::Responses,
+        &request,
+        &super::Target {
+            wire: Wire::Chat,
+            model: "m",
+            max_output_tokens: None,
+            reasons: false,
+        },
+    )
+    .unwrap()
+    .exchange;
+    let upstream = raw(&[
+        chat_chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_P", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":"}}]}),
+            None,
+        ),
+        chat_chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"*** Begin Patch\"}"}}]}),
+            None,
+        ),
+        chat_chunk(json!({}), Some("tool_calls")),
+        chat_done(),
+    ]);
+    let mut t = StreamTranslator::new(Wire::Chat, Wire::Responses, "m", "resp_c", &exchange);
+    let mut out = Vec::new();
+    for event in SseParser::default().push(&upstream) {
+        out.extend(t.on_event(&event));
+    }
+    assert_eq!(
+        names(&out),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.custom_tool_call_input.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(data(&out[2])["item"]["type"], "custom_tool_call");
+    assert_eq!(data(&out[3])["input"], "*** Begin Patch");
+    assert_eq!(
+        data(&out[4])["item"],
+        json!({"type": "custom_tool_call", "id": "fc_c_0", "status": "completed", "call_id": "call_P",
+               "name": "apply_patch", "input": "*** Begin Patch"})
+    );
 }
