@@ -618,6 +618,41 @@ fn canaries_never_reach_disk_or_log() {
             "/v1/messages",
             json!({"model": "claude-test", "max_tokens": 9, "messages": [{"role": "user", "content": canary}]}),
         ),
+        // Translated both ways between Responses and Messages, with tool calls, results,
+        // reasoning to carry, fields nobody knows and the canary in names and tags too.
+        (
+            "/v1/responses",
+            json!({"model": "claude-test", "instructions": canary, "input": [
+                {"role": "user", "content": canary},
+                {"type": "reasoning", "summary": [{"type": "summary_text", "text": canary}], "encrypted_content": canary},
+                {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": format!("{{\"cmd\": \"{canary}\"}}")},
+                {"type": "function_call_output", "call_id": "c1", "output": canary},
+                {"type": canary, "text": canary}
+            ], "tools": [{"type": "function", "name": "shell", "description": canary, "parameters": {"type": "object"}}, {"type": canary}],
+               "x_unknown": canary, canary.clone(): canary}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "gpt-test", "max_tokens": 9, "system": [{"type": "text", "text": canary}], "messages": [
+                {"role": "user", "content": canary},
+                {"role": "system", "content": canary},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": canary, "signature": canary}, {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": canary}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": canary}, {"type": canary}]}
+            ], "thinking": {"type": "adaptive", canary.clone(): canary}, "metadata": {"user_id": canary}}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "chat-model", "max_tokens": 9, "messages": [{"role": "user", "content": canary}, {"role": "system", "content": canary}],
+                   "context_management": {"edits": [{"type": canary}]}}),
+        ),
+        (
+            "/v1/responses/input_tokens",
+            json!({"model": "chat-model", "input": canary}),
+        ),
+        (
+            "/v1/responses/input_tokens",
+            json!({"model": "gpt-test", "input": canary}),
+        ),
     ];
     let mut echoed = false;
     for (path, body) in requests {
@@ -994,4 +1029,87 @@ fn admins_see_provider_health_and_nobody_else_does() {
         .send()
         .unwrap();
     assert_ne!(res.status(), 200);
+}
+
+/// A translated request names what it left out: in its response header (whole and streamed),
+/// its usage row and the request log; names only, never values. The docs page lists the table
+/// of every pair.
+#[test]
+fn translated_requests_report_what_they_left_out() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let secret = format!("CANARY-left-out-{}", rand_suffix());
+    let body = |stream: bool| {
+        json!({
+            "model": "codex-via-chat", "input": "hi", "stream": stream, "store": false,
+            "include": ["reasoning.encrypted_content"], "client_metadata": {"session": secret},
+            "x_new_field_2027": {"value": secret},
+            "tools": [{"type": "web_search", "external_web_access": false}]
+        })
+    };
+    let expected = "client_metadata,include,store,x_new_field_2027,tools.web_search";
+    for stream in [false, true] {
+        let res = post(&server, "/v1/responses", &key, body(stream));
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers()["x-codexapi-dropped"],
+            expected,
+            "stream: {stream}"
+        );
+        let text = res.text().unwrap();
+        assert!(text.contains(ANSWER), "{text}");
+    }
+    // The fields never went upstream.
+    for seen in up.seen() {
+        assert!(!seen.body.to_string().contains(&secret), "{:?}", seen.body);
+    }
+    // Nothing is left out when the formats match.
+    let res = post(
+        &server,
+        "/v1/responses",
+        &key,
+        json!({"model": "gpt-test", "input": "hi", "x_new_field_2027": 1}),
+    );
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-codexapi-dropped").is_none());
+
+    let conn = Connection::open(server.db_path()).unwrap();
+    let dropped: Vec<Option<String>> = conn
+        .prepare("SELECT dropped FROM usage ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        dropped,
+        [Some(expected.to_owned()), Some(expected.to_owned()), None]
+    );
+    let page = common::text(
+        common::signed_in(&server, "dev@example.test")
+            .get(server.url("/dashboard/usage"))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        page.contains(
+            "left out: client_metadata, include, store, x_new_field_2027, tools.web_search"
+        ),
+        "the request log names them"
+    );
+    assert!(!page.contains(&secret));
+
+    let docs = common::text(http().get(server.url("/docs")).send().unwrap());
+    assert_eq!(docs.matches(r#"<details class="policy""#).count(), 7);
+    for id in [
+        "policy-responses-chat",
+        "policy-responses-messages",
+        "policy-messages-chat",
+        "policy-messages-responses",
+        "policy-chat-messages",
+    ] {
+        assert!(docs.contains(&format!(r#"id="{id}""#)), "{id}");
+    }
+    assert!(docs.contains("<code>previous_response_id</code>"));
 }

@@ -152,6 +152,7 @@ struct Row {
     output: i64,
     cost: i64,
     estimated: bool,
+    dropped: String,
 }
 
 /// A user's rows, newest first.
@@ -160,7 +161,8 @@ fn rows_of(server: &Server, email: &str) -> Vec<Row> {
     let mut stmt = conn
         .prepare(
             "SELECT u.at, coalesce(u.model, ''), coalesce(k.name, ''), u.status, u.input_tokens,
-                    u.cached_input_tokens, u.output_tokens, u.cost, u.estimated
+                    u.cached_input_tokens, u.output_tokens, u.cost, u.estimated,
+                    coalesce(u.dropped, '')
              FROM usage u JOIN users s ON s.id = u.user_id LEFT JOIN api_keys k ON k.id = u.key_id
              WHERE s.email = ?1 ORDER BY u.at DESC, u.id DESC",
         )
@@ -176,6 +178,7 @@ fn rows_of(server: &Server, email: &str) -> Vec<Row> {
             output: r.get(6)?,
             cost: r.get(7)?,
             estimated: r.get(8)?,
+            dropped: r.get(9)?,
         })
     })
     .unwrap()
@@ -548,7 +551,8 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
             "latency_ms",
             "ttfb_ms",
             "cost",
-            "currency"
+            "currency",
+            "dropped"
         ]
     );
     assert_eq!(csv.len() - 1, rows.len());
@@ -556,7 +560,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     for (record, row) in csv[1..].iter().zip(&rows) {
-        assert_eq!(record.len(), 18);
+        assert_eq!(record.len(), 19);
         assert_eq!(record[0], format_time(row.at, csv_time));
         assert_eq!(record[2], row.model);
         assert_eq!(record[3], row.key);
@@ -571,6 +575,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
             Money::from_micros(row.cost)
         );
         assert_eq!(record[17], "USD");
+        assert_eq!(record[18], row.dropped);
     }
     assert!(
         csv_text.contains("\"laptop, \"\"work\"\"\""),

@@ -22,7 +22,8 @@
 //!   results first (Anthropic wants them at the start of the turn that answers the calls).
 //! - `max_tokens` is required: the client's limit, else the model's configured
 //!   `max_output_tokens`, else 8192.
-//! - Reasoning becomes `thinking` with a budget (raising `max_tokens` to make room). It is not
+//! - Reasoning becomes `thinking` with a budget (raising `max_tokens` to make room), for models
+//!   configured with reasoning efforts: others refuse the setting. It is not
 //!   turned on when a tool is forced (Anthropic refuses that), nor in the middle of a tool loop
 //!   unless the last assistant turn opens with thinking Anthropic signed: Anthropic requires
 //!   that turn to start with its own thinking block. `temperature` and `top_p` are left
@@ -504,11 +505,14 @@ pub(super) fn write_request(
         .or(target.max_output_tokens)
         .unwrap_or(DEFAULT_MAX_TOKENS);
     let budget = match c.reasoning {
+        // Models that do not think refuse the setting.
+        _ if !target.reasons => None,
         Some(Reasoning::Budget(budget)) => Some(budget.max(MIN_THINKING_BUDGET)),
         Some(Reasoning::Effort(Effort::Minimal)) | Some(Reasoning::Off) | None => None,
         Some(Reasoning::Effort(effort)) => Some(effort.budget()),
         Some(Reasoning::Auto) => Some(Effort::Medium.budget()),
     };
+    let asked = c.reasoning.is_some_and(|r| !matches!(r, Reasoning::Off));
     let mut thinking = budget.filter(|_| !forced_tool && thinking_allowed);
     if let Some(budget) = thinking
         && budget >= max_tokens
@@ -521,7 +525,7 @@ pub(super) fn write_request(
             thinking = Some(max_tokens / 2).filter(|b| *b >= MIN_THINKING_BUDGET);
         }
     }
-    if budget.is_some() && thinking.is_none() {
+    if asked && thinking.is_none() && c.reasoning != Some(Reasoning::Effort(Effort::Minimal)) {
         dropped.add("reasoning");
     }
     if let Some(budget) = thinking {

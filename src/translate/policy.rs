@@ -613,17 +613,16 @@ pub(super) struct Dropped(Vec<String>);
 const MOST_NAMES: usize = 48;
 
 impl Dropped {
-    /// Records a top-level field name; one that does not look like a field name is recorded
-    /// as `?`.
+    /// Records a top-level field name; one that does not look like one is recorded as `?`.
     pub fn add(&mut self, name: &str) {
-        let name = if looks_like_a_field(name) { name } else { "?" };
+        let name = if looks_like_a_name(name) { name } else { "?" };
         self.push(name.to_owned());
     }
 
-    /// Records `container.tag`, e.g. `tools.web_search`; a tag that does not look like one of
-    /// these APIs' type tags is recorded as `?`.
+    /// Records `container.tag`, e.g. `tools.web_search`; a tag that does not look like one is
+    /// recorded as `?`.
     pub fn add_in(&mut self, container: &str, tag: &str) {
-        let tag = if looks_like_a_tag(tag) { tag } else { "?" };
+        let tag = if looks_like_a_name(tag) { tag } else { "?" };
         self.push(format!("{container}.{tag}"));
     }
 
@@ -631,7 +630,7 @@ impl Dropped {
     pub fn rest(&mut self, container: &str, object: &Map<String, Value>, used: &[&str]) {
         for (key, value) in object {
             if !value.is_null() && !used.contains(&key.as_str()) {
-                let key = if looks_like_a_field(key) { key } else { "?" };
+                let key = if looks_like_a_name(key) { key } else { "?" };
                 self.push(format!("{container}.{key}"));
             }
         }
@@ -653,20 +652,15 @@ impl Dropped {
     }
 }
 
-/// Field names of these APIs: short, ASCII letters, digits and `_-.$`. Anything else might be
-/// user text and is never reported.
-fn looks_like_a_field(name: &str) -> bool {
+/// Field names and type tags of these APIs are short snake case: lowercase ASCII letters,
+/// digits, `_` and `.` (`client_metadata`, `web_search_20250305`). Anything else might be the
+/// user's own words and is never reported.
+fn looks_like_a_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.$".contains(&b))
-}
-
-/// Type tags of these APIs are lower case (`web_search_20250305`); a role or type with capitals
-/// or spaces is more likely the user's own words.
-fn looks_like_a_tag(tag: &str) -> bool {
-    looks_like_a_field(tag) && !tag.bytes().any(|b| b.is_ascii_uppercase())
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(&b))
 }
 
 #[cfg(test)]
@@ -704,6 +698,7 @@ mod tests {
         dropped.add("def secret(): return 42");
         dropped.add_in("input", "x y");
         dropped.add_in("input.role", "Reviewer");
+        dropped.add("brandNewFlag");
         dropped.rest(
             "reasoning",
             serde_json::json!({"effort": "low", "summary": "auto", "gone": null})

@@ -155,7 +155,7 @@ fn fields_never_seen_are_dropped_and_reported_never_refused() {
     for pair in pairs() {
         for (name, value) in [
             ("x_field_from_2027", json!({"nested": [1, 2]})),
-            ("brandNewFlag", json!(true)),
+            ("brand_new_flag", json!(true)),
             ("deep.name", json!("text")),
         ] {
             let mut body = base(pair.client);
@@ -947,7 +947,8 @@ fn messages_documents_and_images_reach_responses() {
 // Chat → Messages
 
 fn c2m(body: Value) -> (Value, Vec<String>) {
-    ok(Wire::Chat, Wire::Messages, body)
+    let t = translate_request(Wire::Chat, &body, &reasoning_target(Wire::Messages)).unwrap();
+    (t.body, t.exchange.dropped)
 }
 
 #[test]

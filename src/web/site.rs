@@ -277,6 +277,78 @@ struct DocsPage {
     base: String,
     model: String,
     setup: Snippets,
+    policies: Vec<PolicyTable>,
+}
+
+/// One pair's field policy, as the docs page shows it.
+struct PolicyTable {
+    id: String,
+    title: String,
+    rows: Vec<PolicyRow>,
+}
+
+struct PolicyRow {
+    field: &'static str,
+    policy: &'static str,
+    badge: &'static str,
+    note: &'static str,
+}
+
+/// A table's rules as the page lists them: mapped fields, then carried, dropped, refused.
+fn policy_order(
+    rules: &'static [crate::translate::policy::Rule],
+) -> impl Iterator<Item = &'static crate::translate::policy::Rule> {
+    use crate::translate::policy::Policy;
+    let rank = |policy: &Policy| match policy {
+        Policy::Map => 0,
+        Policy::Carry => 1,
+        Policy::Drop => 2,
+        Policy::Refuse(_) => 3,
+    };
+    let mut sorted: Vec<_> = rules.iter().collect();
+    sorted.sort_by_key(|r| rank(&r.policy));
+    sorted.into_iter()
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The translation tables, straight from the translator.
+fn policy_tables() -> Vec<PolicyTable> {
+    use crate::translate::policy::{Policy, pairs};
+    pairs()
+        .iter()
+        .map(|pair| PolicyTable {
+            id: format!(
+                "policy-{}-{}",
+                format!("{:?}", pair.client).to_lowercase(),
+                format!("{:?}", pair.provider).to_lowercase()
+            ),
+            title: capitalized(&format!(
+                "{} client → {} provider",
+                pair.client.label(),
+                pair.provider.label()
+            )),
+            rows: policy_order(pair.rules)
+                .map(|rule| PolicyRow {
+                    field: rule.field,
+                    policy: rule.policy.name(),
+                    badge: match rule.policy {
+                        Policy::Carry => "badge badge-ok",
+                        Policy::Map => "badge badge-accent",
+                        Policy::Drop => "badge",
+                        Policy::Refuse(_) => "badge badge-danger",
+                    },
+                    note: rule.note,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 async fn docs(state: web::Data<AppState>) -> impl Responder {
@@ -291,6 +363,7 @@ async fn docs(state: web::Data<AppState>) -> impl Responder {
         base: state.public_url.to_string(),
         setup: snippets(&state.public_url, "sk-cx-YOUR-KEY", &model),
         model,
+        policies: policy_tables(),
     }
 }
 

@@ -297,6 +297,8 @@ pub struct LogRow {
     pub output: String,
     pub latency: String,
     pub cost: String,
+    /// The request fields a translation between API formats left out, when any.
+    pub dropped: Option<String>,
 }
 
 /// An option of a filter's `<select>`.
@@ -330,6 +332,7 @@ struct UsagePage {
     rows: Vec<LogRow>,
     /// Whether the explanation of the "est." mark is needed.
     any_estimated: bool,
+    any_dropped: bool,
     newer_link: Option<String>,
     older_link: Option<String>,
     csv_link: String,
@@ -561,6 +564,7 @@ fn render_page(
             output: group_digits(r.output_tokens),
             latency: format!("{} ms", group_digits(r.latency_ms)),
             cost: money(r.cost),
+            dropped: r.dropped.as_ref().map(|d| d.replace(',', ", ")),
         })
         .collect();
 
@@ -595,6 +599,7 @@ fn render_page(
         key_choices,
         outcome_choices,
         any_estimated: rows.iter().any(|r: &LogRow| r.estimated),
+        any_dropped: rows.iter().any(|r: &LogRow| r.dropped.is_some()),
         rows,
         newer_link: report
             .page

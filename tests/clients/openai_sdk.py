@@ -127,6 +127,12 @@ def compact(client, model, prompt):
     return {"text": ",".join(kinds), "id": compacted.id, "usage": usage_of(compacted.usage)}
 
 
+def input_tokens(client, model, prompt):
+    """`responses.input_tokens.count(...)`: what the input would cost in tokens."""
+    counted = client.responses.input_tokens.count(model=model, input=prompt)
+    return {"text": str(counted.input_tokens), "input_tokens": counted.input_tokens}
+
+
 def models(client, model, _prompt):
     ids = [m.id for m in client.models.list()]
     if model not in ids:
@@ -153,6 +159,7 @@ CHECKS = {
     "responses_stream": (responses_stream, None),
     "responses_stream_helper": (responses_stream_helper, None),
     "compact": (compact, None),
+    "input_tokens": (input_tokens, None),
     "models": (models, None),
     "unknown_model": (unknown_model, openai.NotFoundError),
     "bad_key": (bad_key, openai.AuthenticationError),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod agents;
 pub mod smtp;
 pub mod stripe;
 pub mod upstream;

@@ -3,6 +3,9 @@
 //! (JSON and SSE). The upstream model name picks a behaviour:
 //!
 //! - anything else: answer normally, with the text `ANSWER` below plus the request's canary;
+//!   when the request mentions [`ROUND_TRIP`], first with a call of the client's shell tool
+//!   (`exec_command`, `Bash`, `shell_command` or `shell`) running `echo TOOL-RAN-42`, and, once
+//!   the request carries that tool's result, with text quoting it;
 //! - `fail-500`, `fail-429`: that status before any byte;
 //! - `slow`: wait 3 s before answering;
 //! - `drop`: stream a little, then cut the connection;
@@ -16,6 +19,12 @@ use serde_json::{Value, json};
 
 /// The text every normal answer starts with.
 pub const ANSWER: &str = "Hello from the fake upstream.";
+/// A prompt holding this gets a tool call first (see the module docs).
+pub const ROUND_TRIP: &str = "TOOL-ROUND-TRIP";
+/// What the tool call of a round trip prints, and the final answer then quotes.
+pub const TOOL_OUTPUT: &str = "TOOL-RAN-42";
+/// The reasoning the fake writes when the request asks for reasoning or thinking.
+pub const THOUGHT: &str = "Considering the request.";
 
 /// What the fake upstream saw of one request.
 #[derive(Debug, Clone)]
@@ -160,10 +169,13 @@ async fn handle(
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         _ => {}
     }
-    let text = format!("{ANSWER} {}", canary(&body)).trim().to_owned();
     let path = req.path().to_owned();
     if path.ends_with("/messages/count_tokens") {
         return HttpResponse::Ok().json(json!({"input_tokens": 42}));
+    }
+    if path.ends_with("/responses/input_tokens") {
+        return HttpResponse::Ok()
+            .json(json!({"object": "response.input_tokens", "input_tokens": 43}));
     }
     if path.ends_with("/responses/compact") {
         return HttpResponse::Ok().json(json!({
@@ -172,14 +184,32 @@ async fn handle(
             "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35},
         }));
     }
-    let (mut events, mut whole) = if path.ends_with("/chat/completions") {
-        chat(&model, &text)
+    let wire = if path.ends_with("/chat/completions") {
+        Wire::Chat
     } else if path.ends_with("/responses") {
-        responses(&model, &text)
+        Wire::Responses
     } else if path.ends_with("/messages") {
-        messages(&model, &text)
+        Wire::Messages
     } else {
         return HttpResponse::NotFound().json(json!({"error": {"message": "no such path"}}));
+    };
+    if let Err(message) = check(wire, &body) {
+        // What the real provider says of a request that breaks its rules.
+        let error = match wire {
+            Wire::Messages => {
+                json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+            }
+            Wire::Chat | Wire::Responses => {
+                json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}})
+            }
+        };
+        return HttpResponse::BadRequest().json(error);
+    }
+    let plan = plan(wire, &body);
+    let (mut events, mut whole) = match wire {
+        Wire::Chat => chat(&model, &plan),
+        Wire::Responses => responses(&model, &plan),
+        Wire::Messages => messages(&model, &plan),
     };
     if model == "no-usage" {
         // Some servers report no usage at all: the gateway must count for itself.
@@ -215,7 +245,7 @@ async fn handle(
         "long" => {
             // A slow answer that only ends when the listener hangs up (or after 30 s).
             let guard = CloseGuard(closed.get_ref().clone());
-            let tick = chat("long", "tick").0.remove(1).1;
+            let tick = chat("long", &Plan::text("tick")).0.remove(1).1;
             let stream = futures_util::stream::unfold((guard, 0u32), move |(guard, n)| {
                 let tick = tick.clone();
                 async move {
@@ -251,60 +281,486 @@ async fn handle(
         .streaming(stream)
 }
 
-fn chat(model: &str, text: &str) -> (Vec<(Option<&'static str>, String)>, Value) {
+/// The format a request came in, by its path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Chat,
+    Responses,
+    Messages,
+}
+
+/// What the fake answers with.
+struct Plan {
+    /// Reasoning first, when the request asks for it.
+    thought: Option<String>,
+    reply: Reply,
+}
+
+enum Reply {
+    Text(String),
+    Call { name: String, arguments: String },
+}
+
+impl Plan {
+    fn text(text: &str) -> Plan {
+        Plan {
+            thought: None,
+            reply: Reply::Text(text.to_owned()),
+        }
+    }
+}
+
+/// A short stand-in for a provider's signature or encryption of `text`, checked when it comes
+/// back: FNV-1a, in hex.
+pub fn seal(kind: &str, text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{kind}-{hash:016x}")
+}
+
+fn plan(wire: Wire, body: &Value) -> Plan {
+    let thought = match wire {
+        Wire::Chat => body.get("reasoning_effort").is_some(),
+        Wire::Responses => body.get("reasoning").is_some(),
+        Wire::Messages => body
+            .pointer("/thinking/type")
+            .is_some_and(|t| t != "disabled"),
+    }
+    .then(|| THOUGHT.to_owned());
+    let text = format!("{ANSWER} {}", canary(body)).trim().to_owned();
+    if !body.to_string().contains(ROUND_TRIP) {
+        return Plan {
+            thought,
+            reply: Reply::Text(text),
+        };
+    }
+    let results = tool_results(wire, body);
+    let reply = if !results.is_empty() {
+        let said = results
+            .lines()
+            .find(|l| l.contains(TOOL_OUTPUT))
+            .unwrap_or("(no output)")
+            .trim()
+            .to_owned();
+        Reply::Text(format!("{text} The tool said: {said}"))
+    } else {
+        match shell_call(wire, body) {
+            Some((name, arguments)) => Reply::Call { name, arguments },
+            None => Reply::Text(format!("{text} (no shell tool offered)")),
+        }
+    };
+    Plan { thought, reply }
+}
+
+/// The names of the tools a request offers.
+fn tool_names(wire: Wire, body: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut add = |tools: &Value| {
+        for tool in tools.as_array().into_iter().flatten() {
+            let name = match wire {
+                Wire::Chat => tool.pointer("/function/name"),
+                Wire::Responses | Wire::Messages => tool.get("name"),
+            };
+            if let Some(name) = name.and_then(Value::as_str) {
+                names.push(name.to_owned());
+            }
+            if let Some(inner) = tool.get("tools") {
+                for t in inner.as_array().into_iter().flatten() {
+                    if let Some(name) = t.get("name").and_then(Value::as_str) {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+    };
+    add(body.get("tools").unwrap_or(&Value::Null));
+    names
+}
+
+/// A call of the client's shell tool that prints [`TOOL_OUTPUT`], with the arguments its
+/// schema wants.
+fn shell_call(wire: Wire, body: &Value) -> Option<(String, String)> {
+    let names = tool_names(wire, body);
+    let command = format!("echo {TOOL_OUTPUT}");
+    let arguments = if names.iter().any(|n| n == "exec_command") {
+        ("exec_command", json!({"cmd": command}))
+    } else if names.iter().any(|n| n == "Bash") {
+        (
+            "Bash",
+            json!({"command": command, "description": "Print a marker"}),
+        )
+    } else if names.iter().any(|n| n == "shell_command") {
+        ("shell_command", json!({"command": command}))
+    } else if names.iter().any(|n| n == "shell") {
+        ("shell", json!({"command": ["bash", "-lc", command]}))
+    } else {
+        return None;
+    };
+    Some((arguments.0.to_owned(), arguments.1.to_string()))
+}
+
+/// The text of every tool result the request carries.
+fn tool_results(wire: Wire, body: &Value) -> String {
+    fn text(content: &Value) -> String {
+        match content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
+    }
+    let list = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    match wire {
+        Wire::Chat => {
+            for m in list("messages").iter().filter(|m| m["role"] == "tool") {
+                out.push(text(&m["content"]));
+            }
+        }
+        Wire::Responses => {
+            for item in list("input") {
+                if matches!(
+                    item["type"].as_str(),
+                    Some("function_call_output" | "custom_tool_call_output")
+                ) {
+                    out.push(text(&item["output"]));
+                }
+            }
+        }
+        Wire::Messages => {
+            for m in list("messages") {
+                for block in m["content"].as_array().into_iter().flatten() {
+                    if block["type"] == "tool_result" {
+                        out.push(text(&block["content"]));
+                    }
+                }
+            }
+        }
+    }
+    out.join("\n")
+}
+
+/// The provider's own rules for what a request may hold, as far as translations could break
+/// them: tool results answer calls made just before; Anthropic's thinking comes back signed and
+/// opens a tool loop's assistant turn; OpenAI's encrypted reasoning comes back as it was issued.
+fn check(wire: Wire, body: &Value) -> Result<(), String> {
+    let list = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    match wire {
+        Wire::Chat => {
+            let mut open: Vec<String> = Vec::new();
+            for (i, m) in list("messages").iter().enumerate() {
+                match m["role"].as_str() {
+                    Some("assistant") => {
+                        open = m["tool_calls"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                            .collect();
+                    }
+                    Some("tool") => {
+                        let id = m["tool_call_id"].as_str().unwrap_or_default();
+                        if !open.iter().any(|o| o == id) {
+                            return Err(format!(
+                                "messages.[{i}]: messages with role 'tool' must be a response to a preceding message with 'tool_calls'"
+                            ));
+                        }
+                    }
+                    _ => open.clear(),
+                }
+            }
+        }
+        Wire::Responses => {
+            let input = list("input");
+            for item in &input {
+                match item["type"].as_str() {
+                    Some("function_call_output" | "custom_tool_call_output") => {
+                        let id = &item["call_id"];
+                        if !input.iter().any(|c| {
+                            c["call_id"] == *id
+                                && c["type"].as_str().is_some_and(|t| t.ends_with("call"))
+                        }) {
+                            return Err(format!(
+                                "No tool call found for function call output with call_id {id}."
+                            ));
+                        }
+                    }
+                    Some("reasoning") => {
+                        let sealed = item["encrypted_content"].as_str().unwrap_or_default();
+                        if sealed != seal("enc", THOUGHT) {
+                            return Err(
+                                "The encrypted content for item could not be verified.".to_owned()
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Wire::Messages => {
+            let messages = list("messages");
+            let thinking = body
+                .pointer("/thinking/type")
+                .is_some_and(|t| t == "enabled" || t == "adaptive");
+            for (i, m) in messages.iter().enumerate() {
+                let blocks = m["content"].as_array().cloned().unwrap_or_default();
+                for (j, block) in blocks.iter().enumerate() {
+                    match block["type"].as_str() {
+                        Some("thinking") => {
+                            let text = block["thinking"].as_str().unwrap_or_default();
+                            if block["signature"].as_str() != Some(seal("sig", text).as_str()) {
+                                return Err(format!(
+                                    "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                                ));
+                            }
+                        }
+                        Some("tool_result") => {
+                            let id = &block["tool_use_id"];
+                            let called = i > 0
+                                && messages[i - 1]["content"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .any(|b| b["type"] == "tool_use" && b["id"] == *id);
+                            if !called {
+                                return Err(format!(
+                                    "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}"
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // With thinking on, the assistant turn a tool loop continues must open with thinking.
+            if thinking
+                && let Some(last) = messages.iter().rposition(|m| m["role"] == "assistant")
+                && messages[last]["content"]
+                    .as_array()
+                    .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_use"))
+                && messages[last + 1..].iter().any(|m| {
+                    m["content"]
+                        .as_array()
+                        .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result"))
+                })
+                && messages[last]["content"][0]["type"] != "thinking"
+            {
+                return Err(format!(
+                    "messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block."
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn chat(model: &str, plan: &Plan) -> (Vec<(Option<&'static str>, String)>, Value) {
     let usage = json!({"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30, "prompt_tokens_details": {"cached_tokens": 4}});
-    let (first, rest) = text.split_at(text.len() / 2);
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
         .to_string()
     };
-    let events = vec![
-        (None, chunk(json!({"role": "assistant", "content": ""}), Value::Null)),
-        (None, chunk(json!({"content": first}), Value::Null)),
-        (None, chunk(json!({"content": rest}), Value::Null)),
-        (None, chunk(json!({}), json!("stop"))),
-        (None, json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string()),
-        (None, "[DONE]".to_owned()),
-    ];
+    let mut events = vec![(
+        None,
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    )];
+    let mut message = json!({"role": "assistant", "content": null});
+    if let Some(thought) = &plan.thought {
+        events.push((
+            None,
+            chunk(json!({"reasoning_content": thought}), Value::Null),
+        ));
+        message["reasoning_content"] = json!(thought);
+    }
+    let finish = match &plan.reply {
+        Reply::Text(text) => {
+            let (first, rest) = text.split_at(text.len() / 2);
+            events.push((None, chunk(json!({"content": first}), Value::Null)));
+            events.push((None, chunk(json!({"content": rest}), Value::Null)));
+            message["content"] = json!(text);
+            "stop"
+        }
+        Reply::Call { name, arguments } => {
+            let (first, rest) = arguments.split_at(arguments.len() / 2);
+            events.push((None, chunk(json!({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function", "function": {"name": name, "arguments": first}}]}), Value::Null)));
+            events.push((
+                None,
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": rest}}]}),
+                    Value::Null,
+                ),
+            ));
+            message["tool_calls"] = json!([{"id": "call_fake1", "type": "function", "function": {"name": name, "arguments": arguments}}]);
+            "tool_calls"
+        }
+    };
+    events.push((None, chunk(json!({}), json!(finish))));
+    events.push((None, json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string()));
+    events.push((None, "[DONE]".to_owned()));
     let whole = json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage,
     });
     (events, whole)
 }
 
-fn responses(model: &str, text: &str) -> (Vec<(Option<&'static str>, String)>, Value) {
+fn responses(model: &str, plan: &Plan) -> (Vec<(Option<&'static str>, String)>, Value) {
     let usage = json!({"input_tokens": 21, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 30});
-    let item = json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
-                      "content": [{"type": "output_text", "text": text, "annotations": []}]});
     let response = |status: &str, output: Value, usage: Value| json!({"id": "resp_1", "object": "response", "created_at": 1, "status": status, "model": model, "output": output, "usage": usage});
-    let events = vec![
-        (Some("response.created"), json!({"type": "response.created", "sequence_number": 0, "response": response("in_progress", json!([]), Value::Null)}).to_string()),
-        (Some("response.output_item.added"), json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0, "item": {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}}).to_string()),
-        (Some("response.content_part.added"), json!({"type": "response.content_part.added", "sequence_number": 2, "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}).to_string()),
-        (Some("response.output_text.delta"), json!({"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}).to_string()),
-        (Some("response.output_text.done"), json!({"type": "response.output_text.done", "sequence_number": 4, "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": text}).to_string()),
-        (Some("response.content_part.done"), json!({"type": "response.content_part.done", "sequence_number": 5, "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}).to_string()),
-        (Some("response.output_item.done"), json!({"type": "response.output_item.done", "sequence_number": 6, "output_index": 0, "item": item}).to_string()),
-        (Some("response.completed"), json!({"type": "response.completed", "sequence_number": 7, "response": response("completed", json!([item]), usage.clone())}).to_string()),
-    ];
-    (events, response("completed", json!([item]), usage))
+    let mut events: Vec<(Option<&'static str>, Value)> = vec![(
+        Some("response.created"),
+        json!({"response": response("in_progress", json!([]), Value::Null)}),
+    )];
+    let mut output = Vec::new();
+    if let Some(thought) = &plan.thought {
+        let index = output.len();
+        let item = json!({"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": thought}], "encrypted_content": seal("enc", thought)});
+        events.push((Some("response.output_item.added"), json!({"output_index": index, "item": {"type": "reasoning", "id": "rs_1", "summary": []}})));
+        events.push((Some("response.reasoning_summary_part.added"), json!({"item_id": "rs_1", "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}})));
+        events.push((
+            Some("response.reasoning_summary_text.delta"),
+            json!({"item_id": "rs_1", "output_index": index, "summary_index": 0, "delta": thought}),
+        ));
+        events.push((
+            Some("response.reasoning_summary_text.done"),
+            json!({"item_id": "rs_1", "output_index": index, "summary_index": 0, "text": thought}),
+        ));
+        events.push((
+            Some("response.output_item.done"),
+            json!({"output_index": index, "item": item}),
+        ));
+        output.push(item);
+    }
+    let index = output.len();
+    match &plan.reply {
+        Reply::Text(text) => {
+            let item = json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                              "content": [{"type": "output_text", "text": text, "annotations": []}]});
+            events.push((Some("response.output_item.added"), json!({"output_index": index, "item": {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}})));
+            events.push((Some("response.content_part.added"), json!({"item_id": "msg_1", "output_index": index, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}})));
+            events.push((Some("response.output_text.delta"), json!({"item_id": "msg_1", "output_index": index, "content_index": 0, "delta": text})));
+            events.push((Some("response.output_text.done"), json!({"item_id": "msg_1", "output_index": index, "content_index": 0, "text": text})));
+            events.push((Some("response.content_part.done"), json!({"item_id": "msg_1", "output_index": index, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}})));
+            events.push((
+                Some("response.output_item.done"),
+                json!({"output_index": index, "item": item}),
+            ));
+            output.push(item);
+        }
+        Reply::Call { name, arguments } => {
+            let item = json!({"type": "function_call", "id": "fc_1", "status": "completed", "call_id": "call_fake1", "name": name, "arguments": arguments});
+            let (first, rest) = arguments.split_at(arguments.len() / 2);
+            events.push((Some("response.output_item.added"), json!({"output_index": index, "item": {"type": "function_call", "id": "fc_1", "status": "in_progress", "call_id": "call_fake1", "name": name, "arguments": ""}})));
+            events.push((
+                Some("response.function_call_arguments.delta"),
+                json!({"item_id": "fc_1", "output_index": index, "delta": first}),
+            ));
+            events.push((
+                Some("response.function_call_arguments.delta"),
+                json!({"item_id": "fc_1", "output_index": index, "delta": rest}),
+            ));
+            events.push((
+                Some("response.function_call_arguments.done"),
+                json!({"item_id": "fc_1", "output_index": index, "arguments": arguments}),
+            ));
+            events.push((
+                Some("response.output_item.done"),
+                json!({"output_index": index, "item": item}),
+            ));
+            output.push(item);
+        }
+    }
+    let whole = response("completed", Value::Array(output), usage);
+    events.push((Some("response.completed"), json!({"response": whole})));
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(seq, (name, mut data))| {
+            data["type"] = json!(name);
+            data["sequence_number"] = json!(seq);
+            (name, data.to_string())
+        })
+        .collect();
+    (events, whole)
 }
 
-fn messages(model: &str, text: &str) -> (Vec<(Option<&'static str>, String)>, Value) {
-    let events = vec![
-        (Some("message_start"), json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 17, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 1}}}).to_string()),
-        (Some("content_block_start"), json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}).to_string()),
-        (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}).to_string()),
-        (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 0}).to_string()),
-        (Some("message_delta"), json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 9}}).to_string()),
-        (Some("message_stop"), json!({"type": "message_stop"}).to_string()),
-    ];
+fn messages(model: &str, plan: &Plan) -> (Vec<(Option<&'static str>, String)>, Value) {
+    let mut events: Vec<(Option<&'static str>, Value)> = vec![(
+        Some("message_start"),
+        json!({"message": {"id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 17, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 1}}}),
+    )];
+    let mut content = Vec::new();
+    if let Some(thought) = &plan.thought {
+        let signature = seal("sig", thought);
+        let index = content.len();
+        events.push((Some("content_block_start"), json!({"index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})));
+        events.push((
+            Some("content_block_delta"),
+            json!({"index": index, "delta": {"type": "thinking_delta", "thinking": thought}}),
+        ));
+        events.push((
+            Some("content_block_delta"),
+            json!({"index": index, "delta": {"type": "signature_delta", "signature": signature}}),
+        ));
+        events.push((Some("content_block_stop"), json!({"index": index})));
+        content.push(json!({"type": "thinking", "thinking": thought, "signature": signature}));
+    }
+    let index = content.len();
+    let stop = match &plan.reply {
+        Reply::Text(text) => {
+            events.push((
+                Some("content_block_start"),
+                json!({"index": index, "content_block": {"type": "text", "text": ""}}),
+            ));
+            events.push((
+                Some("content_block_delta"),
+                json!({"index": index, "delta": {"type": "text_delta", "text": text}}),
+            ));
+            content.push(json!({"type": "text", "text": text}));
+            "end_turn"
+        }
+        Reply::Call { name, arguments } => {
+            let (first, rest) = arguments.split_at(arguments.len() / 2);
+            events.push((Some("content_block_start"), json!({"index": index, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {}}})));
+            events.push((Some("content_block_delta"), json!({"index": index, "delta": {"type": "input_json_delta", "partial_json": first}})));
+            events.push((Some("content_block_delta"), json!({"index": index, "delta": {"type": "input_json_delta", "partial_json": rest}})));
+            let input: Value = serde_json::from_str(arguments).unwrap_or_default();
+            content.push(
+                json!({"type": "tool_use", "id": "toolu_fake1", "name": name, "input": input}),
+            );
+            "tool_use"
+        }
+    };
+    events.push((Some("content_block_stop"), json!({"index": index})));
+    events.push((Some("message_delta"), json!({"delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 9}})));
+    events.push((Some("message_stop"), json!({})));
+    let events = events
+        .into_iter()
+        .map(|(name, mut data)| {
+            data["type"] = json!(name);
+            (name, data.to_string())
+        })
+        .collect();
     let whole = json!({
         "id": "msg_1", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
         "usage": {"input_tokens": 17, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 9},
     });
     (events, whole)
