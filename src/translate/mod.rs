@@ -26,6 +26,8 @@ mod stream;
 mod usage;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 mod tests;
