@@ -1100,6 +1100,43 @@ fn translated_requests_report_what_they_left_out() {
     );
     assert!(!page.contains(&secret));
 
+    // A client's own headers go only to a provider of its format.
+    let res = http()
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(&json!({"model": "gpt-test", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http()
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(&json!({"model": "claude-test", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = up.seen();
+    let (to_openai, to_anthropic) = (&seen[seen.len() - 2], &seen[seen.len() - 1]);
+    assert_eq!(to_openai.path, "/v1/responses");
+    assert_eq!(
+        (
+            to_openai.anthropic_beta.as_deref(),
+            to_openai.anthropic_version.as_deref()
+        ),
+        (None, None)
+    );
+    assert_eq!(
+        to_anthropic.anthropic_beta.as_deref(),
+        Some("interleaved-thinking-2025-05-14")
+    );
+    assert_eq!(
+        to_anthropic.anthropic_version.as_deref(),
+        Some("2023-06-01")
+    );
+
     let docs = common::text(http().get(server.url("/docs")).send().unwrap());
     assert_eq!(docs.matches(r#"<details class="policy""#).count(), 7);
     for id in [

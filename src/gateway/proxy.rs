@@ -33,7 +33,7 @@ use crate::web::client::ClientInfo;
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Names the request fields a translation left out (see `translate::policy`).
 pub const DROPPED_HEADER: &str = "x-codexapi-dropped";
-/// Headers a client may send that the upstream needs to see.
+/// Headers a client may send that an upstream of its own format needs to see.
 const FORWARDED_HEADERS: &[&str] = &[
     "anthropic-version",
     "anthropic-beta",
@@ -778,14 +778,18 @@ async fn attempt_once(
     if prepared.stream {
         request = request.header(reqwest::header::ACCEPT, "text/event-stream");
     }
-    for name in FORWARDED_HEADERS {
-        if let Some(value) = req.headers().get(*name) {
-            request = request.header(*name, value.as_bytes());
+    // A client's own headers (its betas, its session) mean something only to a provider of its
+    // format; a translated request goes without them.
+    if candidate.wire == wire {
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = req.headers().get(*name) {
+                request = request.header(*name, value.as_bytes());
+            }
         }
     }
     match (candidate.wire, &upstream.key) {
         (Wire::Messages, key) => {
-            if !req.headers().contains_key("anthropic-version") {
+            if wire != Wire::Messages || !req.headers().contains_key("anthropic-version") {
                 request = request.header("anthropic-version", ANTHROPIC_VERSION);
             }
             if let Some(key) = key {

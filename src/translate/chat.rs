@@ -17,6 +17,8 @@
 //!   with their grammar.
 //! - The output limit is `max_tokens` (understood by every Chat server, unlike
 //!   `max_completion_tokens`), at most the model's configured limit; a stream asks for usage.
+//! - The reasoning effort goes as `reasoning_effort` only to models configured with reasoning
+//!   efforts: servers whose models do not reason may refuse it.
 //!
 //! Reading choices (a Chat client on an Anthropic provider): every system or developer message
 //! is an instruction in place; `reasoning_content` of earlier answers is reasoning nobody
@@ -398,8 +400,12 @@ pub(super) fn write_request(
     if !c.stop.is_empty() {
         out.insert("stop".to_owned(), json!(c.stop));
     }
-    if let Some(effort) = c.reasoning.and_then(Reasoning::effort) {
-        out.insert("reasoning_effort".to_owned(), json!(effort.as_openai()));
+    match c.reasoning.and_then(Reasoning::effort) {
+        Some(effort) if target.reasons => {
+            out.insert("reasoning_effort".to_owned(), json!(effort.as_openai()));
+        }
+        Some(_) => dropped.add("reasoning"),
+        None => {}
     }
     if let Some(format) = c.format {
         out.insert("response_format".to_owned(), response_format(format));

@@ -683,23 +683,23 @@ fn responses_images_become_image_url_parts_and_uploads_are_dropped() {
 
 #[test]
 fn responses_tools_choice_and_sampling() {
-    let (out, dropped) = ok(
-        Wire::Responses,
-        Wire::Chat,
-        json!({
-            "model": "m", "input": "hi", "stream": true, "temperature": 0.2, "top_p": 0.9,
-            "max_output_tokens": 1000, "reasoning": {"effort": "high", "summary": "auto"},
-            "text": {"format": {"type": "json_schema", "name": "answer", "strict": true, "schema": {"type": "object"}}, "verbosity": "low"},
-            "tools": [
-                {"type": "function", "name": "shell", "description": "Run a command", "strict": false,
-                 "parameters": {"type": "object", "properties": {"command": {"type": "array"}}}},
-                {"type": "web_search", "external_web_access": false},
-                {"type": "custom", "name": "apply_patch", "description": "Edit files", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}
-            ],
-            "tool_choice": {"type": "function", "name": "shell"}, "parallel_tool_calls": false,
-            "store": false, "user": "u-1", "background": false
-        }),
-    );
+    let request = |body: Value| {
+        let t = translate_request(Wire::Responses, &body, &reasoning_target(Wire::Chat)).unwrap();
+        (t.body, t.exchange.dropped)
+    };
+    let (out, dropped) = request(json!({
+        "model": "m", "input": "hi", "stream": true, "temperature": 0.2, "top_p": 0.9,
+        "max_output_tokens": 1000, "reasoning": {"effort": "high", "summary": "auto"},
+        "text": {"format": {"type": "json_schema", "name": "answer", "strict": true, "schema": {"type": "object"}}, "verbosity": "low"},
+        "tools": [
+            {"type": "function", "name": "shell", "description": "Run a command", "strict": false,
+             "parameters": {"type": "object", "properties": {"command": {"type": "array"}}}},
+            {"type": "web_search", "external_web_access": false},
+            {"type": "custom", "name": "apply_patch", "description": "Edit files", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}
+        ],
+        "tool_choice": {"type": "function", "name": "shell"}, "parallel_tool_calls": false,
+        "store": false, "user": "u-1", "background": false
+    }));
     assert_eq!(
         out,
         json!({
@@ -731,6 +731,14 @@ fn responses_tools_choice_and_sampling() {
             "text.verbosity"
         ]
     );
+    // Models not configured to reason get no reasoning setting, and are told so.
+    let (out, dropped) = ok(
+        Wire::Responses,
+        Wire::Chat,
+        json!({"input": "hi", "reasoning": {"effort": "high"}}),
+    );
+    assert!(out.get("reasoning_effort").is_none());
+    assert_eq!(dropped, ["reasoning"]);
 }
 
 #[test]
@@ -770,7 +778,8 @@ fn responses_refusals_name_the_field() {
 // Messages → Chat
 
 fn m2c(body: Value) -> (Value, Vec<String>) {
-    ok(Wire::Messages, Wire::Chat, body)
+    let t = translate_request(Wire::Messages, &body, &reasoning_target(Wire::Chat)).unwrap();
+    (t.body, t.exchange.dropped)
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub struct Seen {
     pub authorization: Option<String>,
     pub x_api_key: Option<String>,
     pub anthropic_version: Option<String>,
+    pub anthropic_beta: Option<String>,
     pub body: Value,
 }
 
@@ -150,6 +151,7 @@ async fn handle(
         authorization: header(&req, "authorization"),
         x_api_key: header(&req, "x-api-key"),
         anthropic_version: header(&req, "anthropic-version"),
+        anthropic_beta: header(&req, "anthropic-beta"),
         body: body.clone(),
     });
     let model = body
