@@ -52,11 +52,13 @@ price = {{ input = "1.00", cached_input = "0.50", output = "2.00" }}
 [[models]]
 id = "gpt-test"
 routes = [{{ provider = "openai" }}]
+reasoning_efforts = ["low", "medium", "high"]
 price = {{ input = 1, output = 2 }}
 
 [[models]]
 id = "claude-test"
 routes = [{{ provider = "anthropic" }}]
+reasoning_efforts = ["low", "medium", "high"]
 price = {{ input = 1, output = 2 }}
 
 [[models]]
@@ -1149,4 +1151,90 @@ fn translated_requests_report_what_they_left_out() {
         assert!(docs.contains(&format!(r#"id="{id}""#)), "{id}");
     }
     assert!(docs.contains("<code>previous_response_id</code>"));
+}
+
+/// A conversation that moves between models of different provider kinds keeps working: each
+/// provider gets back the reasoning it sealed and never the other's (which it would refuse).
+#[test]
+fn a_conversation_can_move_between_provider_kinds() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let json_of = |res: Response| -> Value {
+        assert_eq!(res.status(), 200);
+        res.json().unwrap()
+    };
+
+    // A Responses client: Claude first, then an OpenAI model, then Claude again.
+    let mut input = vec![json!({"role": "user", "content": "Plan it."})];
+    let turn = |model: &str, input: &[Value]| {
+        json_of(post(
+            &server,
+            "/v1/responses",
+            &key,
+            json!({"model": model, "input": input, "reasoning": {"effort": "low"}}),
+        ))
+    };
+    for model in ["claude-test", "gpt-test", "claude-test"] {
+        let out = turn(model, &input);
+        let output = out["output"].as_array().unwrap();
+        assert_eq!(output[0]["type"], "reasoning", "{model}: {out}");
+        input.extend(output.iter().cloned());
+        input.push(json!({"role": "user", "content": "Go on."}));
+    }
+    let seen = up.seen();
+    let to_openai = seen[1].body.to_string();
+    assert!(
+        !to_openai.contains("cxa1_"),
+        "Anthropic's thinking stays away from OpenAI"
+    );
+    let back_to_claude = &seen[2].body;
+    assert_eq!(
+        back_to_claude["messages"][1]["content"][0]["type"], "thinking",
+        "Claude gets its own thinking back"
+    );
+    assert!(
+        !back_to_claude.to_string().contains("enc-"),
+        "OpenAI's reasoning stays away from Claude"
+    );
+
+    // A Messages client: an OpenAI model first, then Claude.
+    let first = json_of(
+        http()
+            .post(server.url("/v1/messages"))
+            .header("x-api-key", &key)
+            .json(
+                &json!({"model": "gpt-test", "max_tokens": 500, "thinking": {"type": "adaptive"},
+                          "messages": [{"role": "user", "content": "Plan it."}]}),
+            )
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(first["content"][0]["type"], "thinking", "{first}");
+    let history = json!([
+        {"role": "user", "content": "Plan it."},
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": "Go on."}
+    ]);
+    let second = http()
+        .post(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .json(&json!({"model": "claude-test", "max_tokens": 500, "thinking": {"type": "enabled", "budget_tokens": 1024},
+                      "messages": history}))
+        .send()
+        .unwrap();
+    assert_eq!(second.headers()["x-codexapi-dropped"], "messages.thinking");
+    let second = json_of(second);
+    assert!(
+        second["content"][1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(ANSWER),
+        "{second}"
+    );
+    let to_claude = up.seen().last().unwrap().body.to_string();
+    assert!(
+        !to_claude.contains("cxo1_"),
+        "OpenAI's reasoning stays away from Claude"
+    );
 }

@@ -934,6 +934,7 @@ fn upstream_body(
         && same_model
         && !needs_store_off
         && !needs_usage
+        && !translate::may_hold_packed(&prepared.raw)
     {
         return Ok((prepared.raw.clone(), Exchange::default()));
     }

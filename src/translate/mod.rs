@@ -35,6 +35,7 @@ mod tests;
 use serde_json::{Map, Value};
 
 pub use names::ToolNames;
+pub(crate) use seal::may_hold_packed;
 pub use stream::StreamTranslator;
 pub use usage::{Usage, usage_from_response};
 
@@ -189,9 +190,14 @@ pub fn translate_request(
         {
             force_include_usage(&mut out);
         }
+        let mut dropped = Dropped::default();
+        seal::scrub(client, &mut out, &mut dropped);
         return Ok(Translated {
             body: Value::Object(out),
-            exchange: Exchange::default(),
+            exchange: Exchange {
+                dropped: dropped.into_names(),
+                ..Exchange::default()
+            },
         });
     }
     let pair = policy::pair(client, target.wire).ok_or_else(|| pair_error(target.wire, client))?;

@@ -12,9 +12,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Wire;
+use super::policy::Dropped;
 
 /// Packed Anthropic thinking.
 const ANTHROPIC: &str = "cxa1_";
@@ -34,7 +35,6 @@ pub(crate) enum Sealed {
 
 impl Sealed {
     /// The format of the provider that can read it.
-    #[cfg(test)]
     fn wire(&self) -> Wire {
         match self {
             Sealed::Thinking { .. } | Sealed::Redacted { .. } => Wire::Messages,
@@ -113,6 +113,85 @@ impl Sealed {
     }
 }
 
+/// Whether a request body may hold reasoning packed for another kind of provider: a quick look
+/// at the bytes, so that requests passed through untouched are parsed only when they do.
+pub(crate) fn may_hold_packed(body: &[u8]) -> bool {
+    memchr::memmem::find(body, ANTHROPIC.as_bytes()).is_some()
+        || memchr::memmem::find(body, OPENAI.as_bytes()).is_some()
+}
+
+/// Takes reasoning packed for another kind of provider out of a request that goes to a provider
+/// of the client's own format (a client that switched models mid-conversation): that provider
+/// could not read it and would refuse the request. Anthropic wants its own thinking to open the
+/// assistant turn a tool loop continues when thinking is on; when that turn loses its thinking
+/// this way, thinking is turned off for the request.
+pub(super) fn scrub(wire: Wire, body: &mut Map<String, Value>, dropped: &mut Dropped) {
+    let foreign = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .and_then(Sealed::unpack)
+            .is_some_and(|sealed| sealed.wire() != wire)
+    };
+    match wire {
+        Wire::Responses => {
+            let Some(Value::Array(input)) = body.get_mut("input") else {
+                return;
+            };
+            let before = input.len();
+            input.retain(|item| {
+                !(item.get("type").and_then(Value::as_str) == Some("reasoning")
+                    && foreign(item.get("encrypted_content")))
+            });
+            if input.len() != before {
+                dropped.add("input.reasoning");
+            }
+        }
+        Wire::Messages => {
+            let Some(Value::Array(messages)) = body.get_mut("messages") else {
+                return;
+            };
+            let mut last_assistant_lost = false;
+            let last_assistant = messages
+                .iter()
+                .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
+            for (i, message) in messages.iter_mut().enumerate() {
+                let Some(Value::Array(blocks)) = message.get_mut("content") else {
+                    continue;
+                };
+                let before = blocks.len();
+                blocks.retain(|block| match block.get("type").and_then(Value::as_str) {
+                    Some("thinking") => !foreign(block.get("signature")),
+                    Some("redacted_thinking") => !foreign(block.get("data")),
+                    _ => true,
+                });
+                if blocks.len() != before {
+                    dropped.add("messages.thinking");
+                    last_assistant_lost |= Some(i) == last_assistant;
+                }
+            }
+            let has = |m: &Value, kind: &str| {
+                m.get("content").and_then(Value::as_array).is_some_and(|c| {
+                    c.iter()
+                        .any(|b| b.get("type").and_then(Value::as_str) == Some(kind))
+                })
+            };
+            let in_tool_loop = last_assistant.is_some_and(|at| {
+                has(&messages[at], "tool_use")
+                    && messages[at + 1..].iter().any(|m| has(m, "tool_result"))
+            });
+            messages.retain(|m| {
+                m.get("content")
+                    .and_then(Value::as_array)
+                    .is_none_or(|c| !c.is_empty())
+            });
+            if last_assistant_lost && in_tool_loop && body.remove("thinking").is_some() {
+                dropped.add("thinking");
+            }
+        }
+        Wire::Chat | Wire::Completions => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +258,52 @@ mod tests {
         ] {
             assert_eq!(Sealed::unpack(text), None, "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_packed_for_the_other_kind_is_taken_out_of_passed_through_requests() {
+        let packed_thinking = Sealed::Thinking {
+            thinking: "t".to_owned(),
+            signature: "s".to_owned(),
+        }
+        .for_client(Wire::Responses);
+        let packed_encrypted = Sealed::Encrypted {
+            content: "gAAAA".to_owned(),
+        }
+        .for_client(Wire::Messages);
+        // A Codex session that moved from a Claude model to an OpenAI one.
+        let mut body = json!({"input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "summary": [], "encrypted_content": packed_thinking},
+            {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA-own"},
+            {"type": "reasoning", "summary": [], "encrypted_content": packed_encrypted}
+        ]});
+        assert!(may_hold_packed(body.to_string().as_bytes()));
+        let mut dropped = Dropped::default();
+        scrub(Wire::Responses, body.as_object_mut().unwrap(), &mut dropped);
+        assert_eq!(body["input"].as_array().unwrap().len(), 3);
+        assert_eq!(body["input"][1]["encrypted_content"], "gAAAA-own");
+        assert_eq!(dropped.into_names(), ["input.reasoning"]);
+
+        // A Claude Code session that moved from an OpenAI model to a Claude one, in a tool loop.
+        let mut body = json!({"thinking": {"type": "enabled", "budget_tokens": 2048}, "messages": [
+            {"role": "user", "content": "ls"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "plan", "signature": packed_encrypted},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a"}]}
+        ]});
+        let mut dropped = Dropped::default();
+        scrub(Wire::Messages, body.as_object_mut().unwrap(), &mut dropped);
+        assert_eq!(body["messages"][1]["content"].as_array().unwrap().len(), 1);
+        assert!(body.get("thinking").is_none());
+        assert_eq!(dropped.into_names(), ["messages.thinking", "thinking"]);
+        assert!(!may_hold_packed(br#"{"input": "no packs here: cxa1 cxo"}"#));
     }
 }
