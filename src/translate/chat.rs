@@ -27,15 +27,15 @@
 use serde_json::{Map, Value, json};
 
 use super::ir::{
-    Answer, Call, CallInput, Conversation, Effort, File, Format, Image, ImageSource, Item, Part,
-    Piece, Reasoning, Thought, Tool, ToolChoice, ToolKind, ToolResult, custom_description,
-    custom_schema, text_of,
+    Answer, Call, CallInput, Conversation, File, Format, Image, ImageSource, Item, Part, Piece,
+    Reasoning, Thought, Tool, ToolChoice, ToolKind, ToolResult, custom_description, custom_schema,
+    text_of,
 };
 use super::policy::{Dropped, Fields};
 use super::usage::from_chat;
 use super::{
-    Stop, Target, TranslateError, as_object_at, boolean, count, first_choice, force_include_usage,
-    id_tail, now_secs, number, opt_array, opt_object, opt_str, req_str, string, string_list,
+    Content, Stop, Target, TranslateError, as_object_at, first_choice, force_include_usage,
+    id_tail, now_secs, opt_array, opt_object, opt_str, req_str,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -55,29 +55,13 @@ pub(super) fn read_request(
     for (i, message) in messages.iter().enumerate() {
         read_message(&format!("messages[{i}]"), message, &mut c.items, dropped)?;
     }
-    let limit = fields
-        .get("max_completion_tokens")
-        .map(|v| (v, "max_completion_tokens"))
-        .or_else(|| fields.get("max_tokens").map(|v| (v, "max_tokens")));
-    if let Some((v, name)) = limit {
-        c.max_output_tokens = Some(count(v, name)?);
-    }
-    if let Some(v) = fields.get("temperature") {
-        c.temperature = Some(number(v, "temperature")?);
-    }
-    if let Some(v) = fields.get("top_p") {
-        c.top_p = Some(number(v, "top_p")?);
-    }
-    if let Some(v) = fields.get("stop") {
-        c.stop = string_list(v, "stop")?;
-    }
-    if let Some(v) = fields.get("stream") {
-        c.stream = boolean(v, "stream")?;
-    }
-    if let Some(v) = fields.get("tools") {
-        let list = v
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
+    let newer = fields.count("max_completion_tokens")?;
+    c.max_output_tokens = newer.or(fields.count("max_tokens")?);
+    c.temperature = fields.number("temperature")?;
+    c.top_p = fields.number("top_p")?;
+    c.stop = fields.strings("stop")?;
+    c.stream = fields.boolean("stream")?.unwrap_or(false);
+    if let Some(list) = fields.array("tools")? {
         for (i, tool) in list.iter().enumerate() {
             let path = format!("tools[{i}]");
             let object = as_object_at(tool, &path)?;
@@ -142,19 +126,14 @@ pub(super) fn read_request(
             }
         };
     }
-    if let Some(v) = fields.get("parallel_tool_calls") {
-        c.parallel_tool_calls = Some(boolean(v, "parallel_tool_calls")?);
-    }
-    if let Some(v) = fields.get("reasoning_effort") {
-        match Effort::parse(string(v, "reasoning_effort")?) {
-            Some(Some(effort)) => c.reasoning = Some(Reasoning::Effort(effort)),
-            Some(None) => c.reasoning = Some(Reasoning::Off),
-            None => dropped.add("reasoning_effort"),
+    c.parallel_tool_calls = fields.boolean("parallel_tool_calls")?;
+    if let Some(word) = fields.string("reasoning_effort")? {
+        c.reasoning = Reasoning::from_word(word);
+        if c.reasoning.is_none() {
+            dropped.add("reasoning_effort");
         }
     }
-    if let Some(v) = fields.get("user") {
-        c.user = Some(string(v, "user")?.to_owned());
-    }
+    c.user = fields.string("user")?.map(str::to_owned);
     Ok(c)
 }
 
@@ -235,27 +214,16 @@ fn read_parts(
     path: &str,
     dropped: &mut Dropped,
 ) -> Result<Vec<Part>, TranslateError> {
-    let items = match content {
-        Value::Null => return Ok(Vec::new()),
-        Value::String(text) => return Ok(vec![Part::Text(text.clone())]),
-        Value::Array(items) => items,
-        _ => {
-            return Err(TranslateError::invalid(
-                path,
-                "must be a string or an array",
-            ));
-        }
+    let parts = match super::content(content, path)? {
+        Content::Text(text) => return Ok(vec![Part::Text(text.to_owned())]),
+        Content::Parts(parts) => parts,
     };
-    let mut out = Vec::with_capacity(items.len());
-    for (j, part) in items.iter().enumerate() {
-        let part_path = format!("{path}[{j}]");
-        let part = as_object_at(part, &part_path)?;
-        match part.get("type").and_then(Value::as_str) {
-            Some("text") => out.push(Part::Text(req_str(part, "text", &part_path)?.to_owned())),
-            Some("refusal") => {
-                out.push(Part::Text(req_str(part, "refusal", &part_path)?.to_owned()))
-            }
-            Some("image_url") => {
+    let mut out = Vec::with_capacity(parts.len());
+    for (part_path, part, kind) in parts {
+        match kind {
+            "text" => out.push(Part::Text(req_str(part, "text", &part_path)?.to_owned())),
+            "refusal" => out.push(Part::Text(req_str(part, "refusal", &part_path)?.to_owned())),
+            "image_url" => {
                 let url_path = format!("{part_path}.image_url");
                 let (url, detail) = match part.get("image_url") {
                     Some(Value::String(url)) => (url.as_str(), None),
@@ -280,7 +248,7 @@ fn read_parts(
                     detail: detail.map(str::to_owned),
                 }));
             }
-            Some("file") => {
+            "file" => {
                 let file = part.get("file").and_then(Value::as_object);
                 let data = file
                     .and_then(|f| f.get("file_data"))
@@ -298,13 +266,7 @@ fn read_parts(
                     _ => dropped.add("file.file_id"),
                 }
             }
-            Some(other) => dropped.add_in("content", other),
-            None => {
-                return Err(TranslateError::invalid(
-                    &format!("{part_path}.type"),
-                    "is required",
-                ));
-            }
+            other => dropped.add_in("content", other),
         }
     }
     Ok(out)

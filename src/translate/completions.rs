@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::ir::{Answer, Conversation, Item, Part};
 use super::policy::Fields;
-use super::{Target, TranslateError, boolean, count, now_secs, number, string, string_list};
+use super::{Target, TranslateError, now_secs};
 
 /// A legacy Completions request → a conversation.
 pub(super) fn read_request(
@@ -32,24 +32,12 @@ pub(super) fn read_request(
         items: vec![Item::User(vec![Part::Text(prompt.to_owned())])],
         ..Conversation::default()
     };
-    if let Some(v) = fields.get("max_tokens") {
-        c.max_output_tokens = Some(count(v, "max_tokens")?);
-    }
-    if let Some(v) = fields.get("temperature") {
-        c.temperature = Some(number(v, "temperature")?);
-    }
-    if let Some(v) = fields.get("top_p") {
-        c.top_p = Some(number(v, "top_p")?);
-    }
-    if let Some(v) = fields.get("stop") {
-        c.stop = string_list(v, "stop")?;
-    }
-    if let Some(v) = fields.get("user") {
-        c.user = Some(string(v, "user")?.to_owned());
-    }
-    if let Some(v) = fields.get("stream") {
-        c.stream = boolean(v, "stream")?;
-    }
+    c.max_output_tokens = fields.count("max_tokens")?;
+    c.temperature = fields.number("temperature")?;
+    c.top_p = fields.number("top_p")?;
+    c.stop = fields.strings("stop")?;
+    c.user = fields.string("user")?.map(str::to_owned);
+    c.stream = fields.boolean("stream")?.unwrap_or(false);
     Ok(c)
 }
 

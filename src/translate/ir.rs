@@ -306,6 +306,14 @@ impl Effort {
 }
 
 impl Reasoning {
+    /// Reads an effort word (see [`Effort::parse`]); `None` for a word no format has.
+    pub fn from_word(word: &str) -> Option<Reasoning> {
+        Some(match Effort::parse(word)? {
+            Some(effort) => Reasoning::Effort(effort),
+            None => Reasoning::Off,
+        })
+    }
+
     /// The effort to ask an OpenAI-format provider for; `None` leaves it to the provider.
     pub fn effort(self) -> Option<Effort> {
         match self {

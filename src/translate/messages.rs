@@ -39,13 +39,11 @@ use super::ir::{
     Item, Part, Piece, Reasoning, Thought, Tool, ToolChoice, ToolKind, ToolResult,
     custom_description, custom_schema,
 };
+use super::names::identifier;
 use super::policy::{Dropped, Fields};
 use super::seal::Sealed;
 use super::usage::from_messages;
-use super::{
-    Stop, Target, TranslateError, Wire, as_object_at, boolean, count, id_tail, number, object,
-    opt_str, req_str, string_list,
-};
+use super::{Stop, Target, TranslateError, Wire, as_object_at, id_tail, object, opt_str, req_str};
 
 /// `max_tokens` when neither the client nor the model's configuration gives one.
 pub(super) const DEFAULT_MAX_TOKENS: u64 = 8_192;
@@ -99,16 +97,12 @@ pub(super) fn read_request(
     for (i, message) in messages.iter().enumerate() {
         read_message(&format!("messages[{i}]"), message, &mut c.items, dropped)?;
     }
-    if let Some(v) = fields.get("tools") {
-        let list = v
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
+    if let Some(list) = fields.array("tools")? {
         for (i, tool) in list.iter().enumerate() {
             read_tool(&format!("tools[{i}]"), tool, &mut c.tools, dropped)?;
         }
     }
-    if let Some(v) = fields.get("tool_choice") {
-        let choice = object(v, "tool_choice")?;
+    if let Some(choice) = fields.object("tool_choice")? {
         c.tool_choice = match choice.get("type").and_then(Value::as_str) {
             Some("auto") => Some(ToolChoice::Auto),
             Some("any") => Some(ToolChoice::Required),
@@ -129,23 +123,12 @@ pub(super) fn read_request(
             c.parallel_tool_calls = Some(false);
         }
     }
-    if let Some(v) = fields.get("max_tokens") {
-        c.max_output_tokens = Some(count(v, "max_tokens")?);
-    }
-    if let Some(v) = fields.get("stop_sequences") {
-        c.stop = string_list(v, "stop_sequences")?;
-    }
-    if let Some(v) = fields.get("temperature") {
-        c.temperature = Some(number(v, "temperature")?);
-    }
-    if let Some(v) = fields.get("top_p") {
-        c.top_p = Some(number(v, "top_p")?);
-    }
-    if let Some(v) = fields.get("stream") {
-        c.stream = boolean(v, "stream")?;
-    }
-    if let Some(v) = fields.get("thinking") {
-        let thinking = object(v, "thinking")?;
+    c.max_output_tokens = fields.count("max_tokens")?;
+    c.stop = fields.strings("stop_sequences")?;
+    c.temperature = fields.number("temperature")?;
+    c.top_p = fields.number("top_p")?;
+    c.stream = fields.boolean("stream")?.unwrap_or(false);
+    if let Some(thinking) = fields.object("thinking")? {
         c.reasoning = match thinking.get("type").and_then(Value::as_str) {
             Some("enabled") => Some(
                 match thinking.get("budget_tokens").and_then(Value::as_u64) {
@@ -162,13 +145,12 @@ pub(super) fn read_request(
         };
         dropped.rest("thinking", thinking, &["type", "budget_tokens"]);
     }
-    if let Some(v) = fields.get("output_config") {
-        let config = object(v, "output_config")?;
+    if let Some(config) = fields.object("output_config")? {
         if let Some(word) = opt_str(config, "effort", "output_config")? {
-            match Effort::parse(word) {
+            match Reasoning::from_word(word) {
+                // Thinking turned off stays off, whatever the effort.
                 _ if c.reasoning == Some(Reasoning::Off) => {}
-                Some(Some(effort)) => c.reasoning = Some(Reasoning::Effort(effort)),
-                Some(None) => c.reasoning = Some(Reasoning::Off),
+                Some(reasoning) => c.reasoning = Some(reasoning),
                 None => dropped.add("output_config.effort"),
             }
         }
@@ -684,16 +666,7 @@ fn write_tool(tool: Tool) -> Value {
 
 /// A tool-call id as Anthropic accepts it: letters, digits, `_` and `-`.
 fn tool_id(id: &str) -> String {
-    let id: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let id = identifier(id);
     if id.is_empty() {
         "toolu_0".to_owned()
     } else {

@@ -439,6 +439,39 @@ fn string_list(value: &Value, path: &str) -> Result<Vec<String>, TranslateError>
 
 type Object = Map<String, Value>;
 
+/// Content given as a string (one piece of text) or as an array of typed parts.
+enum Content<'a> {
+    Text(&'a str),
+    /// Each part with its path and its `type`.
+    Parts(Vec<(String, &'a Object, &'a str)>),
+}
+
+/// Reads content that may be `null` (no parts), a string or an array of typed parts.
+fn content<'a>(value: &'a Value, path: &str) -> Result<Content<'a>, TranslateError> {
+    let items = match value {
+        Value::Null => return Ok(Content::Parts(Vec::new())),
+        Value::String(text) => return Ok(Content::Text(text)),
+        Value::Array(items) => items,
+        _ => {
+            return Err(TranslateError::invalid(
+                path,
+                "must be a string or an array",
+            ));
+        }
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for (j, part) in items.iter().enumerate() {
+        let part_path = format!("{path}[{j}]");
+        let object = as_object_at(part, &part_path)?;
+        let kind = object
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TranslateError::invalid(&format!("{part_path}.type"), "is required"))?;
+        parts.push((part_path, object, kind));
+    }
+    Ok(Content::Parts(parts))
+}
+
 /// The first choice of a Chat Completions response and its message.
 fn first_choice(body: &Object) -> Result<(&Object, &Object), TranslateError> {
     let missing =

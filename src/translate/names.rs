@@ -124,10 +124,10 @@ pub(super) fn raw_input(arguments: &str) -> String {
         .unwrap_or_else(|| arguments.to_owned())
 }
 
-/// A name every provider accepts.
-fn fit(name: &str) -> String {
-    let fitted: String = name
-        .chars()
+/// `text` with every character but ASCII letters, digits, `_` and `-` made a `_`: the
+/// characters every provider accepts in tool names and call ids.
+pub(super) fn identifier(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                 c
@@ -135,8 +135,12 @@ fn fit(name: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    let fitted = truncate(&fitted, LONGEST).to_owned();
+        .collect()
+}
+
+/// A name every provider accepts.
+fn fit(name: &str) -> String {
+    let fitted = truncate(&identifier(name), LONGEST).to_owned();
     if fitted.is_empty() {
         "tool".to_owned()
     } else {

@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Wire;
+use super::{TranslateError, Wire};
 
 /// What the translator does with one field.
 #[derive(Clone, Copy)]
@@ -602,6 +602,46 @@ impl<'a> Fields<'a> {
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         let mapped = matches!(self.pair.rule(key), Some(r) if matches!(r.policy, Policy::Map));
         self.body.get(key).filter(|v| mapped && !v.is_null())
+    }
+
+    /// The field as a string; another type is an error naming it.
+    pub fn string(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
+        self.get(key).map(|v| super::string(v, key)).transpose()
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, TranslateError> {
+        self.get(key).map(|v| super::boolean(v, key)).transpose()
+    }
+
+    pub fn count(&self, key: &str) -> Result<Option<u64>, TranslateError> {
+        self.get(key).map(|v| super::count(v, key)).transpose()
+    }
+
+    pub fn number(&self, key: &str) -> Result<Option<f64>, TranslateError> {
+        self.get(key).map(|v| super::number(v, key)).transpose()
+    }
+
+    pub fn object(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, TranslateError> {
+        self.get(key).map(|v| super::object(v, key)).transpose()
+    }
+
+    pub fn array(&self, key: &str) -> Result<Option<&'a [Value]>, TranslateError> {
+        self.get(key)
+            .map(|v| {
+                v.as_array()
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| TranslateError::invalid(key, "must be an array"))
+            })
+            .transpose()
+    }
+
+    /// The field as a string or a list of strings; empty when absent.
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, TranslateError> {
+        Ok(self
+            .get(key)
+            .map(|v| super::string_list(v, key))
+            .transpose()?
+            .unwrap_or_default())
     }
 }
 

@@ -23,15 +23,15 @@
 use serde_json::{Map, Value, json};
 
 use super::ir::{
-    Answer, Call, CallInput, Conversation, Effort, File, Format, Image, ImageSource, Item, Part,
-    Piece, Reasoning, Thought, Tool, ToolChoice, ToolKind, ToolResult,
+    Answer, Call, CallInput, Conversation, File, Format, Image, ImageSource, Item, Part, Piece,
+    Reasoning, Thought, Tool, ToolChoice, ToolKind, ToolResult,
 };
 use super::policy::{Dropped, Fields};
 use super::seal::Sealed;
 use super::usage::from_responses;
 use super::{
-    Stop, Target, TranslateError, Wire, as_object_at, boolean, count, id_tail, now_secs, number,
-    object, opt_array, opt_str, req_str, string,
+    Content, Stop, Target, TranslateError, Wire, as_object_at, id_tail, now_secs, object,
+    opt_array, opt_str, req_str,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -44,9 +44,8 @@ pub(super) fn read_request(
     dropped: &mut Dropped,
 ) -> Result<Conversation, TranslateError> {
     let mut c = Conversation::default();
-    if let Some(v) = fields.get("instructions") {
-        c.system.push(string(v, "instructions")?.to_owned());
-    }
+    c.system
+        .extend(fields.string("instructions")?.map(str::to_owned));
     match fields.get("input") {
         None => {}
         Some(Value::String(text)) => c.items.push(Item::User(vec![Part::Text(text.clone())])),
@@ -62,46 +61,28 @@ pub(super) fn read_request(
             ));
         }
     }
-    if let Some(v) = fields.get("tools") {
-        let list = v
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
+    if let Some(list) = fields.array("tools")? {
         read_tools(list, "tools", None, &mut c.tools, dropped)?;
     }
     if let Some(v) = fields.get("tool_choice") {
         c.tool_choice = read_tool_choice(v, dropped)?;
     }
-    if let Some(v) = fields.get("parallel_tool_calls") {
-        c.parallel_tool_calls = Some(boolean(v, "parallel_tool_calls")?);
-    }
-    if let Some(v) = fields.get("max_output_tokens") {
-        c.max_output_tokens = Some(count(v, "max_output_tokens")?);
-    }
-    if let Some(v) = fields.get("temperature") {
-        c.temperature = Some(number(v, "temperature")?);
-    }
-    if let Some(v) = fields.get("top_p") {
-        c.top_p = Some(number(v, "top_p")?);
-    }
-    if let Some(v) = fields.get("stream") {
-        c.stream = boolean(v, "stream")?;
-    }
-    if let Some(v) = fields.get("user") {
-        c.user = Some(string(v, "user")?.to_owned());
-    }
-    if let Some(v) = fields.get("reasoning") {
-        let reasoning = object(v, "reasoning")?;
+    c.parallel_tool_calls = fields.boolean("parallel_tool_calls")?;
+    c.max_output_tokens = fields.count("max_output_tokens")?;
+    c.temperature = fields.number("temperature")?;
+    c.top_p = fields.number("top_p")?;
+    c.stream = fields.boolean("stream")?.unwrap_or(false);
+    c.user = fields.string("user")?.map(str::to_owned);
+    if let Some(reasoning) = fields.object("reasoning")? {
         if let Some(word) = opt_str(reasoning, "effort", "reasoning")? {
-            match Effort::parse(word) {
-                Some(Some(effort)) => c.reasoning = Some(Reasoning::Effort(effort)),
-                Some(None) => c.reasoning = Some(Reasoning::Off),
-                None => dropped.add("reasoning.effort"),
+            c.reasoning = Reasoning::from_word(word);
+            if c.reasoning.is_none() {
+                dropped.add("reasoning.effort");
             }
         }
         dropped.rest("reasoning", reasoning, &["effort"]);
     }
-    if let Some(v) = fields.get("text") {
-        let text = object(v, "text")?;
+    if let Some(text) = fields.object("text")? {
         if let Some(format) = text.get("format").filter(|f| !f.is_null()) {
             c.format = read_format(object(format, "text.format")?, dropped)?;
         }
@@ -236,29 +217,20 @@ fn read_parts(
     path: &str,
     dropped: &mut Dropped,
 ) -> Result<Vec<Part>, TranslateError> {
-    let items = match content {
-        Value::Null => return Ok(Vec::new()),
-        Value::String(text) => return Ok(vec![Part::Text(text.clone())]),
-        Value::Array(items) => items,
-        _ => {
-            return Err(TranslateError::invalid(
-                path,
-                "must be a string or an array",
-            ));
-        }
+    let parts = match super::content(content, path)? {
+        Content::Text(text) => return Ok(vec![Part::Text(text.to_owned())]),
+        Content::Parts(parts) => parts,
     };
-    let mut out = Vec::with_capacity(items.len());
-    for (j, part) in items.iter().enumerate() {
-        let part_path = format!("{path}[{j}]");
-        let object = as_object_at(part, &part_path)?;
-        match object.get("type").and_then(Value::as_str) {
-            Some("input_text" | "output_text" | "text") => {
+    let mut out = Vec::with_capacity(parts.len());
+    for (part_path, object, kind) in parts {
+        match kind {
+            "input_text" | "output_text" | "text" => {
                 out.push(Part::Text(req_str(object, "text", &part_path)?.to_owned()))
             }
-            Some("refusal") => out.push(Part::Text(
+            "refusal" => out.push(Part::Text(
                 req_str(object, "refusal", &part_path)?.to_owned(),
             )),
-            Some("input_image") => {
+            "input_image" => {
                 let url = match object.get("image_url") {
                     Some(Value::String(url)) => Some(url.as_str()),
                     Some(Value::Object(image)) => opt_str(image, "url", &part_path)?,
@@ -280,7 +252,7 @@ fn read_parts(
                     detail: opt_str(object, "detail", &part_path)?.map(str::to_owned),
                 }));
             }
-            Some("input_file") => {
+            "input_file" => {
                 let data = opt_str(object, "file_data", &part_path)?.and_then(|url| {
                     match ImageSource::from_url(url) {
                         Some(ImageSource::Data { media_type, data }) => Some((media_type, data)),
@@ -296,13 +268,7 @@ fn read_parts(
                     None => dropped.add("input_file.file_id"),
                 }
             }
-            Some(other) => dropped.add_in("content", other),
-            None => {
-                return Err(TranslateError::invalid(
-                    &format!("{part_path}.type"),
-                    "is required",
-                ));
-            }
+            other => dropped.add_in("content", other),
         }
     }
     Ok(out)
