@@ -293,13 +293,13 @@ pub(super) fn write_request(
     let mut messages: Vec<Value> = Vec::with_capacity(c.items.len() + 1);
     // Images of tool results, waiting for the run of tool messages to end.
     let mut result_images: Vec<Value> = Vec::new();
-    let mut opened = false;
     for item in c.items {
         if !matches!(item, Item::Result(_)) && !result_images.is_empty() {
             messages.push(json!({"role": "user", "content": std::mem::take(&mut result_images)}));
         }
         match item {
-            Item::System(text) if !opened => system.push(text),
+            // Instructions that open the conversation join the leading system message.
+            Item::System(text) if messages.is_empty() => system.push(text),
             Item::System(text) => messages.push(json!({"role": "system", "content": text})),
             Item::User(parts) => {
                 messages.push(json!({"role": "user", "content": user_content(&parts, dropped)}))
@@ -324,7 +324,6 @@ pub(super) fn write_request(
                 );
             }
         }
-        opened |= !messages.is_empty();
     }
     if !result_images.is_empty() {
         messages.push(json!({"role": "user", "content": result_images}));

@@ -394,66 +394,7 @@ pub(super) fn write_request(
     let mut out = Map::new();
     out.insert("model".to_owned(), json!(target.model));
     let mut system = c.system;
-    let mut turns: Vec<Turn> = Vec::new();
-    for item in c.items {
-        match item {
-            Item::System(text) => system.push(text),
-            Item::User(parts) => push(&mut turns, Role::User, user_blocks(&parts)),
-            Item::Assistant(text) if text.is_empty() => {}
-            Item::Assistant(text) => push(
-                &mut turns,
-                Role::Assistant,
-                vec![json!({"type": "text", "text": text})],
-            ),
-            Item::Thought(thought) => match thought.sealed {
-                Some(Sealed::Thinking {
-                    thinking,
-                    signature,
-                }) => push(
-                    &mut turns,
-                    Role::Assistant,
-                    vec![json!({"type": "thinking", "thinking": thinking, "signature": signature})],
-                ),
-                Some(Sealed::Redacted { data }) => push(
-                    &mut turns,
-                    Role::Assistant,
-                    vec![json!({"type": "redacted_thinking", "data": data})],
-                ),
-                // Reasoning of another provider: Anthropic cannot read it.
-                Some(Sealed::Encrypted { .. }) | None => {}
-            },
-            Item::Call(call) => {
-                // A call made earlier stays in the conversation even if the model wrote broken
-                // arguments then: they are kept as text rather than failing every later turn.
-                let arguments = call.input.as_json_text();
-                let input = parse_arguments(&arguments)
-                    .unwrap_or_else(|| json!({ CUSTOM_INPUT: arguments }));
-                push(
-                    &mut turns,
-                    Role::Assistant,
-                    vec![json!({
-                        "type": "tool_use", "id": tool_id(&call.id), "name": call.name, "input": input,
-                    })],
-                );
-            }
-            Item::Result(result) => {
-                let mut block = json!({"type": "tool_result", "tool_use_id": tool_id(&result.id)});
-                let only_text = result.content.iter().all(|p| matches!(p, Part::Text(_)));
-                if only_text {
-                    let text = result.text();
-                    if !text.is_empty() {
-                        block["content"] = json!(text);
-                    }
-                } else {
-                    block["content"] = Value::Array(user_blocks(&result.content));
-                }
-                if result.is_error {
-                    block["is_error"] = json!(true);
-                }
-                push(&mut turns, Role::User, vec![block]);
-            }
-        }
-    }
+    let mut turns = turns(c.items, &mut system);
     let system = system.join("\n\n");
     if !system.is_empty() {
         out.insert("system".to_owned(), json!(system));
@@ -559,6 +500,72 @@ pub(super) fn write_request(
         out.insert("stream".to_owned(), json!(true));
     }
     Ok(out)
+}
+
+/// The conversation's items as Anthropic turns; system and developer instructions join
+/// `system`.
+fn turns(items: Vec<Item>, system: &mut Vec<String>) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::new();
+    for item in items {
+        match item {
+            Item::System(text) => system.push(text),
+            Item::User(parts) => push(&mut turns, Role::User, user_blocks(&parts)),
+            Item::Assistant(text) if text.is_empty() => {}
+            Item::Assistant(text) => push(
+                &mut turns,
+                Role::Assistant,
+                vec![json!({"type": "text", "text": text})],
+            ),
+            Item::Thought(thought) => match thought.sealed {
+                Some(Sealed::Thinking {
+                    thinking,
+                    signature,
+                }) => push(
+                    &mut turns,
+                    Role::Assistant,
+                    vec![json!({"type": "thinking", "thinking": thinking, "signature": signature})],
+                ),
+                Some(Sealed::Redacted { data }) => push(
+                    &mut turns,
+                    Role::Assistant,
+                    vec![json!({"type": "redacted_thinking", "data": data})],
+                ),
+                // Reasoning of another provider: Anthropic cannot read it.
+                Some(Sealed::Encrypted { .. }) | None => {}
+            },
+            Item::Call(call) => {
+                // A call made earlier stays in the conversation even if the model wrote broken
+                // arguments then: they are kept as text rather than failing every later turn.
+                let arguments = call.input.as_json_text();
+                let input = parse_arguments(&arguments)
+                    .unwrap_or_else(|| json!({ CUSTOM_INPUT: arguments }));
+                push(
+                    &mut turns,
+                    Role::Assistant,
+                    vec![json!({
+                        "type": "tool_use", "id": tool_id(&call.id), "name": call.name, "input": input,
+                    })],
+                );
+            }
+            Item::Result(result) => {
+                let mut block = json!({"type": "tool_result", "tool_use_id": tool_id(&result.id)});
+                let only_text = result.content.iter().all(|p| matches!(p, Part::Text(_)));
+                if only_text {
+                    let text = result.text();
+                    if !text.is_empty() {
+                        block["content"] = json!(text);
+                    }
+                } else {
+                    block["content"] = Value::Array(user_blocks(&result.content));
+                }
+                if result.is_error {
+                    block["is_error"] = json!(true);
+                }
+                push(&mut turns, Role::User, vec![block]);
+            }
+        }
+    }
+    turns
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
