@@ -1,6 +1,7 @@
 //! What the gateway costs on the request path, measured against the same fake upstream called
-//! directly: latency of whole answers, time to first byte of a Codex-sized streamed turn,
-//! throughput with many clients, and the server's memory. Prints figures; asserts nothing about
+//! directly: latency of whole answers, time to first byte of a Codex-sized streamed turn, the
+//! same turns translated for other provider kinds (and Claude Code's), throughput with many
+//! clients, and the server's memory. Prints figures; asserts nothing about
 //! speed. Every loop is bounded in count and in time, and everything stays on loopback.
 //!
 //! `cargo bench --bench gateway` (builds the release binary first).
@@ -32,10 +33,33 @@ kind = "openai"
 base_url = "{base}"
 api_key = "upstream-secret"
 
+[[providers]]
+name = "fake-compat"
+kind = "openai_compatible"
+base_url = "{base}"
+api_key = "upstream-secret"
+
+[[providers]]
+name = "fake-anthropic"
+kind = "anthropic"
+base_url = "{base}"
+api_key = "upstream-secret"
+
 [[models]]
 id = "bench"
 routes = [{{ provider = "fake", model = "upstream-chat" }}]
 price = {{ input = "1.25", cached_input = "0.125", output = "10" }}
+
+[[models]]
+id = "bench-chat"
+routes = [{{ provider = "fake-compat", model = "upstream-chat" }}]
+price = {{ input = "1.25", output = "10" }}
+
+[[models]]
+id = "bench-claude"
+routes = [{{ provider = "fake-anthropic", model = "upstream-claude" }}]
+reasoning_efforts = ["medium"]
+price = {{ input = "3", output = "15" }}
 "#,
         base = up.base
     )
@@ -53,7 +77,7 @@ fn summary(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let p50 = percentile(&samples, 0.5);
     println!(
-        "  {name:<28} n={:<5} p50 {:>8.3} ms  p90 {:>8.3} ms  p99 {:>8.3} ms",
+        "  {name:<40} n={:<5} p50 {:>8.3} ms  p90 {:>8.3} ms  p99 {:>8.3} ms",
         samples.len(),
         p50.as_secs_f64() * 1e3,
         percentile(&samples, 0.9).as_secs_f64() * 1e3,
@@ -99,13 +123,16 @@ fn codex_turn(model: &str) -> Value {
     })
 }
 
-/// Sends `body` to `url` and returns (time to the first body byte, time to the end).
-fn timed(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    key: &str,
-    body: &Value,
-) -> (Duration, Duration) {
+/// What one request took.
+struct Timing {
+    first_byte: Duration,
+    total: Duration,
+    /// The longest wait between two pieces of the body: where a stream stalled.
+    longest_pause: Duration,
+}
+
+/// Sends `body` to `url` and times its answer as it arrives.
+fn timed(client: &reqwest::blocking::Client, url: &str, key: &str, body: &Value) -> Timing {
     use std::io::Read;
     let started = Instant::now();
     let mut res = client
@@ -115,12 +142,25 @@ fn timed(
         .send()
         .expect("request");
     assert!(res.status().is_success(), "{url}: {}", res.status());
-    let mut first = [0u8; 1];
-    res.read_exact(&mut first).expect("first byte");
-    let ttfb = started.elapsed();
-    let mut rest = Vec::new();
-    res.read_to_end(&mut rest).expect("body");
-    (ttfb, started.elapsed())
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut first_byte, mut last, mut longest_pause) = (None, Duration::ZERO, Duration::ZERO);
+    loop {
+        let n = res.read(&mut buf).expect("body");
+        if n == 0 {
+            break;
+        }
+        let now = started.elapsed();
+        if first_byte.is_some() {
+            longest_pause = longest_pause.max(now - last);
+        }
+        first_byte.get_or_insert(now);
+        last = now;
+    }
+    Timing {
+        first_byte: first_byte.unwrap_or_default(),
+        total: started.elapsed(),
+        longest_pause,
+    }
 }
 
 fn main() {
@@ -149,8 +189,8 @@ fn main() {
         if Instant::now() > deadline {
             break;
         }
-        a.push(timed(&client, &direct, "upstream-secret", &direct_body).1);
-        b.push(timed(&client, &through, &key, &gateway_body).1);
+        a.push(timed(&client, &direct, "upstream-secret", &direct_body).total);
+        b.push(timed(&client, &through, &key, &gateway_body).total);
     }
     let direct_p50 = summary("direct to the upstream", a);
     let gateway_p50 = summary("through the gateway", b);
@@ -167,23 +207,79 @@ fn main() {
         "  request body                 {} bytes",
         gateway_turn.to_string().len()
     );
-    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut direct, mut gateway) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(60);
     for _ in 0..CODEX_TURNS {
         if Instant::now() > deadline {
             break;
         }
-        let (ttfb, total) = timed(&client, &direct_responses, "upstream-secret", &direct_turn);
-        a.push(ttfb);
-        c.push(total);
-        let (ttfb, total) = timed(&client, &through_responses, &key, &gateway_turn);
-        b.push(ttfb);
-        d.push(total);
+        direct.push(timed(
+            &client,
+            &direct_responses,
+            "upstream-secret",
+            &direct_turn,
+        ));
+        gateway.push(timed(&client, &through_responses, &key, &gateway_turn));
     }
-    summary("first byte, direct", a);
-    summary("first byte, gateway", b);
-    summary("whole stream, direct", c);
-    summary("whole stream, gateway", d);
+    let of = |timings: &[Timing], field: fn(&Timing) -> Duration| -> Vec<Duration> {
+        timings.iter().map(field).collect()
+    };
+    summary("first byte, direct", of(&direct, |t| t.first_byte));
+    summary("first byte, gateway", of(&gateway, |t| t.first_byte));
+    summary("whole stream, direct", of(&direct, |t| t.total));
+    summary("whole stream, gateway", of(&gateway, |t| t.total));
+    summary("longest pause, direct", of(&direct, |t| t.longest_pause));
+    summary("longest pause, gateway", of(&gateway, |t| t.longest_pause));
+
+    println!("translated streamed turns, one client (first byte / whole stream):");
+    let claude_turn = |model: &str| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/claude-code-2.1.332-tool-turn.json"
+        );
+        let mut body: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        body["model"] = json!(model);
+        body
+    };
+    let through_messages = server.url("/v1/messages");
+    let cases = [
+        (
+            "Codex on a Chat server",
+            &through_responses,
+            codex_turn("bench-chat"),
+        ),
+        (
+            "Codex on Anthropic",
+            &through_responses,
+            codex_turn("bench-claude"),
+        ),
+        (
+            "Claude Code on a Chat server",
+            &through_messages,
+            claude_turn("bench-chat"),
+        ),
+        (
+            "Claude Code on OpenAI",
+            &through_messages,
+            claude_turn("bench"),
+        ),
+    ];
+    for (name, url, body) in &cases {
+        let mut timings = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for _ in 0..CODEX_TURNS {
+            if Instant::now() > deadline {
+                break;
+            }
+            timings.push(timed(&client, url, &key, body));
+        }
+        summary(
+            &format!("{name}, first byte"),
+            of(&timings, |t| t.first_byte),
+        );
+        summary(&format!("{name}, whole"), of(&timings, |t| t.total));
+    }
 
     println!("throughput, {CLIENTS} clients, whole chat answers through the gateway:");
     let started = Instant::now();

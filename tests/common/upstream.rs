@@ -72,6 +72,12 @@ impl FakeUpstream {
                         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .default_service(web::to(handle))
                 })
+                // Providers stream without Nagle's delays; so does the fake.
+                .on_connect(|connection, _| {
+                    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                        let _ = tcp.set_nodelay(true);
+                    }
+                })
                 .workers(1)
                 .disable_signals()
                 .bind("127.0.0.1:0")
