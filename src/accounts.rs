@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use crate::auth::password;
 use crate::auth::{token, totp};
-use crate::billing::Money;
+use crate::client::ClientInfo;
 use crate::config::SignupMode;
 use crate::db::accounts::{
     self as repo, KeyRow, NewKey, NewUser, Role, Status, TokenPurpose, User,
 };
 use crate::db::{DbError, now_ms};
 use crate::mail::{self, Email, MailContext};
+use crate::money::Money;
 use crate::web::AppState;
-use crate::web::client::ClientInfo;
 use crate::web::error::WebError;
 
 const VERIFY_LINK_HOURS: i64 = 48;

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::billing::Money;
 use crate::billing::service;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::ledger::{self, Kind};
+use crate::money::Money;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -518,7 +518,7 @@ fn show_wallet(config: &Config, email: &str) -> Result<(), String> {
     for row in ledger::for_user(&conn, &user, None, 20).map_err(|e| e.to_string())? {
         println!(
             "{}\t{}\t{}\t{}",
-            crate::web::dashboard::format_ms(row.at),
+            crate::clock::format_ms(row.at),
             row.kind,
             Money::from_micros(row.amount).display_in(currency),
             Money::from_micros(row.balance_after).display_in(currency)

@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::billing::Money;
+use crate::money::Money;
 
 /// Prefix of every environment variable the config reads.
 pub const ENV_PREFIX: &str = "CODEXAPI_";
@@ -278,8 +278,8 @@ impl Default for BillingConfig {
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect(),
-            topup_min: Money::from_micros(5 * crate::billing::money::MICROS_PER_UNIT),
-            topup_max: Money::from_micros(1000 * crate::billing::money::MICROS_PER_UNIT),
+            topup_min: Money::from_micros(5 * crate::money::MICROS_PER_UNIT),
+            topup_max: Money::from_micros(1000 * crate::money::MICROS_PER_UNIT),
         }
     }
 }
@@ -334,7 +334,7 @@ pub struct TierConfig {
 
 impl TierConfig {
     fn one() -> Money {
-        Money::from_micros(crate::billing::money::MICROS_PER_UNIT)
+        Money::from_micros(crate::money::MICROS_PER_UNIT)
     }
 
     /// The monthly cap of an account in this tier: its own (`own`, set by an admin) over the
@@ -707,6 +707,12 @@ impl ConfigError {
             key: None,
             message: message.into(),
         }
+    }
+}
+
+impl From<crate::tls::TlsError> for ConfigError {
+    fn from(e: crate::tls::TlsError) -> ConfigError {
+        ConfigError::at(format!("server.tls.{}", e.file), e.message)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError, accounts, now_ms};
 use crate::gateway::Gateway;
 use crate::mail::Mailer;
@@ -110,7 +110,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let server = match (&config.server.tls.cert, &config.server.tls.key) {
         (Some(cert), Some(key)) => {
             scheme = "https";
-            let tls = crate::tls::load_server_config(cert, key)?;
+            let tls = crate::tls::load_server_config(cert, key).map_err(ConfigError::from)?;
             server.listen_rustls_0_23(listener, tls)?
         }
         _ => {

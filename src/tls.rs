@@ -6,7 +6,13 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::ConfigError;
+/// A certificate or key that cannot be used; `file` is `cert` or `key`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TlsError {
+    pub file: &'static str,
+    pub message: String,
+}
 
 /// Installs ring as the process's rustls crypto provider; safe to call more than once.
 pub fn install_crypto_provider() {
@@ -14,12 +20,9 @@ pub fn install_crypto_provider() {
 }
 
 /// Reads the certificate chain and key and checks that they belong together.
-pub fn load_server_config(cert: &Path, key: &Path) -> Result<ServerConfig, ConfigError> {
+pub fn load_server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     install_crypto_provider();
-    let bad = |field: &str, msg: String| ConfigError {
-        key: Some(format!("server.tls.{field}")),
-        message: msg,
-    };
+    let bad = |file: &'static str, message: String| TlsError { file, message };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|iter| iter.collect())
         .map_err(|e| {

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use crate::billing::Money;
 use crate::db::DbError;
 use crate::db::accounts::KeyRow;
 use crate::db::usage::{
     self as repo, DAY_MS, DayTotals, ModelSummary, Position, Totals, UsageFilter, UsageRow,
 };
+use crate::money::Money;
 
 /// Days covered by the daily charts, today included.
 pub const CHART_DAYS: i64 = 30;

@@ -504,7 +504,7 @@ fn a_new_user_tops_up_spends_through_codex_and_sees_the_charge() {
         )
         .unwrap();
     assert_eq!(charged, -cost);
-    let shown = codexapi::billing::Money::from_micros(cost).display_in("USD");
+    let shown = codexapi::money::Money::from_micros(cost).display_in("USD");
     let usage = common::text(browser.get(server.url("/dashboard/usage")).send().unwrap());
     assert!(
         usage.contains(&shown),
@@ -516,7 +516,7 @@ fn a_new_user_tops_up_spends_through_codex_and_sees_the_charge() {
             .send()
             .unwrap(),
     );
-    let left = codexapi::billing::Money::from_micros(10_000_000 - cost).display_in("USD");
+    let left = codexapi::money::Money::from_micros(10_000_000 - cost).display_in("USD");
     assert!(
         billing.contains(&left),
         "the balance {left} on the billing page"

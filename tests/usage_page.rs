@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use codexapi::billing::Money;
+use codexapi::money::Money;
 use codexapi::web::charts::group_digits;
 use common::Server;
 use common::upstream::{ANSWER, FakeUpstream};

@@ -3,11 +3,19 @@
 
 use rusqlite::Connection;
 
-use super::Money;
 use crate::config::Config;
 use crate::db::DbError;
-use crate::gateway::metering::BalanceAlert;
 use crate::mail::{self, MailContext, Mailer};
+use crate::money::Money;
+
+/// Sends a low-balance warning; the writer calls it inside the transaction that crossed the
+/// account's threshold.
+pub trait BalanceAlert: Send {
+    /// Queues the mail (in the outbox, inside `conn`'s transaction).
+    fn queue(&self, conn: &Connection, user_id: &str, balance: i64) -> Result<(), DbError>;
+    /// Called once the transaction has committed.
+    fn committed(&self);
+}
 
 /// Queues the `low_balance` mail; one per crossing, since the writer arms it once.
 pub struct LowBalanceMail {

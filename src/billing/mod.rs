@@ -4,15 +4,13 @@
 
 pub mod alert;
 pub mod limits;
-pub mod money;
 pub mod service;
 pub mod stripe;
 pub mod topup;
 pub mod wallet;
 
-pub use money::Money;
-
 use crate::config::ModelPrice;
+use crate::money::Money;
 
 /// A model's rate card with every default filled in: what the pricing page, `/v1/models` and the
 /// meter all use, so they cannot disagree.

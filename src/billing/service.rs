@@ -4,10 +4,10 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::Money;
 use crate::auth::token;
 use crate::db::DbError;
 use crate::db::ledger::{self, Kind};
+use crate::money::Money;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {

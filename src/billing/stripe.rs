@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::money::MICROS_PER_UNIT;
+use crate::money::MICROS_PER_UNIT;
 
 /// The API version requests are pinned to, so that answers keep the shape this module reads
 /// whatever the account's default version is. Webhook bodies follow the version configured on the

@@ -5,7 +5,6 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::Money;
 use super::service::{self, BillingError};
 use super::stripe::{
     ChargeInfo, CheckoutRequest, DisputeInfo, Event, EventError, EventKind, SessionInfo,
@@ -18,6 +17,7 @@ use crate::db::billing::{self as repo, Payment, PaymentStatus};
 use crate::db::ledger::{Entry, Kind};
 use crate::db::{Db, DbError};
 use crate::mail::{self, MailContext, Receipt};
+use crate::money::Money;
 
 /// The line item's name on Stripe's payment page.
 const PRODUCT_NAME: &str = "Account credit";
@@ -404,7 +404,7 @@ fn credit(
     let (amount, balance, when) = (
         Money::from_micros(amount).display_in(shop.currency),
         Money::from_micros(balance).display_in(shop.currency),
-        crate::web::dashboard::format_ms(now),
+        crate::clock::format_ms(now),
     );
     let receipt = mail::topup_receipt(
         &shop.mail,

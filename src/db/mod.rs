@@ -22,12 +22,7 @@ use crate::config::{DatabaseConfig, Synchronous};
 
 pub use migrate::{LATEST_VERSION, MigrationReport, migrate, schema_version};
 
-/// Now, as stored: unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::now_ms;
 
 /// `PRAGMA application_id` of a CodexAPI database ("CXAP").
 pub const APPLICATION_ID: i32 = 0x4358_4150;

@@ -34,6 +34,44 @@ pub struct UsageRow {
     pub dropped: Option<String>,
 }
 
+/// The endpoint names usage rows store, as `&'static str` for the rows.
+pub const ENDPOINTS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/responses/compact",
+    "/v1/responses/input_tokens",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/v1/models",
+];
+
+pub fn endpoint_name(stored: &str) -> &'static str {
+    ENDPOINTS
+        .iter()
+        .find(|e| **e == stored)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The outcomes usage rows store.
+pub const OUTCOMES: &[&str] = &[
+    "completed",
+    "incomplete",
+    "failed",
+    "upstream_dropped",
+    "client_cancelled",
+    "rejected",
+];
+
+pub fn outcome_name(stored: &str) -> &'static str {
+    OUTCOMES
+        .iter()
+        .find(|o| **o == stored)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
 /// the transaction.
 pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
@@ -331,7 +369,7 @@ fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
         r.get(0)?,
         UsageRow {
             at: r.get(1)?,
-            endpoint: crate::gateway::endpoint_name(&endpoint),
+            endpoint: endpoint_name(&endpoint),
             model: r.get(3)?,
             status: r.get(4)?,
             latency_ms: r.get(5)?,
@@ -343,7 +381,7 @@ fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
             reasoning_tokens: r.get(11)?,
             estimated: r.get(12)?,
             streamed: r.get(13)?,
-            outcome: crate::gateway::outcome_name(&outcome),
+            outcome: outcome_name(&outcome),
             cost: r.get(15)?,
             key_id: r.get(16)?,
             user_id: Some(user_id.to_owned()),

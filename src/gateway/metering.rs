@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 
-use crate::billing::Money;
+use crate::billing::alert::BalanceAlert;
 use crate::billing::wallet::{Hold, Wallets, month_of};
 use crate::config::{BillingMode, ModelPrice};
 use crate::db::ledger::{self, Kind};
 use crate::db::usage::{UsageRow, insert_rows};
 use crate::db::{Db, DbError};
+use crate::money::Money;
 use crate::translate::Usage;
 
 /// Rows written in one transaction at most.
@@ -111,15 +112,6 @@ enum Job {
     /// Catch up with wallet changes made elsewhere now, then answer.
     Refresh(tokio::sync::oneshot::Sender<()>),
     Stop,
-}
-
-/// Sends a low-balance warning; the writer calls it inside the transaction that crossed the
-/// account's threshold.
-pub trait BalanceAlert: Send {
-    /// Queues the mail (in the outbox, inside `conn`'s transaction).
-    fn queue(&self, conn: &Connection, user_id: &str, balance: i64) -> Result<(), DbError>;
-    /// Called once the transaction has committed.
-    fn committed(&self);
 }
 
 #[derive(Clone)]

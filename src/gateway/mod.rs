@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::billing::RateCard;
+use crate::billing::alert::BalanceAlert;
 use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::config::{Config, ModelConfig, TierConfig};
@@ -25,7 +26,7 @@ use crate::translate::Wire;
 use crate::web::AppState;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
-use metering::{BalanceAlert, UsageWriter};
+use metering::UsageWriter;
 use providers::Providers;
 
 /// What the API needs at run time; shared by every worker.
@@ -186,7 +187,7 @@ const FORWARDED: &[(&str, Wire)] = &[
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope("/v1");
     for &(path, wire) in FORWARDED {
-        let endpoint = endpoint_name(&format!("/v1{path}"));
+        let endpoint = crate::db::usage::endpoint_name(&format!("/v1{path}"));
         scope = scope.route(
             path,
             web::post().to(
@@ -203,43 +204,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/models/{id:.+}", web::get().to(get_model))
             .default_service(web::to(unknown_route)),
     );
-}
-
-/// Stored endpoint names, as `&'static str` for usage rows.
-pub const ENDPOINTS: &[&str] = &[
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/responses",
-    "/v1/responses/compact",
-    "/v1/responses/input_tokens",
-    "/v1/messages",
-    "/v1/messages/count_tokens",
-    "/v1/models",
-];
-
-pub fn endpoint_name(stored: &str) -> &'static str {
-    ENDPOINTS
-        .iter()
-        .find(|e| **e == stored)
-        .copied()
-        .unwrap_or("other")
-}
-
-pub const OUTCOMES: &[&str] = &[
-    "completed",
-    "incomplete",
-    "failed",
-    "upstream_dropped",
-    "client_cancelled",
-    "rejected",
-];
-
-pub fn outcome_name(stored: &str) -> &'static str {
-    OUTCOMES
-        .iter()
-        .find(|o| **o == stored)
-        .copied()
-        .unwrap_or("other")
 }
 
 /// Callers that send `anthropic-version` get Anthropic's shapes.
@@ -332,7 +296,7 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                         "requests": requests,
                         "input_tokens": input,
                         "output_tokens": output,
-                        "cost": crate::billing::Money::from_micros(cost).to_decimal_string(),
+                        "cost": crate::money::Money::from_micros(cost).to_decimal_string(),
                     }),
                 );
             }
@@ -350,7 +314,7 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             .response(Dialect::OpenAi);
         }
     };
-    let money = |micros: i64| crate::billing::Money::from_micros(micros).to_decimal_string();
+    let money = |micros: i64| crate::money::Money::from_micros(micros).to_decimal_string();
     let snapshot = gateway.wallets.snapshot(&key.user_id, now);
     let tier = gateway.tier(key.tier.as_deref());
     let monthly_cap = tier.monthly_cap(key.monthly_cap);

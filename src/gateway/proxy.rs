@@ -17,17 +17,17 @@ use super::error::{ApiError, Dialect, ErrorKind};
 use super::metering;
 use super::providers::Candidate;
 use super::tokens;
-use crate::billing::Money;
 use crate::billing::limits::{Exceeded, Limited, Quotas, RateLimits, Verdict, reset_text};
 use crate::billing::wallet::{Caps, Hold, Refusal};
+use crate::client::ClientInfo;
 use crate::config::BillingMode;
 use crate::config::ModelConfig;
 use crate::db::now_ms;
 use crate::db::usage::UsageRow;
+use crate::money::Money;
 use crate::translate::sse::{SseEvent, SseParser};
 use crate::translate::{self, Exchange, StreamTranslator, Target, Translated, Usage, Wire};
 use crate::web::AppState;
-use crate::web::client::ClientInfo;
 
 /// The default `anthropic-version` when the client sends none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::client::ClientInfo;
 use super::error::WebError;
 use super::session::{self, MaybeSignedIn, SignedIn};
 use super::site::Layout;
 use crate::accounts::{self, AccountError, Actor, SignUp};
+use crate::client::ClientInfo;
 use crate::config::SignupMode;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

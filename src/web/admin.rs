@@ -131,7 +131,7 @@ async fn flags(state: web::Data<AppState>, signed_in: SignedIn) -> Result<FlagsP
     let rows = flags
         .into_iter()
         .map(|f| FlagRow {
-            at: super::dashboard::format_ms(f.at),
+            at: crate::clock::format_ms(f.at),
             account: f.email.unwrap_or_else(|| "—".to_owned()),
             kind: f.kind.replace('_', " "),
             reference: f.reference.unwrap_or_default(),

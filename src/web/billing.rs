@@ -9,17 +9,19 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::AppState;
-use super::dashboard::{Dash, format_ms, layout, render_with, see_other};
+use super::dashboard::{Dash, layout, render_with, see_other};
 use super::error::WebError;
 use super::session::SignedIn;
 use super::site::Layout;
+use crate::billing::service;
 use crate::billing::stripe::StripeClient;
 use crate::billing::topup::{self, Buyer, Handled, Shop, TopupError};
-use crate::billing::{Money, service};
+use crate::clock::format_ms;
 use crate::config::{BillingMode, Config, ConfigError};
 use crate::db::billing::{self as repo, Payment, PaymentStatus};
 use crate::db::ledger::{self, LedgerRow};
 use crate::mail::MailContext;
+use crate::money::Money;
 
 /// Where Stripe delivers events; the origin check exempts it.
 pub const WEBHOOK_PATH: &str = "/stripe/webhook";

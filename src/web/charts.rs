@@ -396,7 +396,7 @@ mod tests {
     use super::*;
 
     fn money(v: i64) -> String {
-        crate::billing::Money::from_micros(v).display_in("USD")
+        crate::money::Money::from_micros(v).display_in("USD")
     }
 
     fn labels(n: usize) -> Vec<String> {

@@ -13,8 +13,9 @@ use super::error::WebError;
 use super::session::SignedIn;
 use super::site::Layout;
 use crate::accounts::{self, AccountError, Actor, KeyRequest, describe_user_agent};
-use crate::billing::Money;
+use crate::clock::format_ms;
 use crate::db::accounts as repo;
+use crate::money::Money;
 use crate::setup::{Snippets, snippets};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -87,19 +88,6 @@ impl Dash {
 
 pub fn layout(state: &AppState, title: &str) -> Layout {
     Layout::new(state, "dashboard", title).signed_in()
-}
-
-/// A date-time as people read it, in UTC.
-pub fn format_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
 }
 
 pub(super) fn render_with(

@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 
 use super::AppState;
-use super::client::{ClientInfo, client_https, client_ip};
+use crate::client::{ClientInfo, client_https, client_ip};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

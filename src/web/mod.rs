@@ -5,7 +5,6 @@ pub mod admin;
 pub mod assets;
 pub mod billing;
 pub mod charts;
-pub mod client;
 pub mod dashboard;
 pub mod error;
 pub mod middleware;

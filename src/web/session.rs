@@ -10,9 +10,9 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::client::ClientInfo;
 use super::error::WebError;
 use crate::auth::token;
+use crate::client::ClientInfo;
 use crate::db::accounts::{self, Status, User};
 use crate::db::now_ms;
 

@@ -212,7 +212,7 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
                 output: card.output.display_in(&currency),
                 reasoning: (card.reasoning != card.output)
                     .then(|| card.reasoning.display_in(&currency)),
-                request_fee: (card.request_fee > crate::billing::Money::ZERO)
+                request_fee: (card.request_fee > crate::money::Money::ZERO)
                     .then(|| card.request_fee.display_in(&currency)),
             }
         })
@@ -228,7 +228,7 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
         .tiers
         .iter()
         .map(|t| {
-            let full = crate::billing::money::MICROS_PER_UNIT;
+            let full = crate::money::MICROS_PER_UNIT;
             let multiplier = t.price_multiplier.micros();
             TierRow {
                 name: t.name.clone(),
@@ -262,7 +262,7 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
 
 /// A fraction in millionths as a percentage, without trailing zeros (`20`, `12.5`).
 fn percent(millionths: i64) -> String {
-    let text = crate::billing::Money::from_micros(millionths * 100).to_decimal_string();
+    let text = crate::money::Money::from_micros(millionths * 100).to_decimal_string();
     match text.split_once('.') {
         Some((whole, fraction)) if fraction.trim_end_matches('0').is_empty() => whole.to_owned(),
         Some((whole, fraction)) => format!("{whole}.{}", fraction.trim_end_matches('0')),

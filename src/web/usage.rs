@@ -15,9 +15,9 @@ use super::dashboard::Dash;
 use super::error::WebError;
 use super::session::SignedIn;
 use super::site::Layout;
-use crate::billing::Money;
 use crate::db::accounts::{self as accounts_repo, KeyRow};
 use crate::db::usage::{DAY_MS, Position, Totals, UsageFilter};
+use crate::money::Money;
 use crate::usage::{self, Nav, Report};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -135,7 +135,7 @@ fn check(query: &Query, user_id: &str, keys: &[KeyRow]) -> Checked {
     }
 
     if !f.endpoint.is_empty() {
-        if crate::gateway::ENDPOINTS.contains(&f.endpoint.as_str()) {
+        if crate::db::usage::ENDPOINTS.contains(&f.endpoint.as_str()) {
             filter.endpoint = Some(f.endpoint.clone());
         } else {
             errors.push(format!(
@@ -169,7 +169,7 @@ fn check(query: &Query, user_id: &str, keys: &[KeyRow]) -> Checked {
     }
 
     if !f.outcome.is_empty() {
-        if crate::gateway::OUTCOMES.contains(&f.outcome.as_str()) {
+        if crate::db::usage::OUTCOMES.contains(&f.outcome.as_str()) {
             filter.outcome = Some(f.outcome.clone());
         } else {
             errors.push(format!(
@@ -520,7 +520,7 @@ fn render_page(
     model_choices.extend(models.iter().map(|m| choice(m, m, &kept.model)));
     let mut endpoint_choices = vec![choice("", "All endpoints", &kept.endpoint)];
     endpoint_choices.extend(
-        crate::gateway::ENDPOINTS
+        crate::db::usage::ENDPOINTS
             .iter()
             .map(|e| choice(e, e, &kept.endpoint)),
     );
@@ -531,7 +531,7 @@ fn render_page(
     }));
     let mut outcome_choices = vec![choice("", "All outcomes", &kept.outcome)];
     outcome_choices.extend(
-        crate::gateway::OUTCOMES
+        crate::db::usage::OUTCOMES
             .iter()
             .map(|o| choice(o, &outcome_label(o), &kept.outcome)),
     );
