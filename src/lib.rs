@@ -4,6 +4,7 @@
 //! OpenAI/Anthropic-compatible API from one SQLite file and one TOML config file.
 
 pub mod accounts;
+pub mod app;
 pub mod auth;
 pub mod billing;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod csv;
 pub mod db;
 pub mod gateway;
+pub mod health;
 pub mod logging;
 pub mod mail;
 pub mod money;
@@ -23,4 +25,5 @@ pub mod translate;
 pub mod usage;
 pub mod web;
 
-pub use web::{AppState, build_app};
+pub use app::build_app;
+pub use web::AppState;

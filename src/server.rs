@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
+use crate::app::build_app;
 use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError, accounts, now_ms};
 use crate::gateway::Gateway;
 use crate::mail::Mailer;
-use crate::web::{AppState, build_app};
+use crate::web::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -84,7 +85,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         db.clone(),
         public_url.clone(),
         mailer.clone(),
-        gateway,
+        gateway.clone(),
     )?;
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
@@ -101,7 +102,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let shutdown = config.server.shutdown_timeout_secs;
     let app_state = state.clone();
-    let server = HttpServer::new(move || build_app(app_state.clone()))
+    let server = HttpServer::new(move || build_app(app_state.clone(), gateway.clone()))
         .on_connect(no_delay)
         .workers(workers)
         .shutdown_timeout(shutdown)

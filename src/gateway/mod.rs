@@ -23,7 +23,6 @@ use crate::billing::wallet::Wallets;
 use crate::config::{Config, ModelConfig, TierConfig};
 use crate::db::Db;
 use crate::translate::Wire;
-use crate::web::AppState;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
 use metering::UsageWriter;
@@ -31,6 +30,7 @@ use providers::Providers;
 
 /// What the API needs at run time; shared by every worker.
 pub struct Gateway {
+    pub db: Db,
     pub keys: KeyCache,
     pub providers: Providers,
     pub http: reqwest::Client,
@@ -88,7 +88,7 @@ impl Gateway {
         let (usage, usage_thread) = UsageWriter::start(db.clone(), wallets.clone(), alert);
         // Build the tokenizer's tables now, off the request path, rather than at first use.
         std::thread::spawn(|| tokens::count(""));
-        let keys = KeyCache::new(db);
+        let keys = KeyCache::new(db.clone());
         let stop_watch = Arc::new(AtomicBool::new(false));
         let watcher = keys.clone();
         let stop = stop_watch.clone();
@@ -113,6 +113,7 @@ impl Gateway {
             None => include_str!("../../assets/codex/instructions.md").to_owned(),
         };
         let gateway = Gateway {
+            db: db.clone(),
             codex_instructions,
             keys,
             providers: Providers::new(&config),
@@ -173,6 +174,37 @@ impl Gateway {
     }
 }
 
+impl crate::health::ProviderHealth for Gateway {
+    fn providers(&self) -> Vec<crate::health::ProviderStatus> {
+        let now = std::time::Instant::now();
+        self.providers
+            .all()
+            .iter()
+            .map(|upstream| {
+                let health = upstream.health();
+                crate::health::ProviderStatus {
+                    name: upstream.config.name.clone(),
+                    kind: upstream.config.kind,
+                    host: upstream
+                        .config
+                        .base_url
+                        .host_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    resting_for: health
+                        .open_until
+                        .filter(|until| *until > now)
+                        .map(|until| until.duration_since(now)),
+                    consecutive_failures: health.consecutive_failures,
+                    successes: health.successes,
+                    failures: health.failures,
+                    last_failure: health.last_failure,
+                }
+            })
+            .collect()
+    }
+}
+
 /// The forwarding endpoints: path under `/v1` and the wire format clients speak there.
 const FORWARDED: &[(&str, Wire)] = &[
     ("/chat/completions", Wire::Chat),
@@ -191,8 +223,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         scope = scope.route(
             path,
             web::post().to(
-                move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
-                    proxy::handle(wire, endpoint, req, payload, state)
+                move |req: HttpRequest, payload: web::Payload, gateway: web::Data<Gateway>| {
+                    proxy::handle(wire, endpoint, req, payload, gateway)
                 },
             ),
         );
@@ -263,8 +295,8 @@ fn model_json(gateway: &Gateway, model: &ModelConfig, dialect: Dialect) -> serde
 
 /// `GET /v1/account`: the key's account in figures, for scripts: balance, what running requests
 /// hold, this month's spend and caps, and usage over the last day, week and month.
-async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let gateway = &state.gateway;
+async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+    let gateway = gateway.get_ref();
     let key = match models_key(&req, gateway).await {
         Ok(key) => key,
         Err(e) => return e.response(Dialect::OpenAi),
@@ -276,7 +308,7 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         ("last_7_days", now - 7 * 86_400_000),
         ("last_30_days", now - 30 * 86_400_000),
     ];
-    let usage = state
+    let usage = gateway
         .db
         .run(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -376,8 +408,8 @@ fn codex_model_json(gateway: &Gateway, model: &ModelConfig, priority: usize) -> 
 }
 
 /// `GET /v1/models`: the models this key may use, in the caller's shape.
-async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let gateway = &state.gateway;
+async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+    let gateway = gateway.get_ref();
     let dialect = caller_dialect(&req);
     let key = match models_key(&req, gateway).await {
         Ok(key) => key,
@@ -421,9 +453,9 @@ async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 async fn get_model(
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    let gateway = &state.gateway;
+    let gateway = gateway.get_ref();
     let dialect = caller_dialect(&req);
     let key = match models_key(&req, gateway).await {
         Ok(key) => key,

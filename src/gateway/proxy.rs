@@ -27,7 +27,6 @@ use crate::db::usage::UsageRow;
 use crate::money::Money;
 use crate::translate::sse::{SseEvent, SseParser};
 use crate::translate::{self, Exchange, StreamTranslator, Target, Translated, Usage, Wire};
-use crate::web::AppState;
 
 /// The default `anthropic-version` when the client sends none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -232,11 +231,10 @@ pub async fn handle(
     endpoint: &'static str,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gateway: web::Data<Gateway>,
 ) -> HttpResponse {
-    let gateway = state.gateway.clone();
     let mut admission = Admission::default();
-    let mut response = serve(wire, endpoint, &req, payload, &state, &mut admission).await;
+    let mut response = serve(wire, endpoint, &req, payload, &gateway, &mut admission).await;
     let headers = response.headers_mut();
     if let Some(verdict) = admission.limits {
         limit_headers(headers, dialect(wire), verdict);
@@ -254,10 +252,9 @@ async fn serve(
     endpoint: &'static str,
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    gateway: &Gateway,
     admission: &mut Admission,
 ) -> HttpResponse {
-    let gateway = state.gateway.clone();
     let dialect = dialect(wire);
     let client = actix_web::HttpMessage::extensions(req)
         .get::<ClientInfo>()
@@ -267,11 +264,11 @@ async fn serve(
             https: false,
             request_id: String::new(),
         });
-    let mut meter = Meter::new(&gateway, endpoint, &client);
+    let mut meter = Meter::new(gateway, endpoint, &client);
 
     let aux = Aux::of(endpoint);
     let free = aux.is_some_and(Aux::counts);
-    let prepared = match prepare(state, &gateway, req, payload, &mut meter, free, admission).await {
+    let prepared = match prepare(gateway, req, payload, &mut meter, free, admission).await {
         Ok(mut p) => {
             p.aux = aux;
             if aux.is_some() {
@@ -336,7 +333,7 @@ async fn serve(
             .await;
         return e.response(dialect);
     }
-    forward(state, &gateway, wire, req, prepared, candidates, meter).await
+    forward(gateway, wire, req, prepared, candidates, meter).await
 }
 
 /// Tokens a request body of `bytes` is taken to hold before it is sent: a third of its size,
@@ -520,7 +517,6 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 async fn prepare(
-    state: &AppState,
     gateway: &Gateway,
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -539,7 +535,7 @@ async fn prepare(
         return Err(ApiError::new(ErrorKind::Permission, reason));
     }
 
-    let limit = state.config.gateway.max_body_bytes;
+    let limit = gateway.config.gateway.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -683,7 +679,6 @@ enum AttemptError {
 }
 
 async fn forward(
-    state: &AppState,
     gateway: &Gateway,
     wire: Wire,
     req: &HttpRequest,
@@ -692,7 +687,7 @@ async fn forward(
     mut meter: Meter,
 ) -> HttpResponse {
     let dialect = dialect(wire);
-    let attempts = state.config.gateway.max_attempts as usize;
+    let attempts = gateway.config.gateway.max_attempts as usize;
     let mut last_error = ApiError::new(
         ErrorKind::Unavailable,
         "No provider could serve the request.",
@@ -704,7 +699,7 @@ async fn forward(
         if let Some(row) = meter.row() {
             row.provider = Some(candidate.upstream.config.name.clone());
         }
-        match attempt_once(state, gateway, wire, req, &prepared, &candidate).await {
+        match attempt_once(gateway, wire, req, &prepared, &candidate).await {
             Ok(upstream) => {
                 gateway.providers.succeeded(&candidate.upstream);
                 meter.first_byte();
@@ -753,7 +748,6 @@ async fn forward(
 /// Sends the request to one provider and waits for the response head (and, for streams, the
 /// first chunk), so that anything that fails this early can still fail over.
 async fn attempt_once(
-    state: &AppState,
     gateway: &Gateway,
     wire: Wire,
     req: &HttpRequest,
@@ -761,7 +755,7 @@ async fn attempt_once(
     candidate: &Candidate,
 ) -> Result<Upstream, AttemptError> {
     let upstream = &candidate.upstream;
-    let (body, exchange) = upstream_body(state, wire, prepared, candidate)?;
+    let (body, exchange) = upstream_body(gateway, wire, prepared, candidate)?;
     let mut request = gateway
         .http
         .post(match prepared.aux {
@@ -915,7 +909,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 /// The body to send upstream (the client's bytes as they are when nothing needs to change),
 /// and what its translation tells the answer's.
 fn upstream_body(
-    state: &AppState,
+    gateway: &Gateway,
     wire: Wire,
     prepared: &Prepared,
     candidate: &Candidate,
@@ -924,7 +918,7 @@ fn upstream_body(
         prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
     let needs_store_off = candidate.wire == Wire::Responses
         && prepared.aux.is_none()
-        && !state.config.gateway.allow_upstream_storage
+        && !gateway.config.gateway.allow_upstream_storage
         && prepared.body.get("store") != Some(&Value::Bool(false));
     // A Chat stream reports usage only when asked; billing needs it.
     let needs_usage = prepared.stream
@@ -974,7 +968,7 @@ fn upstream_body(
             )
         })?;
     if candidate.wire == Wire::Responses
-        && !state.config.gateway.allow_upstream_storage
+        && !gateway.config.gateway.allow_upstream_storage
         && let Some(object) = body.as_object_mut()
     {
         object.insert("store".to_owned(), Value::Bool(false));

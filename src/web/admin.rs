@@ -1,8 +1,6 @@
 //! The admin pages: for accounts with the admin role only; anyone else gets a 404, as if the
 //! pages did not exist.
 
-use std::time::Instant;
-
 use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -57,40 +55,29 @@ async fn providers(
     signed_in: SignedIn,
 ) -> Result<ProvidersPage, WebError> {
     require_admin(&signed_in)?;
-    let now = Instant::now();
     let rows = state
-        .gateway
-        .providers
-        .all()
-        .iter()
-        .map(|upstream| {
-            let health = upstream.health();
-            let resting_for = health
-                .open_until
-                .filter(|until| *until > now)
-                .map(|until| until.duration_since(now).as_secs() + 1);
+        .health
+        .providers()
+        .into_iter()
+        .map(|p| {
+            let resting_for = p.resting_for.map(|d| d.as_secs() + 1);
             ProviderRow {
-                name: upstream.config.name.clone(),
-                kind: match upstream.config.kind {
+                name: p.name,
+                kind: match p.kind {
                     crate::config::ProviderKind::Openai => "OpenAI",
                     crate::config::ProviderKind::Anthropic => "Anthropic",
                     crate::config::ProviderKind::OpenaiCompatible => "OpenAI-compatible",
                 },
-                host: upstream
-                    .config
-                    .base_url
-                    .host_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                host: p.host,
                 state: resting_for.map_or_else(
                     || "Serving".to_owned(),
                     |secs| format!("Resting for {secs} s"),
                 ),
                 resting: resting_for.is_some(),
-                consecutive_failures: health.consecutive_failures,
-                successes: health.successes,
-                failures: health.failures,
-                last_failure: health.last_failure.unwrap_or("—"),
+                consecutive_failures: p.consecutive_failures,
+                successes: p.successes,
+                failures: p.failures,
+                last_failure: p.last_failure.unwrap_or("—"),
             }
         })
         .collect();

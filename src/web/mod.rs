@@ -1,4 +1,5 @@
-//! HTTP: the application (routes and middleware) that `serve` and the tests both start.
+//! The site, the dashboard and the admin console: their handlers, their state ([`AppState`]),
+//! their middleware and their routes ([`routes`]). `crate::app` puts them together with the API.
 
 pub mod account;
 pub mod admin;
@@ -14,9 +15,7 @@ pub mod usage;
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, middleware::Compress, middleware::from_fn, web};
+use actix_web::web;
 
 use crate::auth::password::Hasher;
 use crate::auth::throttle::Throttle;
@@ -38,7 +37,8 @@ pub struct AppState {
     /// Failed sign-ins and password checks per account.
     pub account_throttle: Arc<Throttle>,
     pub mailer: Mailer,
-    pub gateway: Arc<crate::gateway::Gateway>,
+    /// The upstream providers' health, for the admin console.
+    pub health: Arc<dyn crate::health::ProviderHealth>,
     /// Hash of the one-time link that creates the first admin, while there is none.
     pub admin_setup: Arc<Mutex<Option<Vec<u8>>>>,
     /// Stripe, when `[stripe]` is configured.
@@ -52,7 +52,7 @@ impl AppState {
         db: Db,
         public_url: String,
         mailer: Mailer,
-        gateway: Arc<crate::gateway::Gateway>,
+        health: Arc<dyn crate::health::ProviderHealth>,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
         let stripe = billing::stripe_client(&config)?;
@@ -67,37 +67,20 @@ impl AppState {
             public_url: public_url.into(),
             pages: Arc::new(pages),
             mailer,
-            gateway,
+            health,
         })
     }
 }
 
-pub fn build_app(
-    state: AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    let limit = state.config.server.max_body_bytes;
-    App::new()
-        .app_data(web::Data::new(state))
-        .app_data(web::PayloadConfig::new(limit))
-        .app_data(web::FormConfig::default().limit(limit))
-        .app_data(web::JsonConfig::default().limit(limit))
-        .wrap(from_fn(middleware::same_origin))
-        .wrap(Compress::default())
-        .wrap(from_fn(middleware::envelope))
-        .configure(crate::gateway::routes)
-        .configure(site::routes)
-        .configure(account::routes)
-        .configure(dashboard::routes)
-        .configure(admin::routes)
-        .configure(usage::routes)
-        .configure(billing::routes)
-        .default_service(web::to(site::not_found))
+/// The pages' routes, and their state for every handler.
+pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .configure(site::routes)
+            .configure(account::routes)
+            .configure(dashboard::routes)
+            .configure(admin::routes)
+            .configure(usage::routes)
+            .configure(billing::routes);
+    }
 }
