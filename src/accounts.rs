@@ -1,20 +1,20 @@
 //! Account flows: sign-up, sign-in, email confirmation, password reset, profile and password
 //! changes, API keys and sessions. Handlers call one function here; SQL lives in `db::accounts`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::password;
+use crate::auth::throttle::Throttle;
 use crate::auth::{token, totp};
 use crate::client::ClientInfo;
-use crate::config::SignupMode;
+use crate::config::{Config, SignupMode};
 use crate::db::accounts::{
     self as repo, KeyRow, NewKey, NewUser, Role, Status, TokenPurpose, User,
 };
 use crate::db::{DbError, now_ms};
 use crate::mail::{self, Email, MailContext};
 use crate::money::Money;
-use crate::web::AppState;
-use crate::web::error::WebError;
 
 const VERIFY_LINK_HOURS: i64 = 48;
 const RESET_LINK_MINUTES: i64 = 30;
@@ -30,19 +30,52 @@ pub enum AccountError {
     Invalid(String),
     #[error("too many attempts")]
     Throttled(Duration),
+    /// What was asked for does not exist, or is not the asker's.
+    #[error("not found")]
+    NotFound,
     #[error(transparent)]
-    Failed(#[from] WebError),
-}
-
-impl From<DbError> for AccountError {
-    fn from(e: DbError) -> AccountError {
-        AccountError::Failed(WebError::Db(e))
-    }
+    Db(#[from] DbError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<password::PasswordError> for AccountError {
     fn from(e: password::PasswordError) -> AccountError {
-        AccountError::Failed(e.into())
+        AccountError::Internal(e.to_string())
+    }
+}
+
+/// What the account flows work with: the parts of the application they need, cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    pub config: Arc<Config>,
+    pub db: crate::db::Db,
+    /// The public URL without a trailing slash, for the links in mails.
+    pub public_url: Arc<str>,
+    pub hasher: password::Hasher,
+    /// Failed sign-ins (and reset requests) per client address.
+    pub address_throttle: Arc<Throttle>,
+    /// Failed sign-ins and password checks per account.
+    pub account_throttle: Arc<Throttle>,
+    pub mailer: crate::mail::Mailer,
+}
+
+impl Accounts {
+    pub fn new(
+        config: Arc<Config>,
+        db: crate::db::Db,
+        public_url: Arc<str>,
+        mailer: crate::mail::Mailer,
+    ) -> Accounts {
+        Accounts {
+            hasher: password::Hasher::new(config.accounts.max_concurrent_hashes),
+            address_throttle: Arc::new(Throttle::new(crate::auth::throttle::ADDRESS_FREE_FAILURES)),
+            account_throttle: Arc::new(Throttle::new(crate::auth::throttle::ACCOUNT_FREE_FAILURES)),
+            config,
+            db,
+            public_url,
+            mailer,
+        }
     }
 }
 
@@ -106,7 +139,7 @@ fn normalize_name(name: &str) -> Result<String, AccountError> {
     Ok(name.to_owned())
 }
 
-fn mail_context(state: &AppState) -> MailContext<'_> {
+fn mail_context(state: &Accounts) -> MailContext<'_> {
     MailContext {
         site_name: &state.config.site.name,
         public_url: &state.public_url,
@@ -114,7 +147,7 @@ fn mail_context(state: &AppState) -> MailContext<'_> {
     }
 }
 
-fn link(state: &AppState, path: &str, token: &str) -> String {
+fn link(state: &Accounts, path: &str, token: &str) -> String {
     format!("{}{path}?token={token}", state.public_url)
 }
 
@@ -127,14 +160,14 @@ fn when_now() -> String {
 }
 
 /// Whether accounts must confirm their address before creating keys: only when mail is sent.
-pub fn verification_required(state: &AppState) -> bool {
+pub fn verification_required(state: &Accounts) -> bool {
     state.config.accounts.require_verified_email && state.mailer.delivers()
 }
 
 /// Records a security event, and for the important ones queues an alert to the owner.
 fn record(
     conn: &rusqlite::Connection,
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     kind: &str,
     detail: &str,
@@ -194,6 +227,32 @@ fn queue(conn: &rusqlite::Connection, email: &Email) -> Result<(), DbError> {
     Ok(mail::queue(conn, email, now_ms())?)
 }
 
+/// Creates a session for `user_id` and returns the cookie token.
+/// With `mfa_pending` the session is good for nothing but entering the second factor.
+pub fn start_session(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    client: &ClientInfo,
+    user_agent: &str,
+    mfa_pending: bool,
+) -> Result<String, crate::db::DbError> {
+    let token = token::random_token();
+    repo::insert_session(
+        conn,
+        &repo::NewSession {
+            token_hash: &token::sha256(&token),
+            id: &token::random_id(),
+            user_id,
+            csrf_token: &token::random_token(),
+            mfa_pending,
+            ip: &client.ip.to_string(),
+            user_agent,
+        },
+        now_ms(),
+    )?;
+    Ok(token)
+}
+
 // ---------------------------------------------------------------- sign-up
 
 pub struct SignUp {
@@ -213,7 +272,7 @@ pub struct SignUpOutcome {
 
 /// Creates an account. The answer is the same whether or not the address already had one.
 pub async fn sign_up(
-    state: &AppState,
+    state: &Accounts,
     form: SignUp,
     actor: &Actor,
 ) -> Result<SignUpOutcome, AccountError> {
@@ -317,7 +376,7 @@ pub struct SignedInToken {
 
 /// Checks the password and opens a session.
 pub async fn sign_in(
-    state: &AppState,
+    state: &Accounts,
     email: &str,
     password: String,
     client: &ClientInfo,
@@ -400,13 +459,8 @@ pub async fn sign_in(
                 )?;
             }
             record(&tx, &state2, &user, "sign_in", &device, &actor, None)?;
-            let token = crate::web::session::start(
-                &tx,
-                &user.id,
-                &client,
-                &actor.user_agent,
-                user.totp_enabled,
-            )?;
+            let token =
+                start_session(&tx, &user.id, &client, &actor.user_agent, user.totp_enabled)?;
             tx.commit()?;
             Ok(SignedInToken {
                 token,
@@ -418,7 +472,7 @@ pub async fn sign_in(
     Ok(token)
 }
 
-pub async fn sign_out(state: &AppState, token_hash: Vec<u8>) -> Result<(), WebError> {
+pub async fn sign_out(state: &Accounts, token_hash: Vec<u8>) -> Result<(), AccountError> {
     state
         .db
         .run(move |conn| repo::delete_session(conn, &token_hash))
@@ -430,10 +484,10 @@ pub async fn sign_out(state: &AppState, token_hash: Vec<u8>) -> Result<(), WebEr
 
 /// Uses a confirmation link; `Ok(false)` for an unknown, used or expired one.
 pub async fn confirm_email(
-    state: &AppState,
+    state: &Accounts,
     secret: &str,
     actor: &Actor,
-) -> Result<bool, WebError> {
+) -> Result<bool, AccountError> {
     let hash = token::sha256(secret);
     let state2 = state.clone();
     let actor = actor.clone();
@@ -457,7 +511,7 @@ pub async fn confirm_email(
 }
 
 /// Mails a new confirmation link to a signed-in, unconfirmed user.
-pub async fn resend_confirmation(state: &AppState, user: &User) -> Result<(), WebError> {
+pub async fn resend_confirmation(state: &Accounts, user: &User) -> Result<(), AccountError> {
     if user.email_verified || !state.mailer.delivers() {
         return Ok(());
     }
@@ -488,7 +542,7 @@ pub async fn resend_confirmation(state: &AppState, user: &User) -> Result<(), We
 
 /// Mails a reset link if the address has an account; the caller answers the same either way.
 pub async fn request_password_reset(
-    state: &AppState,
+    state: &Accounts,
     email: &str,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
@@ -531,7 +585,7 @@ pub async fn request_password_reset(
 }
 
 /// Whether a reset link is still good (the form is shown only then).
-pub async fn reset_link_valid(state: &AppState, secret: &str) -> Result<bool, WebError> {
+pub async fn reset_link_valid(state: &Accounts, secret: &str) -> Result<bool, AccountError> {
     let hash = token::sha256(secret);
     Ok(state
         .db
@@ -542,7 +596,7 @@ pub async fn reset_link_valid(state: &AppState, secret: &str) -> Result<bool, We
 
 /// Sets a new password from a reset link and ends every session of the account.
 pub async fn reset_password(
-    state: &AppState,
+    state: &Accounts,
     secret: &str,
     new_password: String,
     actor: &Actor,
@@ -604,7 +658,7 @@ pub async fn reset_password(
 
 // ---------------------------------------------------------------- profile and security
 
-pub async fn change_name(state: &AppState, user: &User, name: &str) -> Result<(), AccountError> {
+pub async fn change_name(state: &Accounts, user: &User, name: &str) -> Result<(), AccountError> {
     let name = normalize_name(name)?;
     let user_id = user.id.clone();
     state
@@ -615,7 +669,7 @@ pub async fn change_name(state: &AppState, user: &User, name: &str) -> Result<()
 }
 
 async fn check_current_password(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     password: String,
 ) -> Result<(), AccountError> {
@@ -632,7 +686,7 @@ async fn check_current_password(
 
 /// Changes the password and ends every other session.
 pub async fn change_password(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     current_session: &[u8],
     current: String,
@@ -686,7 +740,7 @@ pub async fn change_password(
 
 /// Mails a confirmation link to the new address and tells the old one.
 pub async fn request_email_change(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     new_email: &str,
     password: String,
@@ -735,7 +789,7 @@ pub async fn request_email_change(
 
 /// Uses an email-change link; the old address is told.
 pub async fn confirm_email_change(
-    state: &AppState,
+    state: &Accounts,
     secret: &str,
     actor: &Actor,
 ) -> Result<(), AccountError> {
@@ -777,10 +831,10 @@ pub async fn confirm_email_change(
 }
 
 pub async fn revoke_session(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     session_id: String,
-) -> Result<bool, WebError> {
+) -> Result<bool, AccountError> {
     let user_id = user.id.clone();
     Ok(state
         .db
@@ -789,10 +843,10 @@ pub async fn revoke_session(
 }
 
 pub async fn revoke_other_sessions(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     keep: &[u8],
-) -> Result<usize, WebError> {
+) -> Result<usize, AccountError> {
     let (user_id, keep) = (user.id.clone(), keep.to_vec());
     Ok(state
         .db
@@ -828,7 +882,7 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-pub fn validate_key_request(state: &AppState, req: &KeyRequest) -> Result<ValidKey, AccountError> {
+pub fn validate_key_request(state: &Accounts, req: &KeyRequest) -> Result<ValidKey, AccountError> {
     let name = req.name.trim();
     if name.is_empty() {
         return invalid("Give the key a name, such as the machine or tool that uses it.");
@@ -882,7 +936,7 @@ pub fn validate_key_request(state: &AppState, req: &KeyRequest) -> Result<ValidK
 
 /// Creates a key; the full key is returned once and never stored.
 pub async fn create_key(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     req: KeyRequest,
     actor: &Actor,
@@ -943,25 +997,25 @@ pub fn insert_key(
 }
 
 pub async fn key_of_user(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     key_id: String,
-) -> Result<KeyRow, WebError> {
+) -> Result<KeyRow, AccountError> {
     let user_id = user.id.clone();
     state
         .db
         .run(move |conn| repo::key_of_user(conn, &user_id, &key_id))
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(AccountError::NotFound)
 }
 
 /// Revokes one of the user's keys; another user's key id is not found.
 pub async fn revoke_key(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     key_id: String,
     actor: &Actor,
-) -> Result<(), WebError> {
+) -> Result<(), AccountError> {
     let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
     let revoked = state
         .db
@@ -980,7 +1034,7 @@ pub async fn revoke_key(
     if revoked {
         Ok(())
     } else {
-        Err(WebError::NotFound)
+        Err(AccountError::NotFound)
     }
 }
 
@@ -988,7 +1042,7 @@ pub async fn revoke_key(
 
 /// Creates the first administrator from the one-time setup link and signs them in.
 pub async fn create_first_admin(
-    state: &AppState,
+    state: &Accounts,
     name: &str,
     email: &str,
     password: String,
@@ -1046,7 +1100,7 @@ pub async fn create_first_admin(
                 &actor.device(),
                 now,
             )?;
-            let token = crate::web::session::start(&tx, &id, &client, &actor.user_agent, false)?;
+            let token = start_session(&tx, &id, &client, &actor.user_agent, false)?;
             tx.commit()?;
             Ok(Ok(token))
         })
@@ -1104,12 +1158,12 @@ pub struct TotpSetup {
 }
 
 /// Starts (or restarts) setting up two-factor sign-in with a new secret.
-pub async fn start_totp_setup(state: &AppState, user: &User) -> Result<TotpSetup, WebError> {
+pub async fn start_totp_setup(state: &Accounts, user: &User) -> Result<TotpSetup, AccountError> {
     let secret = totp::new_secret();
     let url = totp::otpauth_url(&secret, &state.config.site.name, &user.email)
-        .ok_or_else(|| WebError::Internal("cannot build the authenticator link".to_owned()))?;
+        .ok_or_else(|| AccountError::Internal("cannot build the authenticator link".to_owned()))?;
     let qr_svg = totp::qr_svg(&url)
-        .ok_or_else(|| WebError::Internal("cannot draw the QR code".to_owned()))?;
+        .ok_or_else(|| AccountError::Internal("cannot draw the QR code".to_owned()))?;
     let (user_id, stored) = (user.id.clone(), secret.clone());
     state
         .db
@@ -1130,7 +1184,7 @@ fn new_recovery_codes() -> (Vec<String>, Vec<Vec<u8>>) {
 /// Turns two-factor sign-in on once a code from the app proves it was set up; returns the
 /// recovery codes, shown once.
 pub async fn enable_totp(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     code: &str,
     actor: &Actor,
@@ -1161,7 +1215,7 @@ pub async fn enable_totp(
 
 /// Turns two-factor sign-in off; needs the password.
 pub async fn disable_totp(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     password: String,
     actor: &Actor,
@@ -1193,7 +1247,7 @@ pub async fn disable_totp(
 /// Completes a sign-in with an authenticator code or a recovery code. The half-signed-in session
 /// is replaced by a new one (new token) whose cookie token is returned.
 pub async fn complete_second_factor(
-    state: &AppState,
+    state: &Accounts,
     user: &User,
     session: &[u8],
     code: &str,
@@ -1243,7 +1297,7 @@ pub async fn complete_second_factor(
             };
             let new_token = if accepted {
                 repo::delete_session(&tx, &session)?;
-                Some(crate::web::session::start(
+                Some(start_session(
                     &tx,
                     &user2.id,
                     &client,

@@ -1118,7 +1118,13 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
             ])
             .send()
             .unwrap();
-        assert_eq!(res.status(), expected, "recovery code attempt {attempt}");
+        let status = res.status();
+        assert_eq!(
+            status,
+            expected,
+            "recovery code attempt {attempt}: {}",
+            text(res)
+        );
     }
 
     let page = text(http.get(server.url("/dashboard/security")).send().unwrap());

@@ -57,7 +57,11 @@ fn with_status(
     res
 }
 
-fn form_error(e: AccountError) -> Result<(String, actix_web::http::StatusCode), WebError> {
+/// A refusal the form shows beside itself (with its status), or the failure that becomes an
+/// error page.
+pub(super) fn form_error(
+    e: AccountError,
+) -> Result<(String, actix_web::http::StatusCode), WebError> {
     use actix_web::http::StatusCode;
     match e {
         AccountError::Invalid(message) => Ok((message, StatusCode::BAD_REQUEST)),
@@ -68,7 +72,7 @@ fn form_error(e: AccountError) -> Result<(String, actix_web::http::StatusCode), 
             ),
             StatusCode::TOO_MANY_REQUESTS,
         )),
-        AccountError::Failed(e) => Err(e),
+        other => Err(other.into()),
     }
 }
 
@@ -191,7 +195,7 @@ async fn signup(
         password: form.password,
         invite: Some(form.invite.clone()),
     };
-    match accounts::sign_up(&state, request, &actor).await {
+    match accounts::sign_up(&state.accounts, request, &actor).await {
         Ok(outcome) => Ok(SignupDonePage {
             layout: Layout::new(
                 &state,
@@ -305,11 +309,11 @@ async fn login(
     let form = form.into_inner();
     let next = session::safe_next(Some(&form.next));
     let actor = Actor::new(&client, &user_agent(&req));
-    match accounts::sign_in(&state, &form.email, form.password, &client, &actor).await {
+    match accounts::sign_in(&state.accounts, &form.email, form.password, &client, &actor).await {
         Ok(signed) => {
             // A new session id at every sign-in: a session planted before cannot be taken over.
             if let Some(old) = current.0 {
-                accounts::sign_out(&state, old.token_hash).await?;
+                accounts::sign_out(&state.accounts, old.token_hash).await?;
             }
             let location = if signed.second_factor_due {
                 format!(
@@ -348,7 +352,7 @@ async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    accounts::sign_out(&state, signed_in.token_hash.clone()).await?;
+    accounts::sign_out(&state.accounts, signed_in.token_hash.clone()).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(session::removal_cookie(signed_in.client.https))
         .insert_header((header::LOCATION, "/login?notice=signed-out"))
@@ -370,7 +374,7 @@ async fn verify(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
     let actor = Actor::new(&client, &user_agent(&req));
-    let page = if accounts::confirm_email(&state, &query.token, &actor).await? {
+    let page = if accounts::confirm_email(&state.accounts, &query.token, &actor).await? {
         MessagePage::new(
             &state,
             "Email address confirmed",
@@ -426,7 +430,7 @@ async fn forgot(
 ) -> Result<HttpResponse, WebError> {
     let form = form.into_inner();
     let (sent, error, status) =
-        match accounts::request_password_reset(&state, &form.email, &client).await {
+        match accounts::request_password_reset(&state.accounts, &form.email, &client).await {
             Ok(()) => (true, None, actix_web::http::StatusCode::OK),
             Err(e) => {
                 let (message, status) = form_error(e)?;
@@ -457,7 +461,7 @@ async fn reset_form(
     req: HttpRequest,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let valid = accounts::reset_link_valid(&state, &query.token).await?;
+    let valid = accounts::reset_link_valid(&state.accounts, &query.token).await?;
     let page = ResetPage {
         layout: Layout::new(&state, "", "Choose a new password"),
         valid,
@@ -487,14 +491,14 @@ async fn reset(
 ) -> Result<HttpResponse, WebError> {
     let form = form.into_inner();
     let actor = Actor::new(&client, &user_agent(&req));
-    match accounts::reset_password(&state, &form.token, form.password, &actor).await {
+    match accounts::reset_password(&state.accounts, &form.token, form.password, &actor).await {
         Ok(()) => Ok(HttpResponse::SeeOther()
             .cookie(session::removal_cookie(client.https))
             .insert_header((header::LOCATION, "/login?notice=reset"))
             .finish()),
         Err(e) => {
             let (message, status) = form_error(e)?;
-            let valid = accounts::reset_link_valid(&state, &form.token).await?;
+            let valid = accounts::reset_link_valid(&state.accounts, &form.token).await?;
             let page = ResetPage {
                 layout: Layout::new(&state, "", "Choose a new password"),
                 valid,
@@ -514,31 +518,32 @@ async fn confirm_email_change(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, WebError> {
     let actor = Actor::new(&client, &user_agent(&req));
-    let (page, status) = match accounts::confirm_email_change(&state, &query.token, &actor).await {
-        Ok(()) => (
-            MessagePage::new(
-                &state,
-                "Email address changed",
-                "Your account now uses this email address.",
-                true,
-                ("/dashboard/profile", "Go to your profile"),
-            ),
-            actix_web::http::StatusCode::OK,
-        ),
-        Err(e) => {
-            let (message, status) = form_error(e)?;
-            (
+    let (page, status) =
+        match accounts::confirm_email_change(&state.accounts, &query.token, &actor).await {
+            Ok(()) => (
                 MessagePage::new(
                     &state,
-                    "The address was not changed",
-                    &message,
-                    false,
+                    "Email address changed",
+                    "Your account now uses this email address.",
+                    true,
                     ("/dashboard/profile", "Go to your profile"),
                 ),
-                status,
-            )
-        }
-    };
+                actix_web::http::StatusCode::OK,
+            ),
+            Err(e) => {
+                let (message, status) = form_error(e)?;
+                (
+                    MessagePage::new(
+                        &state,
+                        "The address was not changed",
+                        &message,
+                        false,
+                        ("/dashboard/profile", "Go to your profile"),
+                    ),
+                    status,
+                )
+            }
+        };
     Ok(with_status(page, &req, status))
 }
 
@@ -623,7 +628,7 @@ async fn admin_setup(
     }
     let actor = Actor::new(&client, &user_agent(&req));
     match accounts::create_first_admin(
-        &state,
+        &state.accounts,
         &form.name,
         &form.email,
         form.password,
@@ -713,7 +718,7 @@ async fn second_factor(
     }
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
     match accounts::complete_second_factor(
-        &state,
+        &state.accounts,
         &signed_in.user,
         &signed_in.token_hash,
         &form.code,

@@ -8,7 +8,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::AppState;
-use super::account::{CsrfForm, user_agent};
+use super::account::{CsrfForm, form_error, user_agent};
 use super::error::WebError;
 use super::session::SignedIn;
 use super::site::Layout;
@@ -79,7 +79,7 @@ impl Dash {
             user_name: user.name.clone(),
             user_email: user.email.clone(),
             email_verified: user.email_verified,
-            must_verify: !user.email_verified && accounts::verification_required(state),
+            must_verify: !user.email_verified && accounts::verification_required(&state.accounts),
             is_admin: user.role == repo::Role::Admin,
             totp_enabled: user.totp_enabled,
         }
@@ -407,7 +407,7 @@ async fn create_key(
         requests_per_minute: form.requests_per_minute.clone(),
     };
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    match accounts::create_key(&state, &signed_in.user, request, &actor).await {
+    match accounts::create_key(&state.accounts, &signed_in.user, request, &actor).await {
         Ok(created) => {
             let model = form
                 .models()
@@ -434,10 +434,7 @@ async fn create_key(
             let page = keys_page(&state, &signed_in, Some(message), Some(&form)).await?;
             Ok(render_with(page, &req, StatusCode::BAD_REQUEST))
         }
-        Err(AccountError::Throttled(_)) => Err(WebError::TooManyAttempts {
-            retry_after_secs: 60,
-        }),
-        Err(AccountError::Failed(e)) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -454,7 +451,7 @@ async fn revoke_key_confirm(
     signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<RevokeKeyPage, WebError> {
-    let key = accounts::key_of_user(&state, &signed_in.user, path.into_inner()).await?;
+    let key = accounts::key_of_user(&state.accounts, &signed_in.user, path.into_inner()).await?;
     Ok(RevokeKeyPage {
         layout: layout(&state, "Revoke key"),
         dash: Dash::new(&state, &signed_in, "keys"),
@@ -471,7 +468,7 @@ async fn revoke_key(
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    accounts::revoke_key(&state, &signed_in.user, path.into_inner(), &actor).await?;
+    accounts::revoke_key(&state.accounts, &signed_in.user, path.into_inner(), &actor).await?;
     Ok(see_other("/dashboard/keys"))
 }
 
@@ -563,7 +560,7 @@ async fn change_name(
     form: web::Form<NameForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    match accounts::change_name(&state, &signed_in.user, &form.name).await {
+    match accounts::change_name(&state.accounts, &signed_in.user, &form.name).await {
         Ok(()) => Ok(see_other("/dashboard/profile?notice=name")),
         Err(e) => profile_error(
             &state,
@@ -584,17 +581,7 @@ fn profile_error(
     name: String,
     new_email: String,
 ) -> Result<HttpResponse, WebError> {
-    let (message, status) = match e {
-        AccountError::Invalid(m) => (m, StatusCode::BAD_REQUEST),
-        AccountError::Throttled(wait) => (
-            format!(
-                "Too many attempts. Wait {} seconds and try again.",
-                wait.as_secs().max(1)
-            ),
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
-        AccountError::Failed(e) => return Err(e),
-    };
+    let (message, status) = form_error(e)?;
     let page = ProfilePage {
         layout: layout(state, "Profile"),
         dash: Dash::new(state, signed_in, "profile"),
@@ -623,7 +610,7 @@ async fn change_email(
     let form = form.into_inner();
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
     match accounts::request_email_change(
-        &state,
+        &state.accounts,
         &signed_in.user,
         &form.email,
         form.password,
@@ -649,7 +636,7 @@ async fn resend_confirmation(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    accounts::resend_confirmation(&state, &signed_in.user).await?;
+    accounts::resend_confirmation(&state.accounts, &signed_in.user).await?;
     Ok(see_other("/dashboard/profile?notice=resent"))
 }
 
@@ -780,7 +767,7 @@ async fn change_password(
     let form = form.into_inner();
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
     match accounts::change_password(
-        &state,
+        &state.accounts,
         &signed_in.user,
         &signed_in.token_hash,
         form.current,
@@ -790,20 +777,8 @@ async fn change_password(
     .await
     {
         Ok(()) => Ok(see_other("/dashboard/security?notice=password")),
-        Err(AccountError::Failed(e)) => Err(e),
         Err(e) => {
-            let status = if matches!(e, AccountError::Throttled(_)) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            let message = match e {
-                AccountError::Throttled(wait) => format!(
-                    "Too many attempts. Wait {} seconds and try again.",
-                    wait.as_secs().max(1)
-                ),
-                other => other.to_string(),
-            };
+            let (message, status) = form_error(e)?;
             let page = security_page(&state, &signed_in, None, Some(message)).await?;
             Ok(render_with(page, &req, status))
         }
@@ -817,7 +792,7 @@ async fn revoke_session(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    if !accounts::revoke_session(&state, &signed_in.user, path.into_inner()).await? {
+    if !accounts::revoke_session(&state.accounts, &signed_in.user, path.into_inner()).await? {
         return Err(WebError::NotFound);
     }
     Ok(see_other("/dashboard/security?notice=session"))
@@ -829,7 +804,8 @@ async fn revoke_other_sessions(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    accounts::revoke_other_sessions(&state, &signed_in.user, &signed_in.token_hash).await?;
+    accounts::revoke_other_sessions(&state.accounts, &signed_in.user, &signed_in.token_hash)
+        .await?;
     Ok(see_other("/dashboard/security?notice=sessions"))
 }
 
@@ -852,7 +828,7 @@ async fn totp_setup(
     if signed_in.user.totp_enabled {
         return Ok(see_other("/dashboard/security"));
     }
-    let setup = accounts::start_totp_setup(&state, &signed_in.user).await?;
+    let setup = accounts::start_totp_setup(&state.accounts, &signed_in.user).await?;
     let page = TotpSetupPage {
         layout: layout(&state, "Two-factor sign-in"),
         dash: Dash::new(&state, &signed_in, "security"),
@@ -895,7 +871,7 @@ async fn totp_enable(
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    match accounts::enable_totp(&state, &signed_in.user, &form.code, &actor).await {
+    match accounts::enable_totp(&state.accounts, &signed_in.user, &form.code, &actor).await {
         Ok(codes) => {
             let mut dash = Dash::new(&state, &signed_in, "security");
             dash.totp_enabled = true;
@@ -911,8 +887,8 @@ async fn totp_enable(
             );
             Ok(res)
         }
-        Err(AccountError::Failed(e)) => Err(e),
         Err(e) => {
+            let (message, status) = form_error(e)?;
             // A wrong code: show the same secret again so the app already set up still fits.
             let user_id = signed_in.user.id.clone();
             let pending = state
@@ -933,9 +909,9 @@ async fn totp_enable(
                 dash: Dash::new(&state, &signed_in, "security"),
                 qr_svg: crate::auth::totp::qr_svg(&url).unwrap_or_default(),
                 secret,
-                error: Some(e.to_string()),
+                error: Some(message),
             };
-            Ok(render_with(page, &req, StatusCode::BAD_REQUEST))
+            Ok(render_with(page, &req, status))
         }
     }
 }
@@ -955,12 +931,12 @@ async fn totp_disable(
     signed_in.check_csrf(&form.csrf)?;
     let form = form.into_inner();
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    match accounts::disable_totp(&state, &signed_in.user, form.password, &actor).await {
+    match accounts::disable_totp(&state.accounts, &signed_in.user, form.password, &actor).await {
         Ok(()) => Ok(see_other("/dashboard/security?notice=2fa-off")),
-        Err(AccountError::Failed(e)) => Err(e),
         Err(e) => {
-            let page = security_page(&state, &signed_in, None, Some(e.to_string())).await?;
-            Ok(render_with(page, &req, StatusCode::BAD_REQUEST))
+            let (message, status) = form_error(e)?;
+            let page = security_page(&state, &signed_in, None, Some(message)).await?;
+            Ok(render_with(page, &req, status))
         }
     }
 }

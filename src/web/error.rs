@@ -31,6 +31,23 @@ pub enum WebError {
     Internal(String),
 }
 
+/// The one place an account flow's failure becomes a page: a refusal shown as it is, a throttle
+/// with its wait, the rest as the pages' own errors.
+impl From<crate::accounts::AccountError> for WebError {
+    fn from(e: crate::accounts::AccountError) -> WebError {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::Invalid(message) => WebError::BadRequest(message),
+            AccountError::Throttled(wait) => WebError::TooManyAttempts {
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            AccountError::NotFound => WebError::NotFound,
+            AccountError::Db(e) => WebError::Db(e),
+            AccountError::Internal(message) => WebError::Internal(message),
+        }
+    }
+}
+
 impl From<crate::auth::password::PasswordError> for WebError {
     fn from(e: crate::auth::password::PasswordError) -> WebError {
         WebError::Internal(e.to_string())

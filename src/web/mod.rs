@@ -43,6 +43,8 @@ pub struct AppState {
     pub admin_setup: Arc<Mutex<Option<Vec<u8>>>>,
     /// Stripe, when `[stripe]` is configured.
     pub stripe: Option<crate::billing::stripe::StripeClient>,
+    /// The account flows, sharing this state's database, mailer, hasher and throttles.
+    pub accounts: crate::accounts::Accounts,
 }
 
 impl AppState {
@@ -56,18 +58,26 @@ impl AppState {
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
         let stripe = billing::stripe_client(&config)?;
+        let public_url: Arc<str> = public_url.into();
+        let accounts = crate::accounts::Accounts::new(
+            config.clone(),
+            db.clone(),
+            public_url.clone(),
+            mailer.clone(),
+        );
         Ok(AppState {
             stripe,
-            hasher: Hasher::new(config.accounts.max_concurrent_hashes),
-            address_throttle: Arc::new(Throttle::new(crate::auth::throttle::ADDRESS_FREE_FAILURES)),
-            account_throttle: Arc::new(Throttle::new(crate::auth::throttle::ACCOUNT_FREE_FAILURES)),
+            hasher: accounts.hasher.clone(),
+            address_throttle: accounts.address_throttle.clone(),
+            account_throttle: accounts.account_throttle.clone(),
             admin_setup: Arc::new(Mutex::new(None)),
             config,
             db,
-            public_url: public_url.into(),
+            public_url,
             pages: Arc::new(pages),
             mailer,
             health,
+            accounts,
         })
     }
 }

@@ -46,32 +46,6 @@ pub fn removal_cookie(https: bool) -> Cookie<'static> {
     cookie
 }
 
-/// Creates a session for `user_id` and returns the cookie token.
-/// With `mfa_pending` the session is good for nothing but entering the second factor.
-pub fn start(
-    conn: &rusqlite::Connection,
-    user_id: &str,
-    client: &ClientInfo,
-    user_agent: &str,
-    mfa_pending: bool,
-) -> Result<String, crate::db::DbError> {
-    let token = token::random_token();
-    accounts::insert_session(
-        conn,
-        &accounts::NewSession {
-            token_hash: &token::sha256(&token),
-            id: &token::random_id(),
-            user_id,
-            csrf_token: &token::random_token(),
-            mfa_pending,
-            ip: &client.ip.to_string(),
-            user_agent,
-        },
-        now_ms(),
-    )?;
-    Ok(token)
-}
-
 /// The signed-in user of a request. Handlers that take it are for signed-in users only: without a
 /// valid session the browser is sent to the sign-in page and back afterwards.
 #[derive(Debug, Clone)]
