@@ -505,11 +505,9 @@ fn show_wallet(config: &Config, email: &str) -> Result<(), String> {
     let db = open_migrated(config)?;
     let conn = db.conn().map_err(|e| e.to_string())?;
     let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
-    let balance: i64 = conn
-        .query_row("SELECT balance FROM users WHERE id = ?1", [&user], |r| {
-            r.get(0)
-        })
-        .map_err(|e| e.to_string())?;
+    let balance = crate::db::billing::wallet(&conn, &user)
+        .map_err(|e| e.to_string())?
+        .balance;
     let currency = &config.billing.currency;
     println!(
         "balance {}",
@@ -555,22 +553,14 @@ fn create_code(
 fn check_db(config: &Config) -> Result<(), String> {
     let db = open_migrated(config)?;
     let conn = db.conn().map_err(|e| e.to_string())?;
-    let integrity: String = conn
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+    let integrity = crate::db::quick_check(&conn).map_err(|e| e.to_string())?;
     let mut problems = Vec::new();
     if integrity != "ok" {
         problems.push(format!("integrity: {integrity}"));
     }
     problems.extend(ledger::check(&conn).map_err(|e| e.to_string())?);
     if problems.is_empty() {
-        let (accounts, rows): (i64, i64) = conn
-            .query_row(
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM ledger)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| e.to_string())?;
+        let (accounts, rows) = crate::db::size_figures(&conn).map_err(|e| e.to_string())?;
         println!(
             "database ok: {accounts} accounts, {rows} ledger rows, every balance matches its ledger"
         );

@@ -288,27 +288,13 @@ impl Wallets {
 
     /// Replaces every balance and spend figure with the database's, keeping reservations.
     pub fn load(&self, conn: &Connection) -> Result<(), DbError> {
-        let mut users = HashMap::new();
-        let mut stmt = conn.prepare("SELECT id, balance, spend_month, month_spent FROM users")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, balance, month, spent) = row?;
-            users.insert(id, (balance, u32::try_from(month).unwrap_or(0), spent));
-        }
-        let mut keys = HashMap::new();
-        let mut stmt = conn.prepare("SELECT id, spent FROM api_keys")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (id, spent) = row?;
-            keys.insert(id, spent);
-        }
+        let users: HashMap<String, (i64, u32, i64)> = crate::db::billing::all_wallets(conn)?
+            .into_iter()
+            .map(|(id, balance, month, spent)| (id, (balance, month, spent)))
+            .collect();
+        let keys: HashMap<String, i64> = crate::db::billing::all_key_spends(conn)?
+            .into_iter()
+            .collect();
 
         let mut state = self.lock();
         state

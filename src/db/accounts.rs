@@ -470,7 +470,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
         id: row.get(0)?,
         name: row.get(1)?,
         prefix: row.get(2)?,
-        models: models.and_then(|m| serde_json::from_str(&m).ok()),
+        models: allow_list(models),
         spend_limit: row.get(4)?,
         created_at: row.get(5)?,
         last_used_at: row.get(6)?,
@@ -479,6 +479,66 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
         spent: row.get(9)?,
         requests_per_minute: row.get(10)?,
     })
+}
+
+/// A key and its account as the gateway checks them on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheck {
+    pub key_id: String,
+    pub user_id: String,
+    /// Allowed model ids; None for all. A list that cannot be read allows nothing.
+    pub models: Option<Vec<String>>,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    /// The account's status: "active", "pending" or "suspended".
+    pub account_status: String,
+    pub spend_limit: Option<i64>,
+    pub requests_per_minute: Option<u32>,
+    pub tier: Option<String>,
+    pub monthly_cap: Option<i64>,
+}
+
+/// The key with this hash, with what the gateway checks of its account.
+pub fn key_check(conn: &Connection, hash: &[u8]) -> Result<Option<KeyCheck>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT k.id, k.user_id, k.models, k.expires_at, k.revoked_at IS NOT NULL, u.status, k.spend_limit,
+                    k.requests_per_minute, u.tier, u.monthly_cap
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
+            params![hash],
+            |r| {
+                Ok(KeyCheck {
+                    key_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    models: allow_list(r.get(2)?),
+                    expires_at: r.get(3)?,
+                    revoked: r.get(4)?,
+                    account_status: r.get(5)?,
+                    spend_limit: r.get(6)?,
+                    requests_per_minute: r.get(7)?,
+                    tier: r.get(8)?,
+                    monthly_cap: r.get(9)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// A key's stored model allow-list: none means every model; one that cannot be read allows
+/// none, rather than all.
+fn allow_list(stored: Option<String>) -> Option<Vec<String>> {
+    stored.map(|list| serde_json::from_str(&list).unwrap_or_default())
+}
+
+/// A change marker for the key cache: moves whenever a key or an account changes.
+pub fn key_marker(conn: &Connection) -> Result<(i64, i64, i64), DbError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT coalesce(max(revoked_at), 0) FROM api_keys),
+                (SELECT count(*) FROM api_keys),
+                (SELECT coalesce(max(updated_at), 0) FROM users)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
 }
 
 const KEY_COLUMNS: &str = "id, name, prefix, models, spend_limit, created_at, last_used_at, expires_at, revoked_at, spent, requests_per_minute";

@@ -308,6 +308,18 @@ pub struct Wallet {
     pub month_spent: i64,
 }
 
+impl Wallet {
+    /// What the account has spent in `month` (YYYYMM): nothing yet when its figure is of an
+    /// earlier month.
+    pub fn spent_in(&self, month: u32) -> i64 {
+        if self.spend_month == month {
+            self.month_spent
+        } else {
+            0
+        }
+    }
+}
+
 pub fn wallet(conn: &Connection, user_id: &str) -> Result<Wallet, DbError> {
     conn.query_row(
         "SELECT balance, low_balance_alert, tier, monthly_cap, spend_month, month_spent
@@ -340,6 +352,70 @@ pub fn recipient(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?)
+}
+
+/// Every account's balance and month spend: (id, balance, YYYYMM of the spend, spend).
+pub fn all_wallets(conn: &Connection) -> Result<Vec<(String, i64, u32, i64)>, DbError> {
+    let mut stmt = conn.prepare("SELECT id, balance, spend_month, month_spent FROM users")?;
+    let rows = stmt.query_map([], |r| {
+        let month: i64 = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            u32::try_from(month).unwrap_or(0),
+            r.get(3)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What every key has spent: (id, spent).
+pub fn all_key_spends(conn: &Connection) -> Result<Vec<(String, i64)>, DbError> {
+    let mut stmt = conn.prepare("SELECT id, spent FROM api_keys")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Adds a request's cost to what its key has spent.
+pub fn add_key_spend(conn: &Connection, key_id: &str, amount: i64) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE api_keys SET spent = spent + ?2 WHERE id = ?1")?
+        .execute(params![key_id, amount])?;
+    Ok(())
+}
+
+/// Adds a request's cost to the account's spend in `month` (`YYYYMM`), starting the month over
+/// when it is a new one.
+pub fn add_month_spend(
+    conn: &Connection,
+    user_id: &str,
+    month: u32,
+    amount: i64,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE users SET
+            month_spent = CASE WHEN spend_month = ?2 THEN month_spent + ?3 ELSE ?3 END,
+            spend_month = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![user_id, month, amount])?;
+    Ok(())
+}
+
+/// Whether `balance` just fell below the account's low-balance threshold with no warning sent
+/// since; if so, marks the warning as sent at `at`, so that it goes out once per crossing.
+pub fn take_low_balance_alert(
+    conn: &Connection,
+    user_id: &str,
+    balance: i64,
+    at: i64,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE users SET low_balance_sent_at = ?3
+             WHERE id = ?1 AND ?2 < low_balance_alert AND low_balance_sent_at IS NULL
+             RETURNING 1",
+        )?
+        .exists(params![user_id, balance, at])?)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod billing;
 pub mod ledger;
 mod migrate;
+pub mod outbox;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -214,7 +215,7 @@ impl Db {
             }
             // The copy stands alone: no -wal file beside it.
             copy.pragma_update(None, "journal_mode", "DELETE")?;
-            let verdict: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            let verdict = quick_check(&copy)?;
             if verdict != "ok" {
                 return Err(DbError::BackupCorrupt(verdict));
             }
@@ -229,6 +230,26 @@ impl Db {
             source,
         })
     }
+}
+
+/// Whether the database answers: a trivial query.
+pub fn ping(conn: &Connection) -> Result<(), DbError> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
+}
+
+/// SQLite's own check of the file: `ok`, or what is wrong.
+pub fn quick_check(conn: &Connection) -> Result<String, DbError> {
+    Ok(conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+}
+
+/// How many accounts and ledger rows the file holds.
+pub fn size_figures(conn: &Connection) -> Result<(i64, i64), DbError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM ledger)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// Refuses files that belong to another program.

@@ -251,6 +251,15 @@ fn totals_from(r: &Row<'_>, offset: usize) -> rusqlite::Result<Totals> {
     })
 }
 
+/// The totals of `user_id`'s requests at or after `from` (unix ms).
+pub fn totals_since(conn: &Connection, user_id: &str, from: i64) -> Result<Totals, DbError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TOTALS} FROM usage WHERE user_id = ?1 AND at >= ?2"
+        ))?
+        .query_row(params![user_id, from], |r| totals_from(r, 0))?)
+}
+
 /// One UTC day's totals; `day` counts days since 1970-01-01.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DayTotals {

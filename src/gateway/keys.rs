@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rusqlite::{OptionalExtension, params};
-
 use crate::auth::token;
+use crate::db::accounts as repo;
 use crate::db::{Db, DbError, now_ms};
 
 /// How often the watcher looks for changes.
@@ -36,6 +35,23 @@ pub struct KeyInfo {
     pub tier: Option<String>,
     /// The account's own monthly spend cap, over its tier's.
     pub monthly_cap: Option<i64>,
+}
+
+impl From<repo::KeyCheck> for KeyInfo {
+    fn from(k: repo::KeyCheck) -> KeyInfo {
+        KeyInfo {
+            key_id: k.key_id,
+            user_id: k.user_id,
+            models: k.models,
+            expires_at: k.expires_at,
+            revoked: k.revoked,
+            account_status: k.account_status,
+            spend_limit: k.spend_limit,
+            requests_per_minute: k.requests_per_minute,
+            tier: k.tier,
+            monthly_cap: k.monthly_cap,
+        }
+    }
 }
 
 impl KeyInfo {
@@ -73,43 +89,6 @@ pub struct KeyCache {
     entries: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
 }
 
-/// A change marker: moves whenever a key or an account changes.
-fn marker(conn: &rusqlite::Connection) -> Result<(i64, i64, i64), DbError> {
-    Ok(conn.query_row(
-        "SELECT (SELECT coalesce(max(revoked_at), 0) FROM api_keys),
-                (SELECT count(*) FROM api_keys),
-                (SELECT coalesce(max(updated_at), 0) FROM users)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
-}
-
-fn load(conn: &rusqlite::Connection, hash: &[u8]) -> Result<Option<KeyInfo>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT k.id, k.user_id, k.models, k.expires_at, k.revoked_at IS NOT NULL, u.status, k.spend_limit,
-                    k.requests_per_minute, u.tier, u.monthly_cap
-             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
-            params![hash],
-            |r| {
-                let models: Option<String> = r.get(2)?;
-                Ok(KeyInfo {
-                    key_id: r.get(0)?,
-                    user_id: r.get(1)?,
-                    models: models.and_then(|m| serde_json::from_str(&m).ok()),
-                    expires_at: r.get(3)?,
-                    revoked: r.get(4)?,
-                    account_status: r.get(5)?,
-                    spend_limit: r.get(6)?,
-                    requests_per_minute: r.get(7)?,
-                    tier: r.get(8)?,
-                    monthly_cap: r.get(9)?,
-                })
-            },
-        )
-        .optional()?)
-}
-
 impl KeyCache {
     pub fn new(db: Db) -> KeyCache {
         KeyCache {
@@ -135,9 +114,9 @@ impl KeyCache {
         let lookup = hash.clone();
         let found = self
             .db
-            .run(move |conn| load(conn, &lookup))
+            .run(move |conn| repo::key_check(conn, &lookup))
             .await?
-            .map(Arc::new);
+            .map(|check| Arc::new(KeyInfo::from(check)));
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         match &found {
             Some(info) => {
@@ -168,8 +147,8 @@ impl KeyCache {
             .collect();
         let mut fresh = HashMap::with_capacity(hashes.len());
         for hash in hashes {
-            let entry = match load(conn, &hash)? {
-                Some(info) => Entry::Known(Arc::new(info)),
+            let entry = match repo::key_check(conn, &hash)? {
+                Some(check) => Entry::Known(Arc::new(KeyInfo::from(check))),
                 None => Entry::Unknown(Instant::now()),
             };
             fresh.insert(hash, entry);
@@ -183,7 +162,7 @@ impl KeyCache {
         let mut last = None;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let result = self.db.conn().and_then(|conn| {
-                let now = marker(&conn)?;
+                let now = repo::key_marker(&conn)?;
                 if last.is_some_and(|seen| seen != now) {
                     self.refresh_all(&conn)?;
                 }

@@ -6,11 +6,12 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use crate::billing::alert::BalanceAlert;
 use crate::billing::wallet::{Hold, Wallets, month_of};
 use crate::config::{BillingMode, ModelPrice};
+use crate::db::billing as billing_repo;
 use crate::db::ledger::{self, Kind};
 use crate::db::usage::{UsageRow, insert_rows};
 use crate::db::{Db, DbError};
@@ -340,16 +341,9 @@ impl Writer {
             return Ok(false);
         }
         if let Some(key_id) = &row.key_id {
-            conn.prepare_cached("UPDATE api_keys SET spent = spent + ?2 WHERE id = ?1")?
-                .execute(params![key_id, row.cost])?;
+            billing_repo::add_key_spend(conn, key_id, row.cost)?;
         }
-        conn.prepare_cached(
-            "UPDATE users SET
-                month_spent = CASE WHEN spend_month = ?2 THEN month_spent + ?3 ELSE ?3 END,
-                spend_month = ?2
-             WHERE id = ?1",
-        )?
-        .execute(params![user_id, month_of(row.at), row.cost])?;
+        billing_repo::add_month_spend(conn, user_id, month_of(row.at), row.cost)?;
         if !prepaid {
             return Ok(false);
         }
@@ -374,13 +368,7 @@ impl Writer {
         let Some(alert) = &self.alert else {
             return Ok(false);
         };
-        let due: bool = conn
-            .prepare_cached(
-                "UPDATE users SET low_balance_sent_at = ?3
-                 WHERE id = ?1 AND ?2 < low_balance_alert AND low_balance_sent_at IS NULL
-                 RETURNING 1",
-            )?
-            .exists(params![user_id, balance, row.at])?;
+        let due = billing_repo::take_low_balance_alert(conn, user_id, balance, row.at)?;
         if due {
             alert.queue(conn, user_id, balance)?;
         }

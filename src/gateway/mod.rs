@@ -311,24 +311,16 @@ async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse 
     let usage = gateway
         .db
         .run(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-                        coalesce(sum(cost), 0)
-                 FROM usage WHERE user_id = ?1 AND at >= ?2",
-            )?;
             let mut out = serde_json::Map::new();
             for (name, from) in since {
-                let (requests, input, output, cost): (i64, i64, i64, i64) = stmt
-                    .query_row(rusqlite::params![user, from], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?;
+                let totals = crate::db::usage::totals_since(conn, &user, from)?;
                 out.insert(
                     name.to_owned(),
                     json!({
-                        "requests": requests,
-                        "input_tokens": input,
-                        "output_tokens": output,
-                        "cost": crate::money::Money::from_micros(cost).to_decimal_string(),
+                        "requests": totals.requests,
+                        "input_tokens": totals.input_tokens,
+                        "output_tokens": totals.output_tokens,
+                        "cost": crate::money::Money::from_micros(totals.cost).to_decimal_string(),
                     }),
                 );
             }

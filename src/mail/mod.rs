@@ -6,14 +6,13 @@
 //! from the configured public URL, never from a request's `Host` header, so a forged header cannot
 //! point a reset link at someone else's server.
 
-mod outbox;
 mod sender;
 
 use std::fmt;
 
 use askama::Template;
 
-pub use outbox::MAX_ATTEMPTS;
+pub use crate::db::outbox::MAX_ATTEMPTS;
 pub use sender::Mailer;
 
 /// A rendered mail, ready for the outbox.
@@ -375,7 +374,13 @@ pub fn low_balance(
 /// Puts a mail in the outbox (table `email_outbox`); the sender delivers it. Call
 /// [`Mailer::wake`] once the surrounding transaction has committed.
 pub fn queue(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
-    outbox::insert(conn, email, now_ms)
+    let mail = crate::db::outbox::NewMail {
+        to: &email.to,
+        subject: &email.subject,
+        text: &email.text,
+        html: &email.html,
+    };
+    crate::db::outbox::insert(conn, &mail, now_ms)
 }
 
 #[cfg(test)]

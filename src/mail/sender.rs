@@ -13,8 +13,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::outbox::{self, MAX_ATTEMPTS, NEVER, Queued};
 use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::db::outbox::{self, MAX_ATTEMPTS, NEVER, Queued};
 use crate::db::{Db, DbError};
 
 /// How often the outbox is looked at when nobody calls [`Mailer::wake`]; this catches mail

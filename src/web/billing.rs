@@ -263,11 +263,7 @@ async fn billing_page(
         .monthly_cap(wallet.monthly_cap)
         .map(|c| money(state, c));
     let this_month = crate::billing::wallet::month_of(crate::db::now_ms());
-    let month_spent = if wallet.spend_month == this_month {
-        wallet.month_spent
-    } else {
-        0
-    };
+    let month_spent = wallet.spent_in(this_month);
     let alert_current = wallet.low_balance_alert.map(|a| money(state, a));
     Ok(BillingPage {
         layout: layout(state, "Billing"),

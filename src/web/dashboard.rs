@@ -151,12 +151,8 @@ async fn overview(
     let (keys, recent, (balance, month_spent)) = state
         .db
         .run(move |conn| {
-            let figures: (i64, i64) = conn.query_row(
-                "SELECT balance, CASE WHEN spend_month = ?2 THEN month_spent ELSE 0 END
-                 FROM users WHERE id = ?1",
-                rusqlite::params![user_id, month],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let wallet = crate::db::billing::wallet(conn, &user_id)?;
+            let figures = (wallet.balance, wallet.spent_in(month));
             Ok((
                 repo::list_keys(conn, &user_id)?,
                 crate::db::usage::recent_for_user(conn, &user_id, RECENT_REQUESTS)?,

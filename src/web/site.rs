@@ -445,13 +445,10 @@ async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers a query.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let answer = state
-        .db
-        .run(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let answer = state.db.run(|conn| crate::db::ping(conn)).await;
     let (status, body) = match answer {
-        Ok(1) => (StatusCode::OK, "ready\n"),
-        Ok(_) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
     };
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")

@@ -6,8 +6,6 @@
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::Email;
-
 /// Deliveries tried before a mail is given up on. A row with this many attempts and no `sent_at`
 /// was given up on and is never tried again.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -27,11 +25,19 @@ pub(crate) struct Queued {
     pub attempts: i64,
 }
 
-pub(crate) fn insert(conn: &Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
+/// A mail to queue.
+pub(crate) struct NewMail<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: &'a str,
+}
+
+pub(crate) fn insert(conn: &Connection, mail: &NewMail<'_>, now_ms: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO email_outbox (to_addr, subject, text_body, html_body, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![email.to, email.subject, email.text, email.html, now_ms],
+        params![mail.to, mail.subject, mail.text, mail.html, now_ms],
     )?;
     Ok(())
 }
@@ -127,12 +133,12 @@ mod tests {
         conn
     }
 
-    fn mail(to: &str) -> Email {
-        Email {
-            to: to.to_owned(),
-            subject: "s".to_owned(),
-            text: "t".to_owned(),
-            html: "h".to_owned(),
+    fn mail(to: &str) -> NewMail<'_> {
+        NewMail {
+            to,
+            subject: "s",
+            text: "t",
+            html: "h",
         }
     }
 
