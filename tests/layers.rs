@@ -184,3 +184,46 @@ fn every_module_of_the_crate_has_a_layer() {
     // The checker itself sees what it should: the gateway uses the translation layer.
     assert!(imports()["gateway"].contains_key("translate"));
 }
+
+#[test]
+fn sql_lives_in_db_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let statements = [
+        "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "REPLACE ", "WITH ", "PRAGMA ", "CREATE ",
+    ];
+    let mut found = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path != root.join("db") {
+                    pending.push(path);
+                }
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs")
+                || path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("tests"))
+            {
+                continue;
+            }
+            let code = code_of(&std::fs::read_to_string(&path).unwrap());
+            for (n, line) in code.lines().enumerate() {
+                if let Some(at) = line.find('"')
+                    && statements
+                        .iter()
+                        .any(|s| line[at + 1..].trim_start().starts_with(s))
+                {
+                    found.push(format!(
+                        "{}:{}",
+                        path.strip_prefix(&root).unwrap().display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "SQL outside src/db/: {found:?}");
+}

@@ -2,10 +2,11 @@
 //! redemption codes. Each runs in one transaction on a blocking connection, so the command line
 //! and the web handlers share them. The gateway picks up wallet changes within half a second.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::auth::token;
 use crate::db::DbError;
+use crate::db::billing as repo;
 use crate::db::ledger::{self, Kind};
 use crate::money::Money;
 
@@ -44,24 +45,15 @@ pub fn book_in(conn: &Connection, entry: &ledger::Entry) -> Result<i64, BillingE
         other => other?,
     };
     if entry.amount > 0 {
-        conn.execute(
-            "UPDATE users SET low_balance_sent_at = NULL
-             WHERE id = ?1 AND low_balance_sent_at IS NOT NULL AND ?2 >= low_balance_alert",
-            params![entry.user_id, balance],
-        )?;
+        repo::rearm_low_balance_alert(conn, entry.user_id, balance)?;
     }
     Ok(balance)
 }
 
 /// The id of the account with this email address.
 pub fn user_id_by_email(conn: &Connection, email: &str) -> Result<String, BillingError> {
-    conn.query_row(
-        "SELECT id FROM users WHERE email = ?1",
-        [email.trim()],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| invalid(format!("no account uses {}", email.trim())))
+    repo::user_id_by_email(conn, email.trim())?
+        .ok_or_else(|| invalid(format!("no account uses {}", email.trim())))
 }
 
 /// Puts the account in `tier` (None: the default tier).
@@ -71,11 +63,7 @@ pub fn set_tier(
     tier: Option<&str>,
     now: i64,
 ) -> Result<(), BillingError> {
-    let changed = conn.execute(
-        "UPDATE users SET tier = ?2, updated_at = ?3 WHERE id = ?1",
-        params![user_id, tier, now],
-    )?;
-    if changed == 0 {
+    if !repo::set_tier(conn, user_id, tier, now)? {
         return Err(invalid("no such account"));
     }
     Ok(())
@@ -91,11 +79,7 @@ pub fn set_monthly_cap(
     if cap.is_some_and(|c| c < Money::ZERO) {
         return Err(invalid("a monthly cap must not be negative"));
     }
-    let changed = conn.execute(
-        "UPDATE users SET monthly_cap = ?2, updated_at = ?3 WHERE id = ?1",
-        params![user_id, cap.map(Money::micros), now],
-    )?;
-    if changed == 0 {
+    if !repo::set_monthly_cap(conn, user_id, cap.map(Money::micros), now)? {
         return Err(invalid("no such account"));
     }
     Ok(())
@@ -110,12 +94,7 @@ pub fn set_low_balance_alert(
     if threshold.is_some_and(|t| t <= Money::ZERO) {
         return Err(invalid("The warning threshold must be more than zero."));
     }
-    conn.execute(
-        "UPDATE users SET low_balance_alert = ?2,
-             low_balance_sent_at = CASE WHEN balance < ?2 THEN low_balance_sent_at END
-         WHERE id = ?1",
-        params![user_id, threshold.map(Money::micros)],
-    )?;
+    repo::set_low_balance_alert(conn, user_id, threshold.map(Money::micros))?;
     Ok(())
 }
 
@@ -137,18 +116,17 @@ pub fn create_code(conn: &Connection, code: &NewCode, now: i64) -> Result<String
         return Err(invalid("a code must allow at least one use"));
     }
     let secret = format!("CX-{}", token::short_code().to_ascii_uppercase());
-    conn.execute(
-        "INSERT INTO redemption_codes (id, code_hash, amount, max_uses, expires_at, created_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            token::random_id(),
-            token::sha256(&normalize_code(&secret)),
-            code.amount.micros(),
-            code.max_uses,
-            code.expires_at,
-            code.created_by,
-            now
-        ],
+    repo::insert_code(
+        conn,
+        &repo::NewCode {
+            id: &token::random_id(),
+            code_hash: &token::sha256(&normalize_code(&secret)),
+            amount: code.amount.micros(),
+            max_uses: code.max_uses,
+            expires_at: code.expires_at,
+            created_by: &code.created_by,
+        },
+        now,
     )?;
     Ok(secret)
 }
@@ -172,22 +150,8 @@ pub fn redeem(
     let not_valid = || invalid("That code is not valid, has expired or has been used up.");
     let hash = token::sha256(&normalize_code(code));
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (id, amount): (String, i64) = tx
-        .query_row(
-            "UPDATE redemption_codes SET uses = uses + 1
-             WHERE code_hash = ?1 AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?2)
-             RETURNING id, amount",
-            params![hash, now],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .ok_or_else(not_valid)?;
-    let first = tx.execute(
-        "INSERT INTO redemptions (code_id, user_id, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
-        params![id, user_id, now],
-    )?;
-    if first == 0 {
+    let (id, amount) = repo::use_code(&tx, &hash, now)?.ok_or_else(not_valid)?;
+    if !repo::record_redemption(&tx, &id, user_id, now)? {
         return Err(invalid("You have already redeemed this code."));
     }
     let balance = book_in(

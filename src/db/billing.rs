@@ -418,6 +418,130 @@ pub fn take_low_balance_alert(
         .exists(params![user_id, balance, at])?)
 }
 
+/// Re-arms the low-balance warning once a credit has lifted the balance back over it.
+pub fn rearm_low_balance_alert(
+    conn: &Connection,
+    user_id: &str,
+    balance: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET low_balance_sent_at = NULL
+         WHERE id = ?1 AND low_balance_sent_at IS NOT NULL AND ?2 >= low_balance_alert",
+        params![user_id, balance],
+    )?;
+    Ok(())
+}
+
+/// The id of the account with this email address.
+pub fn user_id_by_email(conn: &Connection, email: &str) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row("SELECT id FROM users WHERE email = ?1", [email], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Puts an account in a tier (None: the default); false when there is no such account.
+pub fn set_tier(
+    conn: &Connection,
+    user_id: &str,
+    tier: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE users SET tier = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, tier, now],
+    )? > 0)
+}
+
+/// Sets an account's own monthly cap (None: its tier's); false when there is no such account.
+pub fn set_monthly_cap(
+    conn: &Connection,
+    user_id: &str,
+    cap: Option<i64>,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE users SET monthly_cap = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, cap, now],
+    )? > 0)
+}
+
+/// Sets the balance below which the account is warned (None: never), keeping a warning already
+/// sent only while the balance is still below the new threshold.
+pub fn set_low_balance_alert(
+    conn: &Connection,
+    user_id: &str,
+    threshold: Option<i64>,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET low_balance_alert = ?2,
+             low_balance_sent_at = CASE WHEN balance < ?2 THEN low_balance_sent_at END
+         WHERE id = ?1",
+        params![user_id, threshold],
+    )?;
+    Ok(())
+}
+
+/// A redemption code to store: only its hash.
+pub struct NewCode<'a> {
+    pub id: &'a str,
+    pub code_hash: &'a [u8],
+    pub amount: i64,
+    pub max_uses: u32,
+    pub expires_at: Option<i64>,
+    pub created_by: &'a str,
+}
+
+pub fn insert_code(conn: &Connection, code: &NewCode<'_>, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO redemption_codes (id, code_hash, amount, max_uses, expires_at, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            code.id,
+            code.code_hash,
+            code.amount,
+            code.max_uses,
+            code.expires_at,
+            code.created_by,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Takes one use of the code with this hash, if it has uses left and has not expired; its id
+/// and amount.
+pub fn use_code(
+    conn: &Connection,
+    hash: &[u8],
+    now: i64,
+) -> Result<Option<(String, i64)>, DbError> {
+    Ok(conn
+        .query_row(
+            "UPDATE redemption_codes SET uses = uses + 1
+             WHERE code_hash = ?1 AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?2)
+             RETURNING id, amount",
+            params![hash, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Records that the account redeemed the code; false when it had already.
+pub fn record_redemption(
+    conn: &Connection,
+    code_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "INSERT INTO redemptions (code_id, user_id, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+        params![code_id, user_id, now],
+    )? > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
