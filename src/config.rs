@@ -710,6 +710,14 @@ impl ConfigError {
     }
 }
 
+/// Durations in seconds are bounded: a day at most, so that no clock arithmetic can overflow.
+fn within_a_day(key: &str, secs: u64) -> Result<(), ConfigError> {
+    if secs > 86_400 {
+        return Err(ConfigError::at(key, "must be at most 86400 (a day)"));
+    }
+    Ok(())
+}
+
 impl From<crate::tls::TlsError> for ConfigError {
     fn from(e: crate::tls::TlsError) -> ConfigError {
         ConfigError::at(format!("server.tls.{}", e.file), e.message)
@@ -1040,9 +1048,21 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        within_a_day(
+            "gateway.breaker_cooldown_secs",
+            gateway.breaker_cooldown_secs,
+        )?;
         let mut names = HashSet::new();
         for (i, provider) in self.providers.iter().enumerate() {
             let key = |field: &str| format!("providers[{i}].{field}");
+            for (field, secs) in [
+                ("connect_timeout_secs", provider.connect_timeout_secs),
+                ("first_byte_timeout_secs", provider.first_byte_timeout_secs),
+                ("idle_timeout_secs", provider.idle_timeout_secs),
+                ("total_timeout_secs", provider.total_timeout_secs),
+            ] {
+                within_a_day(&key(field), secs)?;
+            }
             if provider.name.trim().is_empty() || !names.insert(provider.name.as_str()) {
                 return Err(ConfigError::at(
                     key("name"),

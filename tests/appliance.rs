@@ -322,6 +322,16 @@ fn bad_config_stops_the_start_with_one_line() {
     );
     assert_rejected("[database]\npool_size = -1\n", &[], "database.pool_size");
     assert_rejected("[log]\nlevel = \"loud\"\n", &[], "log.level");
+    assert_rejected(
+        "[gateway]\nbreaker_cooldown_secs = 100000000000\n",
+        &[],
+        "gateway.breaker_cooldown_secs",
+    );
+    assert_rejected(
+        "[[providers]]\nname = \"p\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nidle_timeout_secs = 99999999\n",
+        &[],
+        "providers[0].idle_timeout_secs",
+    );
     assert_rejected("[server\n", &[], "config.toml");
     assert_rejected(
         "",

@@ -755,3 +755,19 @@ pub fn recovery_codes_left(conn: &Connection, user_id: &str) -> Result<i64, DbEr
         |r| r.get(0),
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_list_that_cannot_be_read_allows_nothing() {
+        assert_eq!(allow_list(None), None);
+        assert_eq!(
+            allow_list(Some(r#"["a","b"]"#.to_owned())),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(allow_list(Some("not json".to_owned())), Some(Vec::new()));
+        assert_eq!(allow_list(Some("{}".to_owned())), Some(Vec::new()));
+    }
+}

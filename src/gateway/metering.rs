@@ -123,11 +123,12 @@ pub struct UsageWriter {
 impl UsageWriter {
     /// Starts the writer thread. It loads the wallets first and keeps them in step with the
     /// database from then on.
+    /// A writer that cannot start is an error: without it no request could be billed.
     pub fn start(
         db: Db,
         wallets: Arc<Wallets>,
         alert: Option<Box<dyn BalanceAlert>>,
-    ) -> (UsageWriter, JoinHandle<()>) {
+    ) -> std::io::Result<(UsageWriter, JoinHandle<()>)> {
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
             db,
@@ -138,12 +139,8 @@ impl UsageWriter {
         };
         let handle = std::thread::Builder::new()
             .name("usage-writer".to_owned())
-            .spawn(move || writer.run(queue))
-            .unwrap_or_else(|e| {
-                tracing::error!("cannot start the usage writer: {e}");
-                std::thread::spawn(|| {})
-            });
-        (UsageWriter { jobs }, handle)
+            .spawn(move || writer.run(queue))?;
+        Ok((UsageWriter { jobs }, handle))
     }
 
     fn send(&self, pending: Pending) {

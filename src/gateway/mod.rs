@@ -85,7 +85,8 @@ impl Gateway {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let wallets = Wallets::new(config.billing.mode);
-        let (usage, usage_thread) = UsageWriter::start(db.clone(), wallets.clone(), alert);
+        let (usage, usage_thread) = UsageWriter::start(db.clone(), wallets.clone(), alert)
+            .map_err(|e| format!("cannot start the usage writer: {e}"))?;
         // Build the tokenizer's tables now, off the request path, rather than at first use.
         std::thread::spawn(|| tokens::count(""));
         let keys = KeyCache::new(db.clone());

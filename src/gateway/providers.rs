@@ -165,7 +165,12 @@ impl Providers {
         health.consecutive_failures += 1;
         health.last_failure = Some(what);
         if health.consecutive_failures >= self.breaker_failures {
-            health.open_until = Some(Instant::now() + self.cooldown);
+            // A cooldown too long for the clock rests the provider for as long as it can.
+            let now = Instant::now();
+            health.open_until = Some(
+                now.checked_add(self.cooldown)
+                    .unwrap_or(now + Duration::from_secs(365 * 86_400)),
+            );
             if health.consecutive_failures == self.breaker_failures {
                 tracing::warn!(
                     "provider {} failed {} times in a row ({what}); resting it for {}s",
