@@ -6,6 +6,14 @@
 //!
 //! `cargo bench --bench gateway` (builds the release binary first).
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

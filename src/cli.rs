@@ -11,6 +11,21 @@ use crate::db::Db;
 use crate::db::ledger::{self, Kind};
 use crate::money::Money;
 
+/// What a command prints for people and scripts to read goes through here: one line on
+/// standard output. (Diagnostics go to standard error.) A closed pipe is not an error worth
+/// reporting for a line of output.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say_line(format_args!($($arg)*))
+    };
+}
+
+#[doc(hidden)]
+pub fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "codexapi",
@@ -207,7 +222,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command {
         Command::CheckConfig => {
-            println!("config ok");
+            say!("config ok");
             Ok(())
         }
         Command::Serve => serve(config),
@@ -275,13 +290,13 @@ fn migrate(config: &Config) -> Result<(), String> {
     let db = Db::open(&config.database, true).map_err(|e| e.to_string())?;
     let report = db.migrate().map_err(|e| e.to_string())?;
     if report.from == report.to {
-        println!(
+        say!(
             "{} is at schema version {}; nothing to do",
             db.path().display(),
             report.to
         );
     } else {
-        println!(
+        say!(
             "{} migrated from schema version {} to {}",
             db.path().display(),
             report.from,
@@ -294,7 +309,7 @@ fn migrate(config: &Config) -> Result<(), String> {
 fn backup(config: &Config, file: &std::path::Path) -> Result<(), String> {
     let db = Db::open(&config.database, false).map_err(|e| e.to_string())?;
     db.backup(file).map_err(|e| e.to_string())?;
-    println!("wrote {}", file.display());
+    say!("wrote {}", file.display());
     Ok(())
 }
 
@@ -390,7 +405,7 @@ fn create_key(
     };
     let created =
         crate::accounts::insert_key(&conn, &user.id, &key, expires).map_err(|e| e.to_string())?;
-    println!("{}", created.key);
+    say!("{}", created.key);
     Ok(())
 }
 
@@ -408,7 +423,7 @@ fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(),
         now,
     )
     .map_err(|e| e.to_string())?;
-    println!("{code}");
+    say!("{code}");
     Ok(())
 }
 
@@ -509,12 +524,12 @@ fn show_wallet(config: &Config, email: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .balance;
     let currency = &config.billing.currency;
-    println!(
+    say!(
         "balance {}",
         Money::from_micros(balance).display_in(currency)
     );
     for row in ledger::for_user(&conn, &user, None, 20).map_err(|e| e.to_string())? {
-        println!(
+        say!(
             "{}\t{}\t{}\t{}",
             crate::clock::format_ms(row.at),
             row.kind,
@@ -546,7 +561,7 @@ fn create_code(
         now,
     )
     .map_err(|e| e.to_string())?;
-    println!("{code}");
+    say!("{code}");
     Ok(())
 }
 
@@ -561,13 +576,13 @@ fn check_db(config: &Config) -> Result<(), String> {
     problems.extend(ledger::check(&conn).map_err(|e| e.to_string())?);
     if problems.is_empty() {
         let (accounts, rows) = crate::db::size_figures(&conn).map_err(|e| e.to_string())?;
-        println!(
+        say!(
             "database ok: {accounts} accounts, {rows} ledger rows, every balance matches its ledger"
         );
         Ok(())
     } else {
         for problem in &problems {
-            println!("{problem}");
+            say!("{problem}");
         }
         Err(format!("{} problem(s) found", problems.len()))
     }

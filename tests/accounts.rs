@@ -1,6 +1,14 @@
 //! Accounts through the real binary: sign-up, email links received by a real SMTP server, sign-in,
 //! sessions, CSRF and origin checks, throttling, API keys, and the command line.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,14 @@
 //! The appliance: zero-config start, pages, headers, config errors, database versions, backup,
 //! graceful shutdown, TLS and trusted proxies — all against the real binary on loopback.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::io::{Read, Write};

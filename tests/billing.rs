@@ -2,6 +2,14 @@
 //! (replays, forgeries, stale signatures, unknown types, delayed payments, refunds, disputes),
 //! receipts by mail and on a page, the CSV export, codes and the low-balance warning.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -9,6 +9,14 @@
 //!
 //! Needs node, Chromium and tests/e2e/node_modules: `scripts/test` installs them.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::io::Read;

@@ -6,6 +6,14 @@
 //! Needs python3 with tests/requirements.txt and tests/clients/*/node_modules: `scripts/test`
 //! installs them. The tests fail, not skip, when they are missing.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::time::Duration;

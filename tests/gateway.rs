@@ -1,6 +1,14 @@
 //! The API through the real binary against a fake upstream that speaks the providers' wire
 //! formats: forwarding, streaming, errors in the caller's shape, failover and metering.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::time::Duration;

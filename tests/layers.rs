@@ -2,6 +2,14 @@
 //! two faces (the pages and the API) never import each other, and modules that share a layer
 //! import each other without a circle. See ARCHITECTURE.md.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -5,6 +5,14 @@
 //! The tests run on a multi-threaded runtime: helpers such as `wait_for_mail` block their thread,
 //! and the sender must keep running on another one meanwhile.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::io::Write;

@@ -1,6 +1,14 @@
 //! The fake Stripe against the real Stripe module: sessions made with `StripeClient`, webhooks
 //! that `verify_signature` and `parse_event` accept, and the payment page's redirect.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,14 @@
 //! against the rows in the database. One user never sees another's rows, and no request content
 //! shows up anywhere.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,14 @@
 //! of streamed and cancelled requests, prices in `/v1/models`, and the account figures endpoint.
 //! The harness checks after every test that each balance equals the sum of its ledger.
 
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};
