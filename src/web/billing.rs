@@ -417,7 +417,7 @@ async fn start_topup(
             )
             .await
         }
-        Err(TopupError::Db(e)) => Err(e.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -708,7 +708,7 @@ async fn redeem(
             )
             .await
         }
-        Err(service::BillingError::Db(e)) => Err(e.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -768,7 +768,7 @@ async fn set_alert(
             };
             page_with_error(&state, &req, &signed_in, forms, StatusCode::BAD_REQUEST).await
         }
-        Err(service::BillingError::Db(e)) => Err(e.into()),
+        Err(other) => Err(other.into()),
     }
 }
 

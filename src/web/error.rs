@@ -48,6 +48,27 @@ impl From<crate::accounts::AccountError> for WebError {
     }
 }
 
+impl From<crate::billing::service::BillingError> for WebError {
+    fn from(e: crate::billing::service::BillingError) -> WebError {
+        use crate::billing::service::BillingError;
+        match e {
+            BillingError::Invalid(message) => WebError::BadRequest(message),
+            BillingError::Db(e) => WebError::Db(e),
+        }
+    }
+}
+
+impl From<crate::billing::topup::TopupError> for WebError {
+    fn from(e: crate::billing::topup::TopupError) -> WebError {
+        use crate::billing::topup::TopupError;
+        match e {
+            TopupError::Invalid(message) => WebError::BadRequest(message),
+            TopupError::Stripe(e) => WebError::Internal(format!("payment provider: {e}")),
+            TopupError::Db(e) => WebError::Db(e),
+        }
+    }
+}
+
 impl From<crate::auth::password::PasswordError> for WebError {
     fn from(e: crate::auth::password::PasswordError) -> WebError {
         WebError::Internal(e.to_string())
