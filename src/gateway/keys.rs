@@ -17,40 +17,22 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(1);
 /// Unknown keys remembered at most; beyond this they are forgotten all at once.
 const MAX_NEGATIVE: usize = 10_000;
 
-/// What the gateway needs to know about a key and its account.
+/// What the gateway knows about a key and its account: the database's record (which derefs
+/// to it), with the rules for using it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub key_id: String,
-    pub user_id: String,
-    /// Allowed model ids; None for all.
-    pub models: Option<Vec<String>>,
-    pub expires_at: Option<i64>,
-    pub revoked: bool,
-    /// The account's status: "active", "pending" or "suspended".
-    pub account_status: String,
-    pub spend_limit: Option<i64>,
-    /// Requests per minute allowed to this key, below the account's tier.
-    pub requests_per_minute: Option<u32>,
-    /// The account's tier; None for the default.
-    pub tier: Option<String>,
-    /// The account's own monthly spend cap, over its tier's.
-    pub monthly_cap: Option<i64>,
-}
+pub struct KeyInfo(repo::KeyCheck);
 
 impl From<repo::KeyCheck> for KeyInfo {
-    fn from(k: repo::KeyCheck) -> KeyInfo {
-        KeyInfo {
-            key_id: k.key_id,
-            user_id: k.user_id,
-            models: k.models,
-            expires_at: k.expires_at,
-            revoked: k.revoked,
-            account_status: k.account_status,
-            spend_limit: k.spend_limit,
-            requests_per_minute: k.requests_per_minute,
-            tier: k.tier,
-            monthly_cap: k.monthly_cap,
-        }
+    fn from(check: repo::KeyCheck) -> KeyInfo {
+        KeyInfo(check)
+    }
+}
+
+impl std::ops::Deref for KeyInfo {
+    type Target = repo::KeyCheck;
+
+    fn deref(&self) -> &repo::KeyCheck {
+        &self.0
     }
 }
 
