@@ -776,7 +776,9 @@ fn events(provider: Wire, steps: &[Step]) -> Vec<SseEvent> {
 }
 
 fn feed(provider: Wire, client: Wire, bytes: &[u8], cuts: &[usize]) -> (Vec<SseEvent>, bool, bool) {
-    let mut t = StreamTranslator::new(provider, client, "m", "resp_p", &Exchange::default());
+    // A fixed `created`, so that two runs a second apart write the same events.
+    let mut t = StreamTranslator::new(provider, client, "m", "resp_p", &Exchange::default())
+        .with_created_at(1_700_000_000);
     let mut parser = SseParser::default();
     let mut out = Vec::new();
     let mut at = 0;
