@@ -1123,12 +1123,12 @@ pub struct ScriptedUser<'a> {
 pub fn create_user_blocking(
     conn: &rusqlite::Connection,
     user: &ScriptedUser<'_>,
-) -> Result<String, String> {
-    let describe = |e: AccountError| e.to_string();
-    let name = normalize_name(user.name).map_err(describe)?;
-    let email = normalize_email(user.email).map_err(describe)?;
-    password::check_strength(user.password, user.min_length, &[&email, &name])?;
-    let hash = password::hash_blocking(user.password).map_err(|e| e.to_string())?;
+) -> Result<String, AccountError> {
+    let name = normalize_name(user.name)?;
+    let email = normalize_email(user.email)?;
+    password::check_strength(user.password, user.min_length, &[&email, &name])
+        .map_err(AccountError::Invalid)?;
+    let hash = password::hash_blocking(user.password)?;
     let id = token::random_id();
     let new = NewUser {
         id: &id,
@@ -1140,10 +1140,12 @@ pub fn create_user_blocking(
         verified: true,
         credit: user.credit,
     };
-    match repo::insert_user(conn, &new, now_ms()) {
-        Ok(true) => Ok(id),
-        Ok(false) => Err(format!("{email} already has an account")),
-        Err(e) => Err(e.to_string()),
+    if repo::insert_user(conn, &new, now_ms())? {
+        Ok(id)
+    } else {
+        Err(AccountError::Invalid(format!(
+            "{email} already has an account"
+        )))
     }
 }
 

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::billing::service;
 use crate::config::Config;
-use crate::db::Db;
 use crate::db::ledger::{self, Kind};
+use crate::db::{Db, DbError};
 use crate::money::Money;
 
 /// What a command prints for people and scripts to read goes through here: one line on
@@ -211,13 +211,96 @@ pub enum InviteCommand {
     },
 }
 
+/// Why a command failed. Each kind has its own exit status, from the BSD `sysexits`
+/// convention, so a script can tell a typo from a broken disk without reading the message.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag, an argument or what was typed is wrong; the message names it.
+    #[error("{0}")]
+    Input(String),
+    /// The database was read and something in it is wrong (`check-db`).
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CliError {
+    /// The process's exit status for this failure.
+    pub fn exit_code(&self) -> u8 {
+        const DATA: u8 = 65; // EX_DATAERR
+        const UNAVAILABLE: u8 = 69; // EX_UNAVAILABLE
+        const SOFTWARE: u8 = 70; // EX_SOFTWARE
+        const CANT_CREATE: u8 = 73; // EX_CANTCREAT
+        const IO: u8 = 74; // EX_IOERR
+        const CONFIG: u8 = 78; // EX_CONFIG
+        fn db(e: &DbError) -> u8 {
+            match e {
+                DbError::CreateDir { .. }
+                | DbError::BackupExists { .. }
+                | DbError::BackupIo { .. } => CANT_CREATE,
+                DbError::TooNew { .. } | DbError::Foreign { .. } | DbError::NotFound => DATA,
+                _ => IO,
+            }
+        }
+        use crate::server::ServeError;
+        match self {
+            CliError::Input(_) | CliError::Data(_) => DATA,
+            CliError::Config(_) | CliError::Serve(ServeError::Config(_)) => CONFIG,
+            CliError::Db(e) | CliError::Serve(ServeError::Db(e)) => db(e),
+            CliError::Serve(ServeError::Bind { .. }) => UNAVAILABLE,
+            CliError::Serve(ServeError::Io(_)) => IO,
+            CliError::Serve(ServeError::Start(_)) | CliError::Internal(_) => SOFTWARE,
+        }
+    }
+}
+
+impl From<service::BillingError> for CliError {
+    fn from(e: service::BillingError) -> CliError {
+        match e {
+            service::BillingError::Invalid(message) => CliError::Input(message),
+            service::BillingError::Db(e) => CliError::Db(e),
+        }
+    }
+}
+
+impl From<crate::accounts::AccountError> for CliError {
+    fn from(e: crate::accounts::AccountError) -> CliError {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::Db(e) => CliError::Db(e),
+            AccountError::Internal(message) => CliError::Internal(message),
+            e
+            @ (AccountError::Invalid(_) | AccountError::Throttled(_) | AccountError::NotFound) => {
+                CliError::Input(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CliError {
+    fn from(e: rusqlite::Error) -> CliError {
+        CliError::Db(e.into())
+    }
+}
+
+fn input(message: impl Into<String>) -> CliError {
+    CliError::Input(message.into())
+}
+
 /// Runs the command; errors are printed as one line on standard error.
 pub fn run(cli: Cli) -> ExitCode {
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(CliError::from(e).exit_code());
         }
     };
     let result = match cli.command {
@@ -270,25 +353,23 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config) -> Result<(), CliError> {
     crate::logging::init(&config.log.level);
     crate::tls::install_crypto_provider();
     let system = actix_web::rt::System::new();
-    system
-        .block_on(crate::server::serve(config))
-        .map_err(|e| e.to_string())
+    Ok(system.block_on(crate::server::serve(config))?)
 }
 
-fn migrate(config: &Config) -> Result<(), String> {
-    let db = Db::open(&config.database, true).map_err(|e| e.to_string())?;
-    let report = db.migrate().map_err(|e| e.to_string())?;
+fn migrate(config: &Config) -> Result<(), CliError> {
+    let db = Db::open(&config.database, true)?;
+    let report = db.migrate()?;
     if report.from == report.to {
         say!(
             "{} is at schema version {}; nothing to do",
@@ -306,42 +387,45 @@ fn migrate(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn backup(config: &Config, file: &std::path::Path) -> Result<(), String> {
-    let db = Db::open(&config.database, false).map_err(|e| e.to_string())?;
-    db.backup(file).map_err(|e| e.to_string())?;
+fn backup(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    let db = Db::open(&config.database, false)?;
+    db.backup(file)?;
     say!("wrote {}", file.display());
     Ok(())
 }
 
 /// Opens the database for account commands, bringing it to the current schema first.
-fn open_migrated(config: &Config) -> Result<Db, String> {
-    let db = Db::open(&config.database, true).map_err(|e| e.to_string())?;
-    db.migrate().map_err(|e| e.to_string())?;
+fn open_migrated(config: &Config) -> Result<Db, CliError> {
+    let db = Db::open(&config.database, true)?;
+    db.migrate()?;
     Ok(db)
 }
 
-fn read_password(from_stdin: bool) -> Result<String, String> {
+fn read_password(from_stdin: bool) -> Result<String, CliError> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            .map_err(|e| input(format!("cannot read the password from standard input: {e}")))?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
     }
-    let first = rpassword::prompt_password("Password: ")
-        .map_err(|e| format!("cannot read the password (use --password-stdin in scripts): {e}"))?;
+    let first = rpassword::prompt_password("Password: ").map_err(|e| {
+        input(format!(
+            "cannot read the password (use --password-stdin in scripts): {e}"
+        ))
+    })?;
     let second = rpassword::prompt_password("Password again: ")
-        .map_err(|e| format!("cannot read the password: {e}"))?;
+        .map_err(|e| input(format!("cannot read the password: {e}")))?;
     if first != second {
-        return Err("the passwords differ".to_owned());
+        return Err(input("the passwords differ"));
     }
     Ok(first)
 }
 
-fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), String> {
+fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), CliError> {
     let password = read_password(args.password_stdin)?;
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
     let user = crate::accounts::ScriptedUser {
         name: &args.name,
         email: &args.email,
@@ -356,17 +440,16 @@ fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), S
     Ok(())
 }
 
-fn approve_user(config: &Config, email: &str) -> Result<(), String> {
+fn approve_user(config: &Config, email: &str) -> Result<(), CliError> {
     use crate::db::accounts::{Status, set_status, user_by_email};
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let (user, _) = user_by_email(&conn, email.trim())
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no account uses {}", email.trim()))?;
+    let conn = db.conn()?;
+    let (user, _) = user_by_email(&conn, email.trim())?
+        .ok_or_else(|| input(format!("no account uses {}", email.trim())))?;
     if user.status != Status::Pending {
-        return Err(format!("{} is not waiting for approval", user.email));
+        return Err(input(format!("{} is not waiting for approval", user.email)));
     }
-    set_status(&conn, &user.id, Status::Active, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    set_status(&conn, &user.id, Status::Active, crate::db::now_ms())?;
     eprintln!("approved {}", user.email);
     Ok(())
 }
@@ -378,40 +461,38 @@ fn create_key(
     expires: Option<u32>,
     spend_limit: Option<&str>,
     requests_per_minute: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let spend_limit = spend_limit
         .map(|a| parse_amount("--spend-limit", a))
         .transpose()?;
     if spend_limit.is_some_and(|l| l <= Money::ZERO) {
-        return Err("--spend-limit must be more than zero".into());
+        return Err(input("--spend-limit must be more than zero"));
     }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > crate::accounts::MAX_KEY_NAME_CHARS {
-        return Err(format!(
+        return Err(input(format!(
             "--name must be 1 to {} characters",
             crate::accounts::MAX_KEY_NAME_CHARS
-        ));
+        )));
     }
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no account uses {}", email.trim()))?;
+    let conn = db.conn()?;
+    let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())?
+        .ok_or_else(|| input(format!("no account uses {}", email.trim())))?;
     let key = crate::accounts::ValidKey {
         name: name.to_owned(),
         models: None,
         spend_limit: spend_limit.map(Money::micros),
         requests_per_minute,
     };
-    let created =
-        crate::accounts::insert_key(&conn, &user.id, &key, expires).map_err(|e| e.to_string())?;
+    let created = crate::accounts::insert_key(&conn, &user.id, &key, expires)?;
     say!("{}", created.key);
     Ok(())
 }
 
-fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(), String> {
+fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(), CliError> {
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
     let code = crate::auth::token::short_code();
     let now = crate::db::now_ms();
     crate::db::accounts::insert_invite(
@@ -421,36 +502,37 @@ fn create_invite(config: &Config, uses: u32, expires: Option<u32>) -> Result<(),
         i64::from(uses),
         expires.map(|d| now + i64::from(d) * 86_400_000),
         now,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     say!("{code}");
     Ok(())
 }
 
-fn parse_amount(field: &str, text: &str) -> Result<Money, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{field} must be an amount like 25 or 12.50, got {text:?}"))
+fn parse_amount(field: &str, text: &str) -> Result<Money, CliError> {
+    text.trim().parse().map_err(|_| {
+        input(format!(
+            "{field} must be an amount like 25 or 12.50, got {text:?}"
+        ))
+    })
 }
 
-fn set_tier(config: &Config, email: &str, tier: Option<&str>) -> Result<(), String> {
+fn set_tier(config: &Config, email: &str, tier: Option<&str>) -> Result<(), CliError> {
     if let Some(name) = tier
         && !config.tiers.iter().any(|t| t.name == name)
     {
         let known: Vec<&str> = config.tiers.iter().map(|t| t.name.as_str()).collect();
-        return Err(format!(
+        return Err(input(format!(
             "--tier: no tier is named {name:?} (configured: {})",
             if known.is_empty() {
                 "none".to_owned()
             } else {
                 known.join(", ")
             }
-        ));
+        )));
     }
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
-    service::set_tier(&conn, &user, tier, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
+    let user = service::user_id_by_email(&conn, email)?;
+    service::set_tier(&conn, &user, tier, crate::db::now_ms())?;
     eprintln!(
         "{} is now in the {} tier",
         email.trim(),
@@ -459,12 +541,12 @@ fn set_tier(config: &Config, email: &str, tier: Option<&str>) -> Result<(), Stri
     Ok(())
 }
 
-fn set_cap(config: &Config, email: &str, amount: Option<&str>) -> Result<(), String> {
+fn set_cap(config: &Config, email: &str, amount: Option<&str>) -> Result<(), CliError> {
     let cap = amount.map(|a| parse_amount("--amount", a)).transpose()?;
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
-    service::set_monthly_cap(&conn, &user, cap, crate::db::now_ms()).map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
+    let user = service::user_id_by_email(&conn, email)?;
+    service::set_monthly_cap(&conn, &user, cap, crate::db::now_ms())?;
     match cap {
         Some(cap) => eprintln!(
             "{} may spend {} a month",
@@ -476,19 +558,19 @@ fn set_cap(config: &Config, email: &str, amount: Option<&str>) -> Result<(), Str
     Ok(())
 }
 
-fn book(config: &Config, args: &WalletArgs, kind: Kind) -> Result<(), String> {
+fn book(config: &Config, args: &WalletArgs, kind: Kind) -> Result<(), CliError> {
     let amount = parse_amount("--amount", &args.amount)?;
     if kind == Kind::Grant && amount <= Money::ZERO {
-        return Err(
-            "--amount of a grant must be more than zero; use `wallet adjust` to debit".into(),
-        );
+        return Err(input(
+            "--amount of a grant must be more than zero; use `wallet adjust` to debit",
+        ));
     }
     if amount == Money::ZERO {
-        return Err("--amount must not be zero".into());
+        return Err(input("--amount must not be zero"));
     }
     let db = open_migrated(config)?;
-    let mut conn = db.conn().map_err(|e| e.to_string())?;
-    let user = service::user_id_by_email(&conn, &args.user).map_err(|e| e.to_string())?;
+    let mut conn = db.conn()?;
+    let user = service::user_id_by_email(&conn, &args.user)?;
     let balance = service::book(
         &mut conn,
         &ledger::Entry {
@@ -504,8 +586,7 @@ fn book(config: &Config, args: &WalletArgs, kind: Kind) -> Result<(), String> {
                 .filter(|n| !n.is_empty()),
             at: crate::db::now_ms(),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let currency = &config.billing.currency;
     eprintln!(
         "{} {}: balance now {}",
@@ -516,19 +597,17 @@ fn book(config: &Config, args: &WalletArgs, kind: Kind) -> Result<(), String> {
     Ok(())
 }
 
-fn show_wallet(config: &Config, email: &str) -> Result<(), String> {
+fn show_wallet(config: &Config, email: &str) -> Result<(), CliError> {
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let user = service::user_id_by_email(&conn, email).map_err(|e| e.to_string())?;
-    let balance = crate::db::billing::wallet(&conn, &user)
-        .map_err(|e| e.to_string())?
-        .balance;
+    let conn = db.conn()?;
+    let user = service::user_id_by_email(&conn, email)?;
+    let balance = crate::db::billing::wallet(&conn, &user)?.balance;
     let currency = &config.billing.currency;
     say!(
         "balance {}",
         Money::from_micros(balance).display_in(currency)
     );
-    for row in ledger::for_user(&conn, &user, None, 20).map_err(|e| e.to_string())? {
+    for row in ledger::for_user(&conn, &user, None, 20)? {
         say!(
             "{}\t{}\t{}\t{}",
             crate::clock::format_ms(row.at),
@@ -545,10 +624,10 @@ fn create_code(
     amount: &str,
     uses: u32,
     expires: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let amount = parse_amount("--amount", amount)?;
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
     let now = crate::db::now_ms();
     let code = service::create_code(
         &conn,
@@ -559,23 +638,22 @@ fn create_code(
             created_by: "cli".to_owned(),
         },
         now,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     say!("{code}");
     Ok(())
 }
 
-fn check_db(config: &Config) -> Result<(), String> {
+fn check_db(config: &Config) -> Result<(), CliError> {
     let db = open_migrated(config)?;
-    let conn = db.conn().map_err(|e| e.to_string())?;
-    let integrity = crate::db::quick_check(&conn).map_err(|e| e.to_string())?;
+    let conn = db.conn()?;
+    let integrity = crate::db::quick_check(&conn)?;
     let mut problems = Vec::new();
     if integrity != "ok" {
         problems.push(format!("integrity: {integrity}"));
     }
-    problems.extend(ledger::check(&conn).map_err(|e| e.to_string())?);
+    problems.extend(ledger::check(&conn)?);
     if problems.is_empty() {
-        let (accounts, rows) = crate::db::size_figures(&conn).map_err(|e| e.to_string())?;
+        let (accounts, rows) = crate::db::size_figures(&conn)?;
         say!(
             "database ok: {accounts} accounts, {rows} ledger rows, every balance matches its ledger"
         );
@@ -584,6 +662,9 @@ fn check_db(config: &Config) -> Result<(), String> {
         for problem in &problems {
             say!("{problem}");
         }
-        Err(format!("{} problem(s) found", problems.len()))
+        Err(CliError::Data(format!(
+            "{} problem(s) found",
+            problems.len()
+        )))
     }
 }

@@ -855,7 +855,7 @@ fn command_line_creates_admins_users_and_keys_beside_a_running_server() {
         ],
         "weak\n",
     );
-    assert!(!weak.0.success());
+    assert_eq!(weak.0.code(), Some(65), "EX_DATAERR");
     assert!(weak.2.contains("Use at least"), "{}", weak.2);
 
     let ok = run_with_stdin(
@@ -942,7 +942,11 @@ fn command_line_creates_admins_users_and_keys_beside_a_running_server() {
         ],
         &[],
     );
-    assert!(!status.success() && stderr.contains("no account uses ghost@example.test"));
+    assert_eq!(status.code(), Some(65), "EX_DATAERR: {stderr}");
+    assert!(
+        stderr.contains("no account uses ghost@example.test"),
+        "{stderr}"
+    );
 }
 
 fn run_with_stdin(

@@ -281,8 +281,8 @@ fn assert_rejected(config: &str, env: &[(&str, &str)], key: &str) {
         let (status, stdout, stderr) = run(dir.path(), &args, env);
         assert_eq!(
             status.code(),
-            Some(1),
-            "{args:?} {config:?}: {stdout} {stderr}"
+            Some(78),
+            "EX_CONFIG for {args:?} {config:?}: {stdout} {stderr}"
         );
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line: {stderr}");
@@ -396,7 +396,7 @@ fn a_database_from_a_newer_version_is_refused() {
             args,
             &[("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0")],
         );
-        assert_eq!(status.code(), Some(1), "{args:?}");
+        assert_eq!(status.code(), Some(65), "EX_DATAERR for {args:?}");
         assert!(
             stderr.contains("schema version 999, newer than this program knows"),
             "{stderr}"
@@ -411,6 +411,53 @@ fn a_database_from_a_newer_version_is_refused() {
 }
 
 #[test]
+fn check_db_lists_a_balance_its_ledger_does_not_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = command(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "owner@example.test",
+            "--name",
+            "Owner",
+        ])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    admin
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough passphrase\n")
+        .unwrap();
+    let out = admin.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, stdout, stderr) = run(dir.path(), &["check-db"], &[]);
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("database ok: 1 accounts"), "{stdout}");
+
+    let conn = rusqlite::Connection::open(dir.path().join("data/codexapi.db")).unwrap();
+    conn.execute("UPDATE users SET balance = balance + 7", [])
+        .unwrap();
+    drop(conn);
+    let (status, stdout, stderr) = run(dir.path(), &["check-db"], &[]);
+    assert_eq!(status.code(), Some(65), "EX_DATAERR: {stdout}{stderr}");
+    assert!(
+        stdout.contains("(owner@example.test): balance 7 but its ledger sums to 0"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("error: 1 problem(s) found"), "{stderr}");
+}
+
+#[test]
 fn a_file_of_another_program_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
@@ -419,7 +466,7 @@ fn a_file_of_another_program_is_refused() {
         .unwrap();
     drop(conn);
     let (status, _, stderr) = run(dir.path(), &["migrate"], &[]);
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(65), "EX_DATAERR");
     assert!(stderr.contains("is not a CodexAPI database"), "{stderr}");
 
     std::fs::write(
@@ -428,7 +475,7 @@ fn a_file_of_another_program_is_refused() {
     )
     .unwrap();
     let (status, _, stderr) = run(dir.path(), &["migrate"], &[]);
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(65), "EX_DATAERR");
     assert!(stderr.contains("is not a CodexAPI database"), "{stderr}");
 }
 
@@ -483,8 +530,8 @@ fn backup_while_serving_writes_a_file_that_opens() {
     let (status, _, stderr) = run(server.dir.path(), &args, &[]);
     assert_eq!(
         status.code(),
-        Some(1),
-        "an existing file is never overwritten"
+        Some(73),
+        "EX_CANTCREAT: an existing file is never overwritten"
     );
     assert!(stderr.contains("already exists"), "{stderr}");
 }
