@@ -105,25 +105,7 @@ fn config(up: &FakeUpstream) -> String {
     let price =
         format!("price = {{ input = {input}, cached_input = {cached}, output = {output} }}");
     format!(
-        r#"
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "{base}"
-api_key = "upstream-secret-openai"
-
-[[providers]]
-name = "compat"
-kind = "openai_compatible"
-base_url = "{base}"
-api_key = "upstream-secret-compat"
-
-[[providers]]
-name = "anthropic"
-kind = "anthropic"
-base_url = "{base}"
-api_key = "upstream-secret-anthropic"
-
+        r#"{providers}
 [[models]]
 id = "gpt-test"
 routes = [{{ provider = "openai" }}]
@@ -142,7 +124,7 @@ reasoning_efforts = ["low", "medium", "high"]
 max_output_tokens = 32000
 {price}
 "#,
-        base = up.base
+        providers = up.providers_toml()
     )
 }
 

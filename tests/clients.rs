@@ -27,25 +27,7 @@ use serde_json::Value;
 /// snippets name.
 fn config(up: &FakeUpstream) -> String {
     format!(
-        r#"
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "{base}"
-api_key = "upstream-secret-openai"
-
-[[providers]]
-name = "compat"
-kind = "openai_compatible"
-base_url = "{base}"
-api_key = "upstream-secret-compat"
-
-[[providers]]
-name = "anthropic"
-kind = "anthropic"
-base_url = "{base}"
-api_key = "upstream-secret-anthropic"
-
+        r#"{providers}
 [[models]]
 id = "gpt-test"
 routes = [{{ provider = "openai" }}]
@@ -61,7 +43,7 @@ id = "claude-test"
 routes = [{{ provider = "anthropic" }}]
 price = {{ input = 1, output = 2 }}
 "#,
-        base = up.base
+        providers = up.providers_toml()
     )
 }
 

@@ -57,6 +57,33 @@ pub struct FakeUpstream {
 }
 
 impl FakeUpstream {
+    /// Three providers on this upstream, one of each kind: `openai`, `compat`
+    /// (`openai_compatible`) and `anthropic`, each with its own key.
+    pub fn providers_toml(&self) -> String {
+        format!(
+            r#"
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "{base}"
+api_key = "upstream-secret-openai"
+
+[[providers]]
+name = "compat"
+kind = "openai_compatible"
+base_url = "{base}"
+api_key = "upstream-secret-compat"
+
+[[providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "{base}"
+api_key = "upstream-secret-anthropic"
+"#,
+            base = self.base
+        )
+    }
+
     pub fn start() -> FakeUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let closed: Closed = Arc::new(Mutex::new(Vec::new()));
