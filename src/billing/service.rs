@@ -213,9 +213,7 @@ mod tests {
         redeem(&mut conn, "u1", &code, 2).unwrap();
         let again = redeem(&mut conn, "u1", &code, 3).unwrap_err();
         assert!(again.to_string().contains("already"));
-        let uses: i64 = conn
-            .query_row("SELECT uses FROM redemption_codes", [], |r| r.get(0))
-            .unwrap();
+        let uses = repo::code_uses(&conn, &token::sha256(&normalize_code(&code))).unwrap();
         assert_eq!(uses, 1, "the refused attempt rolled back");
         assert!(redeem(&mut conn, "u2", &code, 100).is_err(), "expired");
         assert!(redeem(&mut conn, "u2", "CX-NOPE", 2).is_err());
@@ -225,11 +223,7 @@ mod tests {
     fn a_credit_above_the_threshold_rearms_the_warning() {
         let mut conn = db();
         set_low_balance_alert(&conn, "u1", Some("1".parse().unwrap())).unwrap();
-        conn.execute(
-            "UPDATE users SET low_balance_sent_at = 5 WHERE id = 'u1'",
-            [],
-        )
-        .unwrap();
+        assert!(repo::take_low_balance_alert(&conn, "u1", 0, 5).unwrap());
         let grant = |amount| ledger::Entry {
             user_id: "u1",
             kind: Kind::Grant,
@@ -240,22 +234,10 @@ mod tests {
             at: 9,
         };
         book(&mut conn, &grant(500_000)).unwrap();
-        let sent: Option<i64> = conn
-            .query_row(
-                "SELECT low_balance_sent_at FROM users WHERE id = 'u1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let sent = repo::low_balance_sent_at(&conn, "u1").unwrap();
         assert_eq!(sent, Some(5), "still below the threshold");
         book(&mut conn, &grant(600_000)).unwrap();
-        let sent: Option<i64> = conn
-            .query_row(
-                "SELECT low_balance_sent_at FROM users WHERE id = 'u1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let sent = repo::low_balance_sent_at(&conn, "u1").unwrap();
         assert_eq!(sent, None);
     }
 }

@@ -432,6 +432,26 @@ pub fn rearm_low_balance_alert(
     Ok(())
 }
 
+/// When the low-balance warning last went out, if it is not re-armed.
+#[cfg(test)]
+pub fn low_balance_sent_at(conn: &Connection, user_id: &str) -> Result<Option<i64>, DbError> {
+    Ok(conn.query_row(
+        "SELECT low_balance_sent_at FROM users WHERE id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// How many times the redemption code with this hash has been used.
+#[cfg(test)]
+pub fn code_uses(conn: &Connection, hash: &[u8]) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT uses FROM redemption_codes WHERE code_hash = ?1",
+        [hash],
+        |r| r.get(0),
+    )?)
+}
+
 /// The id of the account with this email address.
 pub fn user_id_by_email(conn: &Connection, email: &str) -> Result<Option<String>, DbError> {
     Ok(conn
