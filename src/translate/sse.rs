@@ -254,6 +254,17 @@ mod tests {
         out
     }
 
+    /// Feeds `input` in pieces of every size from one byte up; each must give `expected`.
+    fn assert_every_split_parses_to(input: &[u8], expected: &[SseEvent]) {
+        for piece in 1..input.len() {
+            assert_eq!(
+                parse_in_pieces(input, piece),
+                expected,
+                "piece size {piece}"
+            );
+        }
+    }
+
     #[test]
     fn encodes_named_and_unnamed_events() {
         assert_eq!(
@@ -300,13 +311,7 @@ mod tests {
             SseEvent::data("{\"x\":1}"),
             SseEvent::data("[DONE]"),
         ];
-        for piece in 1..input.len() {
-            assert_eq!(
-                parse_in_pieces(input, piece),
-                expected,
-                "piece size {piece}"
-            );
-        }
+        assert_every_split_parses_to(input, &expected);
     }
 
     #[test]
@@ -317,13 +322,7 @@ mod tests {
             SseEvent::named("b", "2"),
             SseEvent::data("3"),
         ];
-        for piece in 1..input.len() {
-            assert_eq!(
-                parse_in_pieces(input, piece),
-                expected,
-                "piece size {piece}"
-            );
-        }
+        assert_every_split_parses_to(input, &expected);
     }
 
     #[test]
@@ -379,12 +378,7 @@ mod tests {
     #[test]
     fn multibyte_characters_split_across_chunks_survive() {
         let input = "data: héllo — 世界\n\n".as_bytes();
-        for piece in 1..input.len() {
-            assert_eq!(
-                parse_in_pieces(input, piece),
-                vec![SseEvent::data("héllo — 世界")]
-            );
-        }
+        assert_every_split_parses_to(input, &[SseEvent::data("héllo — 世界")]);
     }
 
     #[test]
