@@ -306,7 +306,7 @@ pub async fn sign_up(
     let created = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let now = now_ms();
             if let Some(code) = &invite
                 && !repo::take_invite(&tx, code, now)?
@@ -441,7 +441,7 @@ pub async fn sign_in(
     let token = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let device = actor.device();
             let first = repo::list_events(&tx, &user.id, 1)?
                 .iter()
@@ -494,7 +494,7 @@ pub async fn confirm_email(
     Ok(state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let now = now_ms();
             let Some((user_id, _)) = repo::take_email_token(&tx, &hash, TokenPurpose::Verify, now)?
             else {
@@ -629,7 +629,7 @@ pub async fn reset_password(
     let done = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let now = now_ms();
             if repo::take_email_token(&tx, &hash, TokenPurpose::Reset, now)?.is_none() {
                 return Ok(false);
@@ -718,7 +718,7 @@ pub async fn change_password(
     state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             repo::set_password(&tx, &user.id, &hash, now_ms())?;
             repo::delete_other_sessions(&tx, &user.id, Some(&keep))?;
             record(
@@ -755,7 +755,7 @@ pub async fn request_email_change(
     state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let secret = issue_token(
                 &tx,
                 &user.id,
@@ -798,7 +798,7 @@ pub async fn confirm_email_change(
     let result = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let now = now_ms();
             let Some((user_id, Some(new_email))) =
                 repo::take_email_token(&tx, &hash, TokenPurpose::EmailChange, now)?
@@ -950,7 +950,7 @@ pub async fn create_key(
     let created = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let created = insert_key(&tx, &user.id, &valid, expires_in_days)?;
             record(
                 &tx,
@@ -1020,7 +1020,7 @@ pub async fn revoke_key(
     let revoked = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let Some(key) = repo::key_of_user(&tx, &user.id, &key_id)? else {
                 return Ok(false);
             };
@@ -1063,7 +1063,7 @@ pub async fn create_first_admin(
     let result = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             if repo::count_admins(&tx)? > 0 {
                 return Ok(Err("An administrator exists already. Sign in instead."));
             }
@@ -1195,7 +1195,7 @@ pub async fn enable_totp(
     let result = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let Some((secret, false, _)) = repo::totp_state(&tx, &user.id)? else {
                 return Ok(Err("Start the set-up again."));
             };
@@ -1227,7 +1227,7 @@ pub async fn disable_totp(
     state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             repo::disable_totp(&tx, &user.id, now_ms())?;
             record(
                 &tx,
@@ -1272,7 +1272,7 @@ pub async fn complete_second_factor(
     let new_token = state
         .db
         .run(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = crate::db::write(conn)?;
             let Some((secret, true, last_step)) = repo::totp_state(&tx, &user2.id)? else {
                 return Ok(None);
             };

@@ -2,7 +2,7 @@
 //! redemption codes. Each runs in one transaction on a blocking connection, so the command line
 //! and the web handlers share them. The gateway picks up wallet changes within half a second.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::auth::token;
 use crate::db::DbError;
@@ -32,7 +32,7 @@ fn invalid(message: impl Into<String>) -> BillingError {
 /// Appends a credit (or debit) in its own transaction; returns the balance after. Crediting an
 /// account above its low-balance threshold re-arms the warning.
 pub fn book(conn: &mut Connection, entry: &ledger::Entry) -> Result<i64, BillingError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::write(conn)?;
     let balance = book_in(&tx, entry)?;
     tx.commit()?;
     Ok(balance)
@@ -149,7 +149,7 @@ pub fn redeem(
 ) -> Result<(Money, i64), BillingError> {
     let not_valid = || invalid("That code is not valid, has expired or has been used up.");
     let hash = token::sha256(&normalize_code(code));
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::write(conn)?;
     let (id, amount) = repo::use_code(&tx, &hash, now)?.ok_or_else(not_valid)?;
     if !repo::record_redemption(&tx, &id, user_id, now)? {
         return Err(invalid("You have already redeemed this code."));

@@ -3,7 +3,7 @@
 //! refunded part back out; disputes are flagged for an admin. Every event is handled in one
 //! transaction together with the record that it was seen, so a redelivered event changes nothing.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use super::service::{self, BillingError};
 use super::stripe::{
@@ -196,7 +196,7 @@ pub fn apply(
     shop: &Shop<'_>,
     now: i64,
 ) -> Result<Handled, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::write(conn)?;
     if !repo::record_event(&tx, &event.id, kind_name(&event.kind), now)? {
         return Ok(Handled::Duplicate);
     }

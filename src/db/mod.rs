@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 use crate::config::{DatabaseConfig, Synchronous};
@@ -232,6 +232,15 @@ impl Db {
     }
 }
 
+/// Begins a transaction that will write, taking the write lock at once.
+///
+/// A deferred transaction that reads and then writes fails with `SQLITE_BUSY` at once, whatever
+/// the busy timeout, when another connection wrote in between (its snapshot is stale). Taking the
+/// lock first makes it wait its turn instead.
+pub fn write(conn: &mut Connection) -> Result<Transaction<'_>, DbError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
 /// Whether the database answers: a trivial query.
 pub fn ping(conn: &Connection) -> Result<(), DbError> {
     conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
@@ -292,4 +301,65 @@ pub(crate) fn test_db(user_ids: &[&str]) -> rusqlite::Connection {
         .expect("user");
     }
     conn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_connections() -> (tempfile::TempDir, Connection, Connection) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let open = || {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch("PRAGMA journal_mode = WAL;")
+                .expect("wal");
+            conn
+        };
+        let a = open();
+        a.execute_batch("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (0);")
+            .expect("table");
+        let b = open();
+        b.busy_timeout(Duration::ZERO).expect("no waiting");
+        (dir, a, b)
+    }
+
+    #[test]
+    fn a_deferred_read_then_write_fails_when_another_connection_wrote_between() {
+        let (_dir, mut a, b) = two_connections();
+        let tx = a.transaction().expect("begin");
+        let _: i64 = tx
+            .query_row("SELECT n FROM t", [], |r| r.get(0))
+            .expect("read");
+        b.execute("UPDATE t SET n = n + 1", [])
+            .expect("other write");
+        let err = tx.execute("UPDATE t SET n = n + 1", []).unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+    }
+
+    #[test]
+    fn a_write_transaction_holds_the_lock_from_its_start() {
+        let (_dir, mut a, b) = two_connections();
+        let tx = write(&mut a).expect("begin");
+        let n: i64 = tx
+            .query_row("SELECT n FROM t", [], |r| r.get(0))
+            .expect("read");
+        let refused = b.execute("UPDATE t SET n = n + 10", []).unwrap_err();
+        assert_eq!(
+            refused.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+        tx.execute("UPDATE t SET n = ?1", [n + 1])
+            .expect("own write");
+        tx.commit().expect("commit");
+        b.execute("UPDATE t SET n = n + 10", [])
+            .expect("the other writer's turn");
+        let n: i64 = b
+            .query_row("SELECT n FROM t", [], |r| r.get(0))
+            .expect("read");
+        assert_eq!(n, 11);
+    }
 }

@@ -293,7 +293,7 @@ impl Writer {
         for attempt in 0..3 {
             let mut alerted = false;
             let result = self.db.conn().and_then(|mut conn| {
-                let tx = conn.transaction()?;
+                let tx = crate::db::write(&mut conn)?;
                 let ids = insert_rows(&tx, &rows)?;
                 for (row, id) in rows.iter().zip(ids) {
                     alerted |= self.bill(&tx, row, id, prepaid)?;
