@@ -265,12 +265,12 @@ pub fn csv_row(out: &mut String, row: &UsageRow, keys: &HashMap<String, KeyRow>,
     let key = row.key_id.as_ref().and_then(|id| keys.get(id));
     let fields = [
         format_timestamp(row.at),
-        row.endpoint.to_owned(),
+        row.endpoint.as_str().to_owned(),
         row.model.clone().unwrap_or_default(),
         key.map(|k| k.name.clone()).unwrap_or_default(),
         key.map(|k| k.prefix.clone()).unwrap_or_default(),
         row.status.to_string(),
-        row.outcome.to_owned(),
+        row.outcome.as_str().to_owned(),
         row.streamed.to_string(),
         row.estimated.to_string(),
         row.input_tokens.to_string(),
@@ -417,7 +417,7 @@ mod tests {
         let row = UsageRow {
             at: 1_000,
             key_id: Some("k1".to_owned()),
-            endpoint: "/v1/chat/completions",
+            endpoint: crate::db::usage::Endpoint::ChatCompletions,
             model: Some("chat-model".to_owned()),
             status: 200,
             latency_ms: 120,
@@ -427,7 +427,7 @@ mod tests {
             output_tokens: 7,
             estimated: true,
             streamed: false,
-            outcome: "completed",
+            outcome: crate::db::usage::Outcome::Completed,
             cost: 37,
             ..UsageRow::default()
         };
@@ -468,10 +468,10 @@ mod paging_tests {
                     // Runs of up to four requests in the same millisecond, across page ends.
                     at: 5_000 + i / 4,
                     user_id: Some(user.to_owned()),
-                    endpoint: "/v1/responses",
+                    endpoint: crate::db::usage::Endpoint::Responses,
                     model: Some(if i % 2 == 0 { "even" } else { "odd" }.to_owned()),
                     status: 200,
-                    outcome: "completed",
+                    outcome: crate::db::usage::Outcome::Completed,
                     cost: i,
                     ..UsageRow::default()
                 });

@@ -1,6 +1,7 @@
 //! SQL for request metadata: the usage rows the gateway's writer commits in batches.
 
-use rusqlite::{Connection, params};
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql, params};
 
 use super::DbError;
 
@@ -10,7 +11,7 @@ pub struct UsageRow {
     pub at: i64,
     pub user_id: Option<String>,
     pub key_id: Option<String>,
-    pub endpoint: &'static str,
+    pub endpoint: Endpoint,
     pub model: Option<String>,
     pub provider: Option<String>,
     pub status: u16,
@@ -24,8 +25,7 @@ pub struct UsageRow {
     /// Counted locally because the upstream reported no usage.
     pub estimated: bool,
     pub streamed: bool,
-    /// completed, incomplete, failed, upstream_dropped, client_cancelled or rejected.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub error_kind: Option<&'static str>,
     /// Micro-units of the configured currency.
     pub cost: i64,
@@ -34,42 +34,88 @@ pub struct UsageRow {
     pub dropped: Option<String>,
 }
 
-/// The endpoint names usage rows store, as `&'static str` for the rows.
-pub const ENDPOINTS: &[&str] = &[
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/responses",
-    "/v1/responses/compact",
-    "/v1/responses/input_tokens",
-    "/v1/messages",
-    "/v1/messages/count_tokens",
-    "/v1/models",
-];
+/// A closed set of names stored as text: each variant's name, the list for forms, and the
+/// conversions to and from SQLite. A stored name this build does not know reads as `Other`.
+macro_rules! stored_names {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            /// A name this build does not know (a row written by another version).
+            #[default]
+            Other,
+        }
 
-pub fn endpoint_name(stored: &str) -> &'static str {
-    ENDPOINTS
-        .iter()
-        .find(|e| **e == stored)
-        .copied()
-        .unwrap_or("other")
+        impl $name {
+            /// Every known name, in the order forms list them.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other => "other",
+                }
+            }
+
+            /// The variant named `text`, if it is one this build knows.
+            pub fn known(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The variant stored as `text`, `Other` for anything else.
+            pub fn parse(text: &str) -> $name {
+                $name::known(text).unwrap_or($name::Other)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value.as_str().map($name::parse)
+            }
+        }
+    };
 }
 
-/// The outcomes usage rows store.
-pub const OUTCOMES: &[&str] = &[
-    "completed",
-    "incomplete",
-    "failed",
-    "upstream_dropped",
-    "client_cancelled",
-    "rejected",
-];
+stored_names! {
+    /// The API endpoint a usage row is about.
+    Endpoint {
+        ChatCompletions => "/v1/chat/completions",
+        Completions => "/v1/completions",
+        Responses => "/v1/responses",
+        ResponsesCompact => "/v1/responses/compact",
+        ResponsesInputTokens => "/v1/responses/input_tokens",
+        Messages => "/v1/messages",
+        CountTokens => "/v1/messages/count_tokens",
+        Models => "/v1/models",
+    }
+}
 
-pub fn outcome_name(stored: &str) -> &'static str {
-    OUTCOMES
-        .iter()
-        .find(|o| **o == stored)
-        .copied()
-        .unwrap_or("other")
+stored_names! {
+    /// How a request ended.
+    Outcome {
+        Completed => "completed",
+        Incomplete => "incomplete",
+        Failed => "failed",
+        UpstreamDropped => "upstream_dropped",
+        ClientCancelled => "client_cancelled",
+        Rejected => "rejected",
+    }
 }
 
 /// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
@@ -150,11 +196,11 @@ pub struct UsageFilter {
     /// Unix ms, exclusive.
     pub to_ms: i64,
     pub model: Option<String>,
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Endpoint>,
     pub key_id: Option<String>,
     /// `Some(true)`: 2xx statuses only; `Some(false)`: everything else.
     pub ok: Option<bool>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
 }
 
 impl UsageFilter {
@@ -177,15 +223,16 @@ impl UsageFilter {
     /// bound: given a second bound on `at`, SQLite may pick the wrong one for the index range.
     fn params_within(&self, from: i64, to: i64) -> Vec<Value> {
         let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        let name = |v: Option<&'static str>| v.map_or(Value::Null, |v| Value::Text(v.to_owned()));
         vec![
             Value::Text(self.user_id.clone()),
             Value::Integer(self.from_ms.max(from)),
             Value::Integer(self.to_ms.min(to)),
             text(&self.model),
-            text(&self.endpoint),
+            name(self.endpoint.map(Endpoint::as_str)),
             text(&self.key_id),
             self.ok.map_or(Value::Null, |ok| Value::Integer(ok.into())),
-            text(&self.outcome),
+            name(self.outcome.map(Outcome::as_str)),
         ]
     }
 
@@ -372,13 +419,11 @@ const LISTED: &str = "id, at, endpoint, model, status, latency_ms, ttfb_ms, inpu
 
 /// A row as the dashboard lists it, with its id for internal paging.
 fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
-    let endpoint: String = r.get(2)?;
-    let outcome: String = r.get(14)?;
     Ok((
         r.get(0)?,
         UsageRow {
             at: r.get(1)?,
-            endpoint: endpoint_name(&endpoint),
+            endpoint: r.get(2)?,
             model: r.get(3)?,
             status: r.get(4)?,
             latency_ms: r.get(5)?,
@@ -390,7 +435,7 @@ fn listed_row(r: &Row<'_>, user_id: &str) -> rusqlite::Result<(i64, UsageRow)> {
             reasoning_tokens: r.get(11)?,
             estimated: r.get(12)?,
             streamed: r.get(13)?,
-            outcome: outcome_name(&outcome),
+            outcome: r.get(14)?,
             cost: r.get(15)?,
             key_id: r.get(16)?,
             user_id: Some(user_id.to_owned()),
@@ -540,13 +585,17 @@ mod reading_tests {
             at,
             user_id: Some(user.to_owned()),
             key_id: Some(format!("{user}-key")),
-            endpoint: "/v1/chat/completions",
+            endpoint: Endpoint::ChatCompletions,
             model: Some(model.to_owned()),
             status,
             input_tokens: 10,
             cached_input_tokens: 4,
             output_tokens: 5,
-            outcome: if status == 200 { "completed" } else { "failed" },
+            outcome: if status == 200 {
+                Outcome::Completed
+            } else {
+                Outcome::Failed
+            },
             cost,
             ..UsageRow::default()
         }
@@ -561,6 +610,31 @@ mod reading_tests {
             out.push(r.get::<_, String>(3).unwrap());
         }
         out.join("\n")
+    }
+
+    #[test]
+    fn stored_names_round_trip_and_unknown_ones_read_as_other() {
+        let conn = db();
+        for &endpoint in Endpoint::ALL {
+            let back: Endpoint = conn
+                .query_row("SELECT ?1", [endpoint], |r| r.get(0))
+                .unwrap();
+            assert_eq!(back, endpoint);
+            assert!(endpoint.as_str().starts_with("/v1/"));
+        }
+        for &outcome in Outcome::ALL {
+            let back: Outcome = conn
+                .query_row("SELECT ?1", [outcome], |r| r.get(0))
+                .unwrap();
+            assert_eq!(back, outcome);
+        }
+        let unknown: (Endpoint, Outcome) = conn
+            .query_row("SELECT '/v2/new', 'paused'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(unknown, (Endpoint::Other, Outcome::Other));
+        assert_eq!(Endpoint::known("other"), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::config::{Config, ModelConfig, TierConfig};
 use crate::db::Db;
+use crate::db::usage::Endpoint;
 use crate::translate::Wire;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
@@ -206,21 +207,21 @@ impl crate::health::ProviderHealth for Gateway {
     }
 }
 
-/// The forwarding endpoints: path under `/v1` and the wire format clients speak there.
-const FORWARDED: &[(&str, Wire)] = &[
-    ("/chat/completions", Wire::Chat),
-    ("/completions", Wire::Completions),
-    ("/responses", Wire::Responses),
-    ("/responses/compact", Wire::Responses),
-    ("/responses/input_tokens", Wire::Responses),
-    ("/messages", Wire::Messages),
-    ("/messages/count_tokens", Wire::Messages),
+/// The forwarding endpoints and the wire format clients speak there.
+const FORWARDED: &[(Endpoint, Wire)] = &[
+    (Endpoint::ChatCompletions, Wire::Chat),
+    (Endpoint::Completions, Wire::Completions),
+    (Endpoint::Responses, Wire::Responses),
+    (Endpoint::ResponsesCompact, Wire::Responses),
+    (Endpoint::ResponsesInputTokens, Wire::Responses),
+    (Endpoint::Messages, Wire::Messages),
+    (Endpoint::CountTokens, Wire::Messages),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope("/v1");
-    for &(path, wire) in FORWARDED {
-        let endpoint = crate::db::usage::endpoint_name(&format!("/v1{path}"));
+    for &(endpoint, wire) in FORWARDED {
+        let path = endpoint.as_str().trim_start_matches("/v1");
         scope = scope.route(
             path,
             web::post().to(

@@ -23,7 +23,7 @@ use crate::client::ClientInfo;
 use crate::config::BillingMode;
 use crate::config::ModelConfig;
 use crate::db::now_ms;
-use crate::db::usage::UsageRow;
+use crate::db::usage::{Endpoint, Outcome, UsageRow};
 use crate::money::Money;
 use crate::translate::sse::{SseEvent, SseParser};
 use crate::translate::{self, Exchange, StreamTranslator, Target, Translated, Usage, Wire};
@@ -67,13 +67,13 @@ pub struct Meter {
 }
 
 impl Meter {
-    fn new(gateway: &Gateway, endpoint: &'static str, client: &ClientInfo) -> Meter {
+    fn new(gateway: &Gateway, endpoint: Endpoint, client: &ClientInfo) -> Meter {
         Meter {
             row: Some(UsageRow {
                 at: now_ms(),
                 endpoint,
                 ip: Some(client.ip.to_string()),
-                outcome: "rejected",
+                outcome: Outcome::Rejected,
                 ..UsageRow::default()
             }),
             started: Instant::now(),
@@ -117,7 +117,7 @@ impl Meter {
     fn finish_row(
         &mut self,
         status: u16,
-        outcome: &'static str,
+        outcome: Outcome,
         error: Option<ErrorKind>,
     ) -> Option<(UsageRow, Option<metering::Estimate>, Option<Hold>)> {
         let mut row = self.row.take()?;
@@ -143,7 +143,7 @@ impl Meter {
     }
 
     /// Commits the row; returns once it is durable.
-    async fn settle(&mut self, status: u16, outcome: &'static str, error: Option<ErrorKind>) {
+    async fn settle(&mut self, status: u16, outcome: Outcome, error: Option<ErrorKind>) {
         if let Some((row, estimate, hold)) = self.finish_row(status, outcome, error) {
             self.writer.record(row, estimate, hold).await;
         }
@@ -153,7 +153,7 @@ impl Meter {
 impl Drop for Meter {
     fn drop(&mut self) {
         // Still unsettled: the client hung up mid-request (499, as proxies say).
-        if let Some((row, estimate, hold)) = self.finish_row(499, "client_cancelled", None) {
+        if let Some((row, estimate, hold)) = self.finish_row(499, Outcome::ClientCancelled, None) {
             self.writer.record_detached(row, estimate, hold);
         }
     }
@@ -172,11 +172,11 @@ enum Aux {
 }
 
 impl Aux {
-    fn of(endpoint: &str) -> Option<Aux> {
+    fn of(endpoint: Endpoint) -> Option<Aux> {
         match endpoint {
-            "/v1/messages/count_tokens" => Some(Aux::CountTokens),
-            "/v1/responses/input_tokens" => Some(Aux::InputTokens),
-            "/v1/responses/compact" => Some(Aux::Compact),
+            Endpoint::CountTokens => Some(Aux::CountTokens),
+            Endpoint::ResponsesInputTokens => Some(Aux::InputTokens),
+            Endpoint::ResponsesCompact => Some(Aux::Compact),
             _ => None,
         }
     }
@@ -228,7 +228,7 @@ struct Admission {
 /// Handles one API request of the given wire format.
 pub async fn handle(
     wire: Wire,
-    endpoint: &'static str,
+    endpoint: Endpoint,
     req: HttpRequest,
     payload: web::Payload,
     gateway: web::Data<Gateway>,
@@ -249,7 +249,7 @@ pub async fn handle(
 
 async fn serve(
     wire: Wire,
-    endpoint: &'static str,
+    endpoint: Endpoint,
     req: &HttpRequest,
     payload: web::Payload,
     gateway: &Gateway,
@@ -278,7 +278,7 @@ async fn serve(
         }
         Err(e) => {
             meter
-                .settle(e.kind.status().as_u16(), "rejected", Some(e.kind))
+                .settle(e.kind.status().as_u16(), Outcome::Rejected, Some(e.kind))
                 .await;
             return e.response(dialect);
         }
@@ -292,11 +292,11 @@ async fn serve(
         let body = prepared.body.clone();
         let Ok(input) = web::block(move || tokens::count_request(&body)).await else {
             let e = ApiError::new(ErrorKind::Internal, "The tokens could not be counted.");
-            meter.settle(500, "failed", Some(e.kind)).await;
+            meter.settle(500, Outcome::Failed, Some(e.kind)).await;
             return e.response(dialect);
         };
         meter.usage(Usage::default());
-        meter.settle(200, "completed", None).await;
+        meter.settle(200, Outcome::Completed, None).await;
         return HttpResponse::Ok().json(aux.counted(input));
     }
     if candidates.is_empty() {
@@ -329,7 +329,7 @@ async fn serve(
             )
         };
         meter
-            .settle(e.kind.status().as_u16(), "rejected", Some(e.kind))
+            .settle(e.kind.status().as_u16(), Outcome::Rejected, Some(e.kind))
             .await;
         return e.response(dialect);
     }
@@ -729,7 +729,7 @@ async fn forward(
             }
             Err(AttemptError::Final(response, status)) => {
                 meter
-                    .settle(status, "failed", Some(ErrorKind::InvalidRequest))
+                    .settle(status, Outcome::Failed, Some(ErrorKind::InvalidRequest))
                     .await;
                 return *response;
             }
@@ -738,7 +738,7 @@ async fn forward(
     meter
         .settle(
             last_error.kind.status().as_u16(),
-            "failed",
+            Outcome::Failed,
             Some(last_error.kind),
         )
         .await;
@@ -1025,7 +1025,9 @@ async fn respond_whole(
                     ErrorKind::BadGateway,
                     "The model provider's answer broke off.",
                 );
-                meter.settle(502, "upstream_dropped", Some(e.kind)).await;
+                meter
+                    .settle(502, Outcome::UpstreamDropped, Some(e.kind))
+                    .await;
                 return e.response(dialect);
             }
         }
@@ -1035,7 +1037,7 @@ async fn respond_whole(
             ErrorKind::BadGateway,
             "The model provider sent an answer that is not JSON.",
         );
-        meter.settle(502, "failed", Some(e.kind)).await;
+        meter.settle(502, Outcome::Failed, Some(e.kind)).await;
         return e.response(dialect);
     };
     match translate::usage_from_response(candidate.wire, &body) {
@@ -1058,7 +1060,7 @@ async fn respond_whole(
             Ok(v) => web::Bytes::from(v.to_string()),
             Err(e) => {
                 let e = ApiError::new(ErrorKind::BadGateway, e.message);
-                meter.settle(502, "failed", Some(e.kind)).await;
+                meter.settle(502, Outcome::Failed, Some(e.kind)).await;
                 return e.response(dialect);
             }
         }
@@ -1105,7 +1107,7 @@ fn answer_text(body: &Value) -> String {
 }
 
 /// Completed, or cut short by the token limit.
-fn whole_outcome(wire: Wire, body: &Value) -> &'static str {
+fn whole_outcome(wire: Wire, body: &Value) -> Outcome {
     let incomplete = match wire {
         Wire::Responses => body.get("status").and_then(Value::as_str) == Some("incomplete"),
         Wire::Messages => body.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
@@ -1116,9 +1118,9 @@ fn whole_outcome(wire: Wire, body: &Value) -> &'static str {
         }
     };
     if incomplete {
-        "incomplete"
+        Outcome::Incomplete
     } else {
-        "completed"
+        Outcome::Completed
     }
 }
 
@@ -1192,7 +1194,7 @@ impl StreamState {
             None => match tokio::time::timeout(self.idle, self.upstream.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    self.close("The model provider stopped sending.", "failed")
+                    self.close("The model provider stopped sending.", Outcome::Failed)
                         .await;
                     return;
                 }
@@ -1201,8 +1203,11 @@ impl StreamState {
         let events = match chunk {
             Some(Ok(bytes)) => self.parser.push(&bytes),
             Some(Err(_)) => {
-                self.close("The model provider's stream broke off.", "upstream_dropped")
-                    .await;
+                self.close(
+                    "The model provider's stream broke off.",
+                    Outcome::UpstreamDropped,
+                )
+                .await;
                 return;
             }
             None => {
@@ -1213,9 +1218,9 @@ impl StreamState {
                     out.extend(self.translator.finish(None));
                 }
                 let outcome = if self.translator.failed() {
-                    "upstream_dropped"
+                    Outcome::UpstreamDropped
                 } else {
-                    "completed"
+                    Outcome::Completed
                 };
                 self.settle(outcome).await;
                 self.queue(out);
@@ -1225,7 +1230,7 @@ impl StreamState {
         if self.parser.overflowed() {
             self.close(
                 "The model provider sent an event too large to pass on.",
-                "failed",
+                Outcome::Failed,
             )
             .await;
             return;
@@ -1234,9 +1239,9 @@ impl StreamState {
         if self.translator.finished() {
             // The closing events wait until the usage row is durable.
             let outcome = if self.translator.failed() {
-                "failed"
+                Outcome::Failed
             } else {
-                "completed"
+                Outcome::Completed
             };
             self.settle(outcome).await;
         }
@@ -1262,16 +1267,16 @@ impl StreamState {
         }
     }
 
-    async fn settle(&mut self, outcome: &'static str) {
+    async fn settle(&mut self, outcome: Outcome) {
         if let Some(usage) = self.translator.usage() {
             self.meter.usage(usage);
         }
-        let error = (outcome != "completed").then_some(ErrorKind::BadGateway);
+        let error = (outcome != Outcome::Completed).then_some(ErrorKind::BadGateway);
         self.meter.settle(200, outcome, error).await;
         self.done = true;
     }
 
-    async fn close(&mut self, failure: &str, outcome: &'static str) {
+    async fn close(&mut self, failure: &str, outcome: Outcome) {
         self.settle(outcome).await;
         let events = self.translator.finish(Some(failure));
         self.queue(events);

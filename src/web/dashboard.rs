@@ -166,11 +166,11 @@ async fn overview(
         .into_iter()
         .map(|r| RequestView {
             at: format_ms(r.at),
-            endpoint: r.endpoint,
+            endpoint: r.endpoint.as_str(),
             model: r.model.unwrap_or_default(),
             status: r.status,
             ok: (200..300).contains(&r.status),
-            outcome: r.outcome,
+            outcome: r.outcome.as_str(),
             streamed: r.streamed,
             input: r.input_tokens,
             output: r.output_tokens,

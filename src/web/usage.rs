@@ -16,7 +16,7 @@ use super::error::WebError;
 use super::session::SignedIn;
 use super::site::Layout;
 use crate::db::accounts::{self as accounts_repo, KeyRow};
-use crate::db::usage::{DAY_MS, Position, Totals, UsageFilter};
+use crate::db::usage::{DAY_MS, Endpoint, Outcome, Position, Totals, UsageFilter};
 use crate::money::Money;
 use crate::usage::{self, Nav, Report};
 
@@ -135,8 +135,8 @@ fn check(query: &Query, user_id: &str, keys: &[KeyRow]) -> Checked {
     }
 
     if !f.endpoint.is_empty() {
-        if crate::db::usage::ENDPOINTS.contains(&f.endpoint.as_str()) {
-            filter.endpoint = Some(f.endpoint.clone());
+        if let Some(endpoint) = Endpoint::known(&f.endpoint) {
+            filter.endpoint = Some(endpoint);
         } else {
             errors.push(format!(
                 "There is no endpoint {}; the endpoint filter was left out.",
@@ -169,8 +169,8 @@ fn check(query: &Query, user_id: &str, keys: &[KeyRow]) -> Checked {
     }
 
     if !f.outcome.is_empty() {
-        if crate::db::usage::OUTCOMES.contains(&f.outcome.as_str()) {
-            filter.outcome = Some(f.outcome.clone());
+        if let Some(outcome) = Outcome::known(&f.outcome) {
+            filter.outcome = Some(outcome);
         } else {
             errors.push(format!(
                 "There is no outcome {}; the outcome filter was left out.",
@@ -388,11 +388,11 @@ fn choice(value: &str, label: &str, current: &str) -> Choice {
     }
 }
 
-fn outcome_label(outcome: &str) -> String {
+fn outcome_label(outcome: Outcome) -> String {
     match outcome {
-        "upstream_dropped" => "dropped by provider".to_owned(),
-        "client_cancelled" => "cancelled by client".to_owned(),
-        other => other.replace('_', " "),
+        Outcome::UpstreamDropped => "dropped by provider".to_owned(),
+        Outcome::ClientCancelled => "cancelled by client".to_owned(),
+        other => other.as_str().replace('_', " "),
     }
 }
 
@@ -520,9 +520,9 @@ fn render_page(
     model_choices.extend(models.iter().map(|m| choice(m, m, &kept.model)));
     let mut endpoint_choices = vec![choice("", "All endpoints", &kept.endpoint)];
     endpoint_choices.extend(
-        crate::db::usage::ENDPOINTS
+        Endpoint::ALL
             .iter()
-            .map(|e| choice(e, e, &kept.endpoint)),
+            .map(|e| choice(e.as_str(), e.as_str(), &kept.endpoint)),
     );
     let mut key_choices = vec![choice("", "All keys", &kept.key)];
     key_choices.extend(keys.iter().map(|k| {
@@ -531,9 +531,9 @@ fn render_page(
     }));
     let mut outcome_choices = vec![choice("", "All outcomes", &kept.outcome)];
     outcome_choices.extend(
-        crate::db::usage::OUTCOMES
+        Outcome::ALL
             .iter()
-            .map(|o| choice(o, &outcome_label(o), &kept.outcome)),
+            .map(|o| choice(o.as_str(), &outcome_label(*o), &kept.outcome)),
     );
 
     // The log.
@@ -547,7 +547,7 @@ fn render_page(
         .iter()
         .map(|r| LogRow {
             at: format_seconds(r.at),
-            endpoint: r.endpoint,
+            endpoint: r.endpoint.as_str(),
             model: r.model.clone().unwrap_or_default(),
             key: r
                 .key_id
@@ -759,10 +759,10 @@ mod tests {
                 from_ms: usage::parse_day("2026-11-01").unwrap() * DAY_MS,
                 to_ms: (usage::parse_day("2026-11-02").unwrap() + 1) * DAY_MS,
                 model: Some("chat-model".to_owned()),
-                endpoint: Some("/v1/messages".to_owned()),
+                endpoint: Some(Endpoint::Messages),
                 key_id: Some("k1".to_owned()),
                 ok: Some(false),
-                outcome: Some("failed".to_owned()),
+                outcome: Some(Outcome::Failed),
             }
         );
         assert!(c.dates_given);
