@@ -2,9 +2,10 @@
 //! watcher notices revocations, suspensions and other account changes (from this process or the
 //! command line) and refreshes the cache within half a second.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
 
 use crate::auth::token;
 use crate::db::accounts as repo;
@@ -14,7 +15,7 @@ use crate::db::{Db, DbError, now_ms};
 pub const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// How long an unknown key is remembered as unknown.
 const NEGATIVE_TTL: Duration = Duration::from_secs(1);
-/// Unknown keys remembered at most; beyond this they are forgotten all at once.
+/// Unknown keys remembered at most.
 const MAX_NEGATIVE: usize = 10_000;
 
 /// What the gateway knows about a key and its account: the database's record (which derefs
@@ -59,39 +60,40 @@ impl KeyInfo {
     }
 }
 
-#[derive(Clone)]
-enum Entry {
-    Known(Arc<KeyInfo>),
-    Unknown(Instant),
-}
+/// Keys in use at once, at most; beyond this the least used are loaded again when next seen.
+const MAX_KNOWN: usize = 100_000;
 
+/// Key hashes the gateway has looked up: the known ones with their record, the unknown ones with
+/// when they were found unknown. Both are bounded, so a flood of made-up keys costs one database
+/// lookup each at most and no memory beyond the bound.
 #[derive(Clone)]
 pub struct KeyCache {
     db: Db,
-    entries: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
+    known: Arc<Cache<Vec<u8>, Arc<KeyInfo>>>,
+    unknown: Arc<Cache<Vec<u8>, Instant>>,
 }
 
 impl KeyCache {
     pub fn new(db: Db) -> KeyCache {
         KeyCache {
             db,
-            entries: Arc::new(RwLock::new(HashMap::new())),
+            known: Arc::new(Cache::new(MAX_KNOWN)),
+            unknown: Arc::new(Cache::new(MAX_NEGATIVE)),
         }
     }
 
     /// The key's record, from memory when possible; `None` for an unknown key.
     pub async fn lookup(&self, secret: &str) -> Result<Option<Arc<KeyInfo>>, DbError> {
         let hash = token::sha256(secret);
-        let cached = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        if let Some(info) = self.known.get(&hash) {
+            return Ok(Some(info));
+        }
+        if self
+            .unknown
             .get(&hash)
-            .cloned();
-        match cached {
-            Some(Entry::Known(info)) => return Ok(Some(info)),
-            Some(Entry::Unknown(at)) if at.elapsed() < NEGATIVE_TTL => return Ok(None),
-            _ => {}
+            .is_some_and(|at| at.elapsed() < NEGATIVE_TTL)
+        {
+            return Ok(None);
         }
         let lookup = hash.clone();
         let found = self
@@ -99,43 +101,29 @@ impl KeyCache {
             .run(move |conn| repo::key_check(conn, &lookup))
             .await?
             .map(|check| Arc::new(KeyInfo::from(check)));
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         match &found {
             Some(info) => {
-                entries.insert(hash, Entry::Known(info.clone()));
+                self.unknown.remove(&hash);
+                self.known.insert(hash, info.clone());
             }
-            None => {
-                let unknown = entries
-                    .values()
-                    .filter(|e| matches!(e, Entry::Unknown(_)))
-                    .count();
-                if unknown >= MAX_NEGATIVE {
-                    entries.retain(|_, e| matches!(e, Entry::Known(_)));
-                }
-                entries.insert(hash, Entry::Unknown(Instant::now()));
-            }
+            None => self.unknown.insert(hash, Instant::now()),
         }
         Ok(found)
     }
 
-    /// Reloads every cached key from the database.
+    /// Reloads every cached key from the database and forgets the unknown ones (one of them
+    /// may have just been created).
     fn refresh_all(&self, conn: &rusqlite::Connection) -> Result<(), DbError> {
-        let hashes: Vec<Vec<u8>> = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        let mut fresh = HashMap::with_capacity(hashes.len());
+        let hashes: Vec<Vec<u8>> = self.known.iter().map(|(hash, _)| hash).collect();
         for hash in hashes {
-            let entry = match repo::key_check(conn, &hash)? {
-                Some(check) => Entry::Known(Arc::new(KeyInfo::from(check))),
-                None => Entry::Unknown(Instant::now()),
-            };
-            fresh.insert(hash, entry);
+            match repo::key_check(conn, &hash)? {
+                Some(check) => self.known.insert(hash, Arc::new(KeyInfo::from(check))),
+                None => {
+                    self.known.remove(&hash);
+                }
+            }
         }
-        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.unknown.clear();
         Ok(())
     }
 
