@@ -1,0 +1,130 @@
+use std::path::PathBuf;
+
+use super::*;
+
+fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::load_from(Some(&path), env)
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let config = Config::load_from(None, Vec::new()).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.database.path, PathBuf::from("data/codexapi.db"));
+}
+
+#[test]
+fn env_overrides_file() {
+    let config = load(
+        "[server]\nlisten = \"127.0.0.1:9000\"\n",
+        &[
+            ("CODEXAPI_SERVER__LISTEN", "127.0.0.1:9100"),
+            ("CODEXAPI_DATABASE__POOL_SIZE", "3"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.port(), 9100);
+    assert_eq!(config.database.pool_size, 3);
+}
+
+#[test]
+fn numeric_looking_env_values_fill_string_keys() {
+    let config = load("", &[("CODEXAPI_SITE__NAME", "1234")]).unwrap();
+    assert_eq!(config.site.name, "1234");
+}
+
+#[test]
+fn file_variables_read_the_value_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("name");
+    std::fs::write(&secret, "Acme Gateway\n").unwrap();
+    let config = load(
+        "",
+        &[("CODEXAPI_SITE__NAME_FILE", secret.to_str().unwrap())],
+    )
+    .unwrap();
+    assert_eq!(config.site.name, "Acme Gateway");
+}
+
+#[test]
+fn errors_name_the_key_on_one_line() {
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("[server]\nlisen = \"x\"\n", &[], "server.lisen"),
+        ("[server]\nlisten = 5\n", &[], "server.listen"),
+        (
+            "[server]\npublic_url = \"ftp://x\"\n",
+            &[],
+            "server.public_url",
+        ),
+        (
+            "[server]\npublic_url = \"not a url\"\n",
+            &[],
+            "server.public_url",
+        ),
+        (
+            "[server.tls]\ncert = \"/tmp/c.pem\"\n",
+            &[],
+            "server.tls.key",
+        ),
+        (
+            "[database]\nsynchronous = \"sometimes\"\n",
+            &[],
+            "database.synchronous",
+        ),
+        (
+            "[policy]\neffective_date = \"yesterday\"\n",
+            &[],
+            "policy.effective_date",
+        ),
+        (
+            "[billing]\ncurrency = \"dollars\"\n",
+            &[],
+            "billing.currency",
+        ),
+        (
+            "[[models]]\nid = \"m\"\nprice = { input = \"x\", output = 1 }\n",
+            &[],
+            "models",
+        ),
+        (
+            "",
+            &[("CODEXAPI_SERVER__WORKERS", "many")],
+            "server.workers",
+        ),
+        ("", &[("CODEXAPI_NOPE", "1")], "nope"),
+    ];
+    for (toml, env, key) in cases {
+        let err = load(toml, env).expect_err(toml).to_string();
+        assert!(err.starts_with("config error: "), "{err}");
+        assert!(err.contains(key), "{toml:?} {env:?}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let config = load(
+        "[smtp]\nhost = \"mail.test\"\nusername = \"u\"\npassword = \"hunter2-secret\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        config.smtp.password.as_ref().unwrap().expose(),
+        "hunter2-secret"
+    );
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains("hunter2-secret"), "{debug}");
+    assert!(debug.contains("***"));
+}
+
+#[test]
+fn syntax_errors_are_one_line() {
+    let err = load("[server\nlisten = 1", &[]).unwrap_err().to_string();
+    assert!(err.starts_with("config error: "), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
