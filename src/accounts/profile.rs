@@ -1,0 +1,210 @@
+//! Changes to a signed-in account: name, password, email address, and its sessions.
+
+use crate::auth::password;
+use crate::auth::token;
+use crate::db::accounts::{self as repo, TokenPurpose, User};
+use crate::db::now_ms;
+use crate::mail;
+
+use super::{
+    AccountError, Accounts, Actor, EMAIL_CHANGE_LINK_HOURS, invalid, issue_token, link,
+    mail_context, normalize_email, normalize_name, queue, record,
+};
+
+pub async fn change_name(state: &Accounts, user: &User, name: &str) -> Result<(), AccountError> {
+    let name = normalize_name(name)?;
+    let user_id = user.id.clone();
+    state
+        .db
+        .run(move |conn| repo::set_name(conn, &user_id, &name, now_ms()))
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn check_current_password(
+    state: &Accounts,
+    user: &User,
+    password: String,
+) -> Result<(), AccountError> {
+    let user_id = user.id.clone();
+    let hash = state
+        .db
+        .run(move |conn| repo::password_hash(conn, &user_id))
+        .await?;
+    if !state.hasher.verify(password, hash).await {
+        return invalid("Your current password is not right.");
+    }
+    Ok(())
+}
+
+/// Changes the password and ends every other session.
+pub async fn change_password(
+    state: &Accounts,
+    user: &User,
+    current_session: &[u8],
+    current: String,
+    new_password: String,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    let key = format!("account:{}", user.email.to_lowercase());
+    state
+        .account_throttle
+        .check(&key)
+        .map_err(AccountError::Throttled)?;
+    if let Err(e) = check_current_password(state, user, current).await {
+        state.account_throttle.fail(&key);
+        return Err(e);
+    }
+    password::check_strength(
+        &new_password,
+        state.config.accounts.password_min_length,
+        &[&user.email, &user.name],
+    )
+    .or_else(invalid)?;
+    let hash = state.hasher.hash(new_password).await?;
+    let (state2, user, actor, keep) = (
+        state.clone(),
+        user.clone(),
+        actor.clone(),
+        current_session.to_vec(),
+    );
+    state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            repo::set_password(&tx, &user.id, &hash, now_ms())?;
+            repo::delete_other_sessions(&tx, &user.id, Some(&keep))?;
+            record(
+                &tx,
+                &state2,
+                &user,
+                "password_changed",
+                "",
+                &actor,
+                Some("Your password was changed"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Mails a confirmation link to the new address and tells the old one.
+pub async fn request_email_change(
+    state: &Accounts,
+    user: &User,
+    new_email: &str,
+    password: String,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    let new_email = normalize_email(new_email)?;
+    if new_email.eq_ignore_ascii_case(&user.email) {
+        return invalid("That is already your email address.");
+    }
+    check_current_password(state, user, password).await?;
+    let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
+    state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            let secret = issue_token(
+                &tx,
+                &user.id,
+                TokenPurpose::EmailChange,
+                Some(&new_email),
+                EMAIL_CHANGE_LINK_HOURS * 3_600_000,
+            )?;
+            let confirm = mail::email_change(
+                &mail_context(&state2),
+                &new_email,
+                &user.name,
+                &link(&state2, "/confirm-email", &secret),
+            );
+            queue(&tx, &confirm)?;
+            record(
+                &tx,
+                &state2,
+                &user,
+                "email_change_requested",
+                "",
+                &actor,
+                Some("A change of your account's email address was requested"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Uses an email-change link; the old address is told.
+pub async fn confirm_email_change(
+    state: &Accounts,
+    secret: &str,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    let hash = token::sha256(secret);
+    let (state2, actor) = (state.clone(), actor.clone());
+    let result = state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            let now = now_ms();
+            let Some((user_id, Some(new_email))) =
+                repo::take_email_token(&tx, &hash, TokenPurpose::EmailChange, now)?
+            else {
+                return Ok(Err("This link is not valid any more."));
+            };
+            let Some(user) = repo::user_by_id(&tx, &user_id)? else {
+                return Ok(Err("This link is not valid any more."));
+            };
+            if !repo::set_email(&tx, &user_id, &new_email, now)? {
+                return Ok(Err("That email address belongs to another account."));
+            }
+            record(
+                &tx,
+                &state2,
+                &user,
+                "email_changed",
+                "",
+                &actor,
+                Some(&format!(
+                    "Your account's email address was changed to {new_email}"
+                )),
+            )?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await?;
+    state.mailer.wake();
+    result.or_else(invalid)
+}
+
+pub async fn revoke_session(
+    state: &Accounts,
+    user: &User,
+    session_id: String,
+) -> Result<bool, AccountError> {
+    let user_id = user.id.clone();
+    Ok(state
+        .db
+        .run(move |conn| repo::delete_session_by_id(conn, &user_id, &session_id))
+        .await?)
+}
+
+pub async fn revoke_other_sessions(
+    state: &Accounts,
+    user: &User,
+    keep: &[u8],
+) -> Result<usize, AccountError> {
+    let (user_id, keep) = (user.id.clone(), keep.to_vec());
+    Ok(state
+        .db
+        .run(move |conn| repo::delete_other_sessions(conn, &user_id, Some(&keep)))
+        .await?)
+}
+
+// ---------------------------------------------------------------- API keys

@@ -1,0 +1,181 @@
+//! Two-factor sign-in: setting up an authenticator app, recovery codes, and the second step of a
+//! sign-in.
+
+use crate::auth::{token, totp};
+use crate::client::ClientInfo;
+use crate::db::accounts::{self as repo, User};
+use crate::db::now_ms;
+
+use super::profile::check_current_password;
+use super::{AccountError, Accounts, Actor, invalid, record, start_session};
+
+const RECOVERY_CODES: usize = 10;
+
+/// What the set-up page shows: the secret as text and as a QR code.
+pub struct TotpSetup {
+    pub secret: String,
+    pub qr_svg: String,
+}
+
+/// Starts (or restarts) setting up two-factor sign-in with a new secret.
+pub async fn start_totp_setup(state: &Accounts, user: &User) -> Result<TotpSetup, AccountError> {
+    let secret = totp::new_secret();
+    let url = totp::otpauth_url(&secret, &state.config.site.name, &user.email)
+        .ok_or_else(|| AccountError::Internal("cannot build the authenticator link".to_owned()))?;
+    let qr_svg = totp::qr_svg(&url)
+        .ok_or_else(|| AccountError::Internal("cannot draw the QR code".to_owned()))?;
+    let (user_id, stored) = (user.id.clone(), secret.clone());
+    state
+        .db
+        .run(move |conn| repo::set_pending_totp(conn, &user_id, &stored, now_ms()))
+        .await?;
+    Ok(TotpSetup { secret, qr_svg })
+}
+
+fn new_recovery_codes() -> (Vec<String>, Vec<Vec<u8>>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| token::short_code()).collect();
+    let hashes = codes
+        .iter()
+        .map(|c| token::sha256(&totp::normalize_recovery_code(c)))
+        .collect();
+    (codes, hashes)
+}
+
+/// Turns two-factor sign-in on once a code from the app proves it was set up; returns the
+/// recovery codes, shown once.
+pub async fn enable_totp(
+    state: &Accounts,
+    user: &User,
+    code: &str,
+    actor: &Actor,
+) -> Result<Vec<String>, AccountError> {
+    let (state2, user, actor, code) = (state.clone(), user.clone(), actor.clone(), code.to_owned());
+    let result = state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            let Some((secret, false, _)) = repo::totp_state(&tx, &user.id)? else {
+                return Ok(Err("Start the set-up again."));
+            };
+            let Some(step) = totp::check(&secret, &code, None) else {
+                return Ok(Err("That code is not right. Check the time on your phone and try the current code."));
+            };
+            let now = now_ms();
+            repo::enable_totp(&tx, &user.id, step, now)?;
+            let (codes, hashes) = new_recovery_codes();
+            repo::replace_recovery_codes(&tx, &user.id, &hashes)?;
+            record(&tx, &state2, &user, "totp_enabled", "", &actor, Some("Two-factor sign-in was turned on"))?;
+            tx.commit()?;
+            Ok(Ok(codes))
+        })
+        .await?;
+    state.mailer.wake();
+    result.or_else(invalid)
+}
+
+/// Turns two-factor sign-in off; needs the password.
+pub async fn disable_totp(
+    state: &Accounts,
+    user: &User,
+    password: String,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    check_current_password(state, user, password).await?;
+    let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
+    state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            repo::disable_totp(&tx, &user.id, now_ms())?;
+            record(
+                &tx,
+                &state2,
+                &user,
+                "totp_disabled",
+                "",
+                &actor,
+                Some("Two-factor sign-in was turned off"),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Completes a sign-in with an authenticator code or a recovery code. The half-signed-in session
+/// is replaced by a new one (new token) whose cookie token is returned.
+pub async fn complete_second_factor(
+    state: &Accounts,
+    user: &User,
+    session: &[u8],
+    code: &str,
+    client: &ClientInfo,
+    actor: &Actor,
+) -> Result<String, AccountError> {
+    let key = format!("account:{}", user.email.to_lowercase());
+    state
+        .account_throttle
+        .check(&key)
+        .map_err(AccountError::Throttled)?;
+    let (state2, user2, actor, code, session, client) = (
+        state.clone(),
+        user.clone(),
+        actor.clone(),
+        code.to_owned(),
+        session.to_vec(),
+        client.clone(),
+    );
+    let new_token = state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            let Some((secret, true, last_step)) = repo::totp_state(&tx, &user2.id)? else {
+                return Ok(None);
+            };
+            let by_app = match totp::check(&secret, &code, last_step) {
+                Some(step) => repo::use_totp_step(&tx, &user2.id, step)?,
+                None => false,
+            };
+            let accepted = by_app || {
+                let hash = token::sha256(&totp::normalize_recovery_code(&code));
+                let used = repo::take_recovery_code(&tx, &user2.id, &hash, now_ms())?;
+                if used {
+                    let left = repo::recovery_codes_left(&tx, &user2.id)?;
+                    record(
+                        &tx,
+                        &state2,
+                        &user2,
+                        "recovery_code_used",
+                        &left.to_string(),
+                        &actor,
+                        Some("A two-factor recovery code was used to sign in"),
+                    )?;
+                }
+                used
+            };
+            let new_token = if accepted {
+                repo::delete_session(&tx, &session)?;
+                Some(start_session(
+                    &tx,
+                    &user2.id,
+                    &client,
+                    &actor.user_agent,
+                    false,
+                )?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(new_token)
+        })
+        .await?;
+    let Some(new_token) = new_token else {
+        state.account_throttle.fail(&key);
+        return invalid("That code is not right.");
+    };
+    state.account_throttle.succeed(&key);
+    state.mailer.wake();
+    Ok(new_token)
+}
