@@ -1,0 +1,363 @@
+//! The upstream side: each provider tried in turn, the body it gets (translated when its
+//! format differs), and its refusals turned into the client's format.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::db::usage::Outcome;
+use crate::gateway::Gateway;
+use crate::gateway::error::{ApiError, ErrorKind};
+use crate::gateway::providers::Candidate;
+use crate::translate::{self, Exchange, Target, Translated, Wire};
+
+use super::admission::put;
+use super::meter::Meter;
+use super::respond::{respond_whole, stream_back};
+use super::{ANTHROPIC_VERSION, DROPPED_HEADER, FORWARDED_HEADERS, Prepared, dialect};
+
+/// Why an attempt did not produce a response for the client.
+pub(super) enum AttemptError {
+    /// Worth trying the next provider.
+    Retry(ApiError, &'static str),
+    /// Final: the upstream refused the request itself (a 4xx other than 429).
+    Final(Box<HttpResponse>, u16),
+}
+
+pub(super) async fn forward(
+    gateway: &Gateway,
+    wire: Wire,
+    req: &HttpRequest,
+    prepared: Prepared,
+    candidates: Vec<Candidate>,
+    mut meter: Meter,
+) -> HttpResponse {
+    let dialect = dialect(wire);
+    let attempts = gateway.config.gateway.max_attempts as usize;
+    let mut last_error = ApiError::new(
+        ErrorKind::Unavailable,
+        "No provider could serve the request.",
+    );
+    for (attempt, candidate) in candidates.into_iter().take(attempts).enumerate() {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+        }
+        if let Some(row) = meter.row() {
+            row.provider = Some(candidate.upstream.config.name.clone());
+        }
+        match attempt_once(gateway, wire, req, &prepared, &candidate).await {
+            Ok(upstream) => {
+                gateway.providers.succeeded(&candidate.upstream);
+                meter.first_byte();
+                let dropped = upstream.exchange.dropped.join(",");
+                if let Some(row) = meter.row()
+                    && !dropped.is_empty()
+                {
+                    row.dropped = Some(dropped.clone());
+                }
+                let mut response = if prepared.stream {
+                    stream_back(wire, &prepared, &candidate, upstream, meter)
+                } else {
+                    respond_whole(wire, &prepared, &candidate, upstream, meter).await
+                };
+                if !dropped.is_empty() {
+                    put(response.headers_mut(), DROPPED_HEADER, dropped);
+                }
+                return response;
+            }
+            Err(AttemptError::Retry(error, what)) => {
+                gateway.providers.failed(&candidate.upstream, what);
+                tracing::warn!(
+                    "provider {} failed before the first byte ({what}); trying the next",
+                    candidate.upstream.config.name
+                );
+                last_error = error;
+            }
+            Err(AttemptError::Final(response, status)) => {
+                meter
+                    .settle(status, Outcome::Failed, Some(ErrorKind::InvalidRequest))
+                    .await;
+                return *response;
+            }
+        }
+    }
+    meter
+        .settle(
+            last_error.kind.status().as_u16(),
+            Outcome::Failed,
+            Some(last_error.kind),
+        )
+        .await;
+    last_error.response(dialect)
+}
+
+/// Sends the request to one provider and waits for the response head (and, for streams, the
+/// first chunk), so that anything that fails this early can still fail over.
+pub(super) async fn attempt_once(
+    gateway: &Gateway,
+    wire: Wire,
+    req: &HttpRequest,
+    prepared: &Prepared,
+    candidate: &Candidate,
+) -> Result<Upstream, AttemptError> {
+    let upstream = &candidate.upstream;
+    let (body, exchange) = upstream_body(gateway, wire, prepared, candidate)?;
+    let mut request = gateway
+        .http
+        .post(match prepared.aux {
+            Some(aux) => format!(
+                "{}/{}",
+                upstream.config.base_url.as_str().trim_end_matches('/'),
+                aux.path()
+            ),
+            None => upstream.url(candidate.wire),
+        })
+        .timeout(Duration::from_secs(upstream.config.total_timeout_secs))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if prepared.stream {
+        request = request.header(reqwest::header::ACCEPT, "text/event-stream");
+    }
+    // A client's own headers (its betas, its session) mean something only to a provider of its
+    // format; a translated request goes without them.
+    if candidate.wire == wire {
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = req.headers().get(*name) {
+                request = request.header(*name, value.as_bytes());
+            }
+        }
+    }
+    match (candidate.wire, &upstream.key) {
+        (Wire::Messages, key) => {
+            if wire != Wire::Messages || !req.headers().contains_key("anthropic-version") {
+                request = request.header("anthropic-version", ANTHROPIC_VERSION);
+            }
+            if let Some(key) = key {
+                request = request.header("x-api-key", key.expose());
+            }
+        }
+        (_, Some(key)) => request = request.bearer_auth(key.expose()),
+        (_, None) => {}
+    }
+    for (name, value) in &upstream.config.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+
+    let first_byte = Duration::from_secs(upstream.config.first_byte_timeout_secs);
+    let response = match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => {
+            return Err(AttemptError::Retry(
+                ApiError::new(
+                    ErrorKind::Timeout,
+                    "The model provider did not answer in time.",
+                ),
+                "first-byte timeout",
+            ));
+        }
+        Ok(Err(e)) => {
+            let what = if e.is_connect() {
+                "connect error"
+            } else {
+                "request error"
+            };
+            return Err(AttemptError::Retry(
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    "The model provider could not be reached.",
+                ),
+                what,
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        let kind = if status.as_u16() == 429 {
+            ErrorKind::RateLimited
+        } else {
+            ErrorKind::BadGateway
+        };
+        let mut error = ApiError::new(kind, format!("The model provider answered {status}."));
+        if let Some(secs) = retry_after(response.headers()) {
+            error.retry_after_secs = Some(secs);
+        }
+        let what = if status.as_u16() == 429 { "429" } else { "5xx" };
+        return Err(AttemptError::Retry(error, what));
+    }
+    if !status.is_success() {
+        // The provider refused the request itself: pass its reason on in the client's shape.
+        let bytes = response.bytes().await.unwrap_or_default();
+        return Err(AttemptError::Final(
+            Box::new(upstream_refusal(
+                wire,
+                candidate.wire,
+                status.as_u16(),
+                &bytes,
+            )),
+            status.as_u16(),
+        ));
+    }
+
+    let mut stream = Box::pin(response.bytes_stream());
+    let first = if prepared.stream {
+        match tokio::time::timeout(first_byte, stream.next()).await {
+            Err(_) => {
+                return Err(AttemptError::Retry(
+                    ApiError::new(
+                        ErrorKind::Timeout,
+                        "The model provider did not answer in time.",
+                    ),
+                    "first-byte timeout",
+                ));
+            }
+            Ok(None) | Ok(Some(Err(_))) => {
+                return Err(AttemptError::Retry(
+                    ApiError::new(
+                        ErrorKind::BadGateway,
+                        "The model provider closed the connection.",
+                    ),
+                    "dropped before the first byte",
+                ));
+            }
+            Ok(Some(Ok(bytes))) => Some(bytes),
+        }
+    } else {
+        None
+    };
+    Ok(Upstream {
+        first,
+        stream,
+        exchange,
+        idle: Duration::from_secs(upstream.config.idle_timeout_secs),
+    })
+}
+
+pub(super) type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<web::Bytes>>>>;
+
+pub(super) struct Upstream {
+    pub(super) first: Option<web::Bytes>,
+    pub(super) stream: ByteStream,
+    /// What the request's translation tells the answer's.
+    pub(super) exchange: Exchange,
+    pub(super) idle: Duration,
+}
+
+pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The body to send upstream (the client's bytes as they are when nothing needs to change),
+/// and what its translation tells the answer's.
+pub(super) fn upstream_body(
+    gateway: &Gateway,
+    wire: Wire,
+    prepared: &Prepared,
+    candidate: &Candidate,
+) -> Result<(web::Bytes, Exchange), AttemptError> {
+    let same_model =
+        prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
+    let needs_store_off = candidate.wire == Wire::Responses
+        && prepared.aux.is_none()
+        && !gateway.config.gateway.allow_upstream_storage
+        && prepared.body.get("store") != Some(&Value::Bool(false));
+    // A Chat stream reports usage only when asked; billing needs it.
+    let needs_usage = prepared.stream
+        && candidate.wire == Wire::Chat
+        && prepared.body.pointer("/stream_options/include_usage") != Some(&Value::Bool(true));
+    if (wire == candidate.wire || prepared.aux.is_some())
+        && same_model
+        && !needs_store_off
+        && !needs_usage
+        && !translate::may_hold_packed(&prepared.raw)
+    {
+        return Ok((prepared.raw.clone(), Exchange::default()));
+    }
+    let unprepared = || {
+        AttemptError::Final(
+            Box::new(
+                ApiError::new(ErrorKind::Internal, "The request could not be prepared.")
+                    .response(dialect(wire)),
+            ),
+            500,
+        )
+    };
+    if prepared.aux.is_some() {
+        // Auxiliary endpoints have no translation: only the model name changes.
+        let mut body = (*prepared.body).clone();
+        if let Some(object) = body.as_object_mut() {
+            object.insert("model".to_owned(), Value::String(candidate.model.clone()));
+        }
+        let bytes = serde_json::to_vec(&body).map_err(|_| unprepared())?;
+        return Ok((web::Bytes::from(bytes), Exchange::default()));
+    }
+    let target = Target {
+        wire: candidate.wire,
+        model: &candidate.model,
+        max_output_tokens: prepared.model.max_output_tokens,
+        reasons: !prepared.model.reasoning_efforts.is_empty(),
+    };
+    let Translated { mut body, exchange } =
+        translate::translate_request(wire, &prepared.body, &target).map_err(|e| {
+            AttemptError::Final(
+                Box::new(
+                    ApiError::new(ErrorKind::InvalidRequest, e.message)
+                        .param(e.field)
+                        .response(dialect(wire)),
+                ),
+                400,
+            )
+        })?;
+    if candidate.wire == Wire::Responses
+        && !gateway.config.gateway.allow_upstream_storage
+        && let Some(object) = body.as_object_mut()
+    {
+        object.insert("store".to_owned(), Value::Bool(false));
+    }
+    let bytes = serde_json::to_vec(&body).map_err(|_| unprepared())?;
+    Ok((web::Bytes::from(bytes), exchange))
+}
+
+/// An upstream 4xx, passed on: as it is when the formats match, else reworded in the client's
+/// shape with the provider's message.
+pub(super) fn upstream_refusal(
+    client: Wire,
+    provider: Wire,
+    status: u16,
+    bytes: &[u8],
+) -> HttpResponse {
+    let status_code = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    if client == provider {
+        return HttpResponse::build(status_code)
+            .content_type("application/json")
+            .body(bytes.to_vec());
+    }
+    let message = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| format!("The model provider refused the request ({status})."));
+    let kind = match status {
+        401 | 403 => ErrorKind::BadGateway,
+        404 => ErrorKind::NotFound,
+        413 => ErrorKind::TooLarge,
+        _ => ErrorKind::InvalidRequest,
+    };
+    let mut res = ApiError::new(kind, message).response(dialect(client));
+    if kind == ErrorKind::InvalidRequest || kind == ErrorKind::NotFound {
+        *res.status_mut() = status_code;
+    }
+    res
+}
