@@ -1,0 +1,135 @@
+//! The signed-in dashboard, a module per page: `overview`, `keys`, `setup`, `profile`,
+//! `security` (with two-factor sign-in). Usage, billing and privacy are in their own `web`
+//! modules. This module holds the routes and the frame every page shares.
+
+mod keys;
+mod overview;
+mod profile;
+mod security;
+mod setup;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::AppState;
+use super::session::SignedIn;
+use super::site::Layout;
+use crate::accounts;
+use crate::db::accounts as repo;
+
+use keys::{create_key, keys, revoke_key, revoke_key_confirm};
+use overview::overview;
+use profile::{change_email, change_name, profile, resend_confirmation};
+use security::{
+    change_password, revoke_other_sessions, revoke_session, security, totp_disable, totp_enable,
+    totp_setup,
+};
+use setup::setup;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard", web::get().to(overview))
+        .route("/dashboard/keys", web::get().to(keys))
+        .route("/dashboard/keys", web::post().to(create_key))
+        .route(
+            "/dashboard/keys/{id}/revoke",
+            web::get().to(revoke_key_confirm),
+        )
+        .route("/dashboard/keys/{id}/revoke", web::post().to(revoke_key))
+        .route("/dashboard/setup", web::get().to(setup))
+        .route("/dashboard/profile", web::get().to(profile))
+        .route("/dashboard/profile/name", web::post().to(change_name))
+        .route("/dashboard/profile/email", web::post().to(change_email))
+        .route("/dashboard/security", web::get().to(security))
+        .route(
+            "/dashboard/security/password",
+            web::post().to(change_password),
+        )
+        .route("/dashboard/security/2fa", web::get().to(totp_setup))
+        .route("/dashboard/security/2fa", web::post().to(totp_enable))
+        .route(
+            "/dashboard/security/2fa/disable",
+            web::post().to(totp_disable),
+        )
+        .route(
+            "/dashboard/sessions/{id}/revoke",
+            web::post().to(revoke_session),
+        )
+        .route(
+            "/dashboard/sessions/revoke-others",
+            web::post().to(revoke_other_sessions),
+        )
+        .route(
+            "/dashboard/verify/resend",
+            web::post().to(resend_confirmation),
+        )
+        .route("/dashboard/privacy", web::get().to(privacy));
+}
+
+/// What the dashboard frame shows around every page.
+pub struct Dash {
+    pub section: &'static str,
+    pub csrf: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub email_verified: bool,
+    /// Unconfirmed accounts cannot create keys (only when mail is sent).
+    pub must_verify: bool,
+    pub is_admin: bool,
+    pub totp_enabled: bool,
+}
+
+impl Dash {
+    pub fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Dash {
+        let user = &signed_in.user;
+        Dash {
+            section,
+            csrf: signed_in.csrf_token.clone(),
+            user_name: user.name.clone(),
+            user_email: user.email.clone(),
+            email_verified: user.email_verified,
+            must_verify: !user.email_verified && accounts::verification_required(&state.accounts),
+            is_admin: user.role == repo::Role::Admin,
+            totp_enabled: user.totp_enabled,
+        }
+    }
+}
+
+pub fn layout(state: &AppState, title: &str) -> Layout {
+    Layout::new(state, "dashboard", title).signed_in()
+}
+
+pub(super) fn render_with(
+    page: impl Responder,
+    req: &HttpRequest,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut res = page.respond_to(req).map_into_boxed_body();
+    *res.status_mut() = status;
+    res
+}
+
+pub(super) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/placeholder.html")]
+struct PlaceholderPage {
+    layout: Layout,
+    dash: Dash,
+    heading: &'static str,
+    text: &'static str,
+}
+
+async fn privacy(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {
+    PlaceholderPage {
+        layout: layout(&state, "Privacy"),
+        dash: Dash::new(&state, &signed_in, "privacy"),
+        heading: "Your data",
+        text: "Download everything we hold about you, restrict processing, or delete your account. Until these controls arrive here, write to the contact address on the contact page and the operator will do it for you.",
+    }
+}
