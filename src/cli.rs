@@ -1,4 +1,7 @@
 //! The command line: `serve`, `migrate`, `backup` and `check-config`.
+//!
+//! One module because each command is a short parse-call-print over a service; the commands read
+//! best side by side with their help texts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

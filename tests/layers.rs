@@ -72,8 +72,34 @@ fn code_of(text: &str) -> String {
 
 /// Top-level module → (imported module → the files that import it).
 fn imports() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (relative, text) in sources() {
+        let module = relative
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        let code = code_of(&text);
+        let modules = out.entry(module.clone()).or_default();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != module {
+                modules.entry(name).or_default().insert(relative.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Every source file of the crate but the test-only ones, as (path under `src/`, text).
+fn sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
     let mut pending = vec![root.clone()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -82,7 +108,8 @@ fn imports() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
                 pending.push(path);
                 continue;
             }
-            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".rs") || name.contains("tests") {
                 continue;
             }
             let relative = path
@@ -90,32 +117,10 @@ fn imports() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            let module = relative
-                .split('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".rs")
-                .to_owned();
-            if path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("tests"))
-            {
-                continue;
-            }
-            let code = code_of(&std::fs::read_to_string(&path).unwrap());
-            let modules = out.entry(module.clone()).or_default();
-            for (at, _) in code.match_indices("crate::") {
-                let rest = &code[at + "crate::".len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() && name != module {
-                    modules.entry(name).or_default().insert(relative.clone());
-                }
-            }
+            out.push((relative, std::fs::read_to_string(&path).unwrap()));
         }
     }
+    out.sort();
     out
 }
 
@@ -195,43 +200,47 @@ fn every_module_of_the_crate_has_a_layer() {
 
 #[test]
 fn sql_lives_in_db_only() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let statements = [
         "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "REPLACE ", "WITH ", "PRAGMA ", "CREATE ",
     ];
     let mut found = Vec::new();
-    let mut pending = vec![root.clone()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if path != root.join("db") {
-                    pending.push(path);
-                }
-                continue;
-            }
-            if path.extension().and_then(|e| e.to_str()) != Some("rs")
-                || path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().contains("tests"))
+    for (path, text) in sources() {
+        if path.starts_with("db/") {
+            continue;
+        }
+        for (n, line) in code_of(&text).lines().enumerate() {
+            if let Some(at) = line.find('"')
+                && statements
+                    .iter()
+                    .any(|s| line[at + 1..].trim_start().starts_with(s))
             {
-                continue;
-            }
-            let code = code_of(&std::fs::read_to_string(&path).unwrap());
-            for (n, line) in code.lines().enumerate() {
-                if let Some(at) = line.find('"')
-                    && statements
-                        .iter()
-                        .any(|s| line[at + 1..].trim_start().starts_with(s))
-                {
-                    found.push(format!(
-                        "{}:{}",
-                        path.strip_prefix(&root).unwrap().display(),
-                        n + 1
-                    ));
-                }
+                found.push(format!("{path}:{}", n + 1));
             }
         }
     }
     assert!(found.is_empty(), "SQL outside src/db/: {found:?}");
+}
+
+/// Lines of code (its unit tests aside) beyond which a module says in its header why it is one.
+const LONG_MODULE: usize = 600;
+
+#[test]
+fn long_modules_say_why_they_are_one() {
+    let silent: Vec<String> = sources()
+        .into_iter()
+        .filter(|(_, text)| code_of(text).lines().count() > LONG_MODULE)
+        .filter(|(_, text)| {
+            let header: String = text
+                .lines()
+                .take_while(|l| l.starts_with("//!"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            !header.contains("One module because")
+        })
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "over {LONG_MODULE} lines with no \"One module because\" in the header: {silent:?}"
+    );
 }

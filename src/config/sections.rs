@@ -1,4 +1,4 @@
-//! The config's sections: every key with its type and default. One file because it is one
+//! The config's sections: every key with its type and default. One module because it is one
 //! table, read top to bottom beside `config.example.toml`; it holds no logic beyond defaults.
 
 use std::fmt;

@@ -1,5 +1,8 @@
 //! SQL for accounts: users, sessions, single-use email tokens, API keys, security events and
 //! invite codes. Plain functions over a `&Connection`; callers decide the transaction.
+//!
+//! One module because these tables are one family, joined by the user id, and each function is one
+//! statement or a short sequence of them.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 

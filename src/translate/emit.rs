@@ -1,5 +1,7 @@
 //! Stream writers: turn normalised upstream happenings into the client's own event sequence
 //! (Responses events, Anthropic Messages events, Chat or legacy Completions chunks).
+//! One module because the four writers share the normalised pieces and the bookkeeping of which
+//! items are open.
 //!
 //! Choices:
 //! - Responses: text, reasoning and each tool call are separate output items. A message or

@@ -1,5 +1,7 @@
 //! Anthropic Messages: requests read into a [`Conversation`] and written from one, whole
 //! answers read into an [`Answer`] and written from one.
+//! One module because requests and answers of one format share their content-block readers and
+//! writers.
 //!
 //! Reading choices (Claude Code on another provider):
 //! - `system` (a string or text blocks) is the system prompt. Claude Code's first system block,

@@ -1,5 +1,6 @@
 //! What happens to each top-level field of a request when client and provider speak different
 //! formats: one table per pair, read by the translator and shown on the docs page.
+//! One module because it is data: the tables of all pairs, meant to be read side by side.
 //!
 //! - **carry**: the provider's format has the same field with the same meaning; it is copied.
 //! - **map**: the same meaning in another shape; the format readers and writers convert it.

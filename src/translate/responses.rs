@@ -1,5 +1,7 @@
 //! OpenAI Responses: requests read into a [`Conversation`] and written from one, whole answers
 //! read into an [`Answer`] and written from one, and the output items the stream writer shares.
+//! One module because requests, answers and streamed items of one format share their item readers
+//! and writers.
 //!
 //! Reading choices:
 //! - `instructions` is the system prompt; `system` and `developer` messages stay where they are.

@@ -1,5 +1,6 @@
 //! Streaming translation: one [`StreamTranslator`] per request reads the provider's events and
 //! writes the client's, keeping the token usage and whether the client's stream was closed.
+//! One module because the readers of the four provider formats feed one state per request.
 //!
 //! Upstream events are first read into normalised pieces ([`Up`]) by a reader for the
 //! provider's format, then written by a writer for the client's (see `emit.rs`). When both

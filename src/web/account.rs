@@ -1,5 +1,8 @@
 //! Signing up, in and out, email links (confirm, reset, change), the pending-approval page and
 //! the one-time link that creates the first admin.
+//!
+//! One module because these pages share their forms, throttles and redirect rules; the flows
+//! themselves live in `accounts`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, Responder, web};

@@ -1,6 +1,9 @@
 //! The billing pages: wallet balance, top-ups through Stripe Checkout and their receipts, the
 //! transaction history (on the page and as CSV), redemption codes and the low-balance warning;
 //! and the endpoint where Stripe delivers its webhooks.
+//!
+//! One module because the pages, the receipts and the webhook share one view of a payment and its
+//! states.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,6 +1,8 @@
 //! The dashboard's usage page and its CSV export: a signed-in user's own requests, as totals,
 //! charts and a filtered log of metadata. Filters arrive as query parameters; a value that does
 //! not make sense is named on the page and left out, never an error page.
+//!
+//! One module because the page and the export share the filter parsing and the checked query.
 
 use std::collections::HashMap;
 
