@@ -850,6 +850,31 @@ fn count_tokens_and_compact() {
     let local = count("claude-via-chat")["input_tokens"].as_u64().unwrap();
     assert!((2..=10).contains(&local), "counted locally: {local}");
 
+    // Many MiB without a space, twice at once: counted within a budget, extrapolated beyond it.
+    let run = "a".repeat(12 << 20);
+    let huge = json!({"model": "claude-via-chat", "messages": [{"role": "user", "content": run}]});
+    let big_counts: Vec<u64> = std::thread::scope(|scope| {
+        let asks: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let res = http()
+                        .post(server.url("/v1/messages/count_tokens"))
+                        .header("x-api-key", &key)
+                        .header("anthropic-version", "2023-06-01")
+                        .json(&huge)
+                        .send()
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    res.json::<Value>().unwrap()["input_tokens"].as_u64().unwrap()
+                })
+            })
+            .collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    for tokens in big_counts {
+        assert!(((12 << 20) / 16..(12 << 20) / 2).contains(&tokens), "{tokens}");
+    }
+
     let body: Value = post(
         &server,
         "/v1/responses/compact",
@@ -866,7 +891,7 @@ fn count_tokens_and_compact() {
         .iter()
         .filter(|r| r.endpoint == "/v1/messages/count_tokens")
         .collect();
-    assert_eq!(counts.len(), 2);
+    assert_eq!(counts.len(), 4);
     assert!(counts.iter().all(|r| r.cost == 0), "counting is free");
 }
 

@@ -83,27 +83,81 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// Fills in the row's tokens and cost from local counts and marks it estimated.
-    fn apply(self, row: &mut UsageRow) {
-        let usage = Usage {
-            input: super::tokens::count_request(&self.request),
-            output: super::tokens::count(&self.answer),
-            ..Usage::default()
-        };
-        row.input_tokens = usage.input as i64;
-        row.output_tokens = usage.output as i64;
-        row.cost = self.rate.as_ref().map_or(0, |r| cost(r, &usage));
-        row.estimated = true;
+    /// Counts the tokens locally, off the async workers, and fills in the row's tokens and cost.
+    pub async fn apply(self, row: &mut UsageRow) {
+        let Estimate {
+            request,
+            answer,
+            rate,
+        } = self;
+        let (kept, answer_bytes) = (request.clone(), answer.len());
+        let counted = super::tokens::off_thread(move || counts(&request, &answer)).await;
+        let tokens = counted.unwrap_or_else(|| rough(&kept, answer_bytes));
+        fill(row, tokens, rate.as_ref());
     }
+
+    /// Like [`Estimate::apply`] without waiting: counts on a free blocking thread and then
+    /// hands the row on, or, with none free, estimates from the sizes at once.
+    fn apply_then(self, mut row: UsageRow, then: impl FnOnce(UsageRow) + Send + 'static) {
+        let Estimate {
+            request,
+            answer,
+            rate,
+        } = self;
+        let (kept, answer_bytes) = (request.clone(), answer.len());
+        let counting = super::tokens::try_off_thread(move || counts(&request, &answer));
+        match (counting, tokio::runtime::Handle::try_current()) {
+            (Some(counting), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let tokens = counting.await.ok();
+                    let tokens = tokens.unwrap_or_else(|| rough(&kept, answer_bytes));
+                    fill(&mut row, tokens, rate.as_ref());
+                    then(row);
+                });
+            }
+            _ => {
+                fill(&mut row, rough(&kept, answer_bytes), rate.as_ref());
+                then(row);
+            }
+        }
+    }
+}
+
+/// Input and output tokens, counted.
+fn counts(request: &serde_json::Value, answer: &str) -> (u64, u64) {
+    (
+        super::tokens::count_request(request),
+        super::tokens::count(answer),
+    )
+}
+
+/// Input and output tokens guessed from the sizes alone.
+fn rough(request: &serde_json::Value, answer_bytes: usize) -> (u64, u64) {
+    let request_bytes = serde_json::to_vec(request).map_or(0, |b| b.len());
+    (
+        super::tokens::rough(request_bytes),
+        super::tokens::rough(answer_bytes),
+    )
+}
+
+/// Fills in a row's tokens and cost from local counts and marks it estimated.
+fn fill(row: &mut UsageRow, (input, output): (u64, u64), rate: Option<&Rate>) {
+    let usage = Usage {
+        input,
+        output,
+        ..Usage::default()
+    };
+    row.input_tokens = i64::try_from(input).unwrap_or(i64::MAX);
+    row.output_tokens = i64::try_from(output).unwrap_or(i64::MAX);
+    row.cost = rate.map_or(0, |r| cost(r, &usage));
+    row.estimated = true;
 }
 
 type Done = Option<tokio::sync::oneshot::Sender<bool>>;
 
-/// A row to commit: with what may still have to be counted, the reservation to settle, and who
-/// waits for it.
+/// A row to commit, with the reservation to settle and who waits for it.
 struct Pending {
     row: UsageRow,
-    estimate: Option<Estimate>,
     hold: Option<Hold>,
     done: Done,
 }
@@ -153,14 +207,16 @@ impl UsageWriter {
     /// not be written.
     pub async fn record(
         &self,
-        row: UsageRow,
+        mut row: UsageRow,
         estimate: Option<Estimate>,
         hold: Option<Hold>,
     ) -> bool {
+        if let Some(estimate) = estimate {
+            estimate.apply(&mut row).await;
+        }
         let (done, committed) = tokio::sync::oneshot::channel();
         self.send(Pending {
             row,
-            estimate,
             hold,
             done: Some(done),
         });
@@ -169,12 +225,20 @@ impl UsageWriter {
 
     /// Queues a row without waiting (a request the client walked away from).
     pub fn record_detached(&self, row: UsageRow, estimate: Option<Estimate>, hold: Option<Hold>) {
-        self.send(Pending {
-            row,
-            estimate,
-            hold,
-            done: None,
-        });
+        let queue = |writer: UsageWriter, row| {
+            writer.send(Pending {
+                row,
+                hold,
+                done: None,
+            })
+        };
+        match estimate {
+            Some(estimate) => {
+                let writer = self.clone();
+                estimate.apply_then(row, move |row| queue(writer, row));
+            }
+            None => queue(self.clone(), row),
+        }
     }
 
     /// Returns once the wallets have caught up with every ledger change committed so far (a
@@ -223,12 +287,7 @@ impl Writer {
             // Everything that queued while the last commit ran goes into this one.
             while let Some(next) = job.take() {
                 match next {
-                    Job::Row(mut pending) => {
-                        if let Some(estimate) = pending.estimate.take() {
-                            estimate.apply(&mut pending.row);
-                        }
-                        batch.push(*pending);
-                    }
+                    Job::Row(pending) => batch.push(*pending),
                     Job::Refresh(done) => refreshes.push(done),
                     Job::Stop => {
                         stopping = true;

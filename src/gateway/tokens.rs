@@ -1,11 +1,17 @@
 //! Local token counts, for when an upstream reports no usage (the usage row is then marked
 //! estimated) and for `count_tokens` without an Anthropic provider. The o200k_base encoding of
 //! current OpenAI models stands in for every model: close, not exact, and said to be so.
+//!
+//! Tokenizing costs a few hundred nanoseconds a byte, and a request may carry tens of MiB, so a
+//! count tokenizes at most [`EXACT_BYTES`] of text and extrapolates the rest at the rate it
+//! measured; it runs on the blocking pool, a few at a time ([`off_thread`]), never on an async
+//! worker or the usage writer.
 
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
+use tokio::sync::Semaphore;
 
 use crate::translate::Wire;
 use crate::translate::sse::SseEvent;
@@ -17,12 +23,101 @@ fn encoder() -> Option<&'static CoreBPE> {
         .as_ref()
 }
 
-pub fn count(text: &str) -> u64 {
-    match encoder() {
-        Some(bpe) => bpe.encode_ordinary(text).len() as u64,
-        // Without the tables (never expected), about four characters make a token.
-        None => text.len().div_ceil(4) as u64,
+/// Bytes of text one count tokenizes; beyond them tokens are extrapolated.
+pub const EXACT_BYTES: usize = 1 << 20;
+
+/// Bytes per token when nothing was tokenized to measure it on.
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// A running count over the pieces of text of one request or answer.
+struct Tally {
+    /// Bytes that may still be tokenized.
+    left: usize,
+    bytes: u64,
+    tokens: u64,
+    skipped: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            left: EXACT_BYTES,
+            bytes: 0,
+            tokens: 0,
+            skipped: 0,
+        }
     }
+
+    fn add(&mut self, text: &str) {
+        let take = text.floor_char_boundary(self.left.min(text.len()));
+        if take > 0 {
+            let piece = &text[..take];
+            self.tokens += match encoder() {
+                Some(bpe) => bpe.encode_ordinary(piece).len() as u64,
+                // Without the tables (never expected), the rule of thumb.
+                None => (take as u64).div_ceil(BYTES_PER_TOKEN),
+            };
+            self.bytes += take as u64;
+            self.left -= take;
+        }
+        self.skipped += (text.len() - take) as u64;
+    }
+
+    fn total(&self) -> u64 {
+        if self.skipped == 0 {
+            return self.tokens;
+        }
+        let extra = if self.tokens == 0 {
+            self.skipped.div_ceil(BYTES_PER_TOKEN)
+        } else {
+            let scaled = u128::from(self.skipped) * u128::from(self.tokens);
+            u64::try_from(scaled.div_ceil(u128::from(self.bytes))).unwrap_or(u64::MAX)
+        };
+        self.tokens.saturating_add(extra)
+    }
+}
+
+pub fn count(text: &str) -> u64 {
+    let mut tally = Tally::new();
+    tally.add(text);
+    tally.total()
+}
+
+/// A rough count from sizes alone, for when no thread is free to tokenize.
+pub fn rough(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(BYTES_PER_TOKEN)
+}
+
+/// Counts running at once on the blocking pool: one per core.
+fn counting_slots() -> &'static std::sync::Arc<Semaphore> {
+    static SLOTS: OnceLock<std::sync::Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        std::sync::Arc::new(Semaphore::new(cores))
+    })
+}
+
+/// Runs a count on the blocking pool once a slot is free; `None` if the pool is gone.
+pub async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let permit = counting_slots().clone().acquire_owned().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .ok()
+}
+
+/// Like [`off_thread`] when a slot is free now; `None` when none is.
+pub fn try_off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<tokio::task::JoinHandle<T>> {
+    let permit = counting_slots().clone().try_acquire_owned().ok()?;
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    Some(handle.spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    }))
 }
 
 /// Field names whose string values are labels, not text the model reads.
@@ -39,9 +134,9 @@ const LABELS: &[&str] = &[
 
 /// Tokens of every piece of text in a request (messages, system prompt, tool definitions).
 pub fn count_request(body: &Value) -> u64 {
-    fn walk(value: &Value, key: Option<&str>, total: &mut u64) {
+    fn walk(value: &Value, key: Option<&str>, total: &mut Tally) {
         match value {
-            Value::String(s) if !key.is_some_and(|k| LABELS.contains(&k)) => *total += count(s),
+            Value::String(s) if !key.is_some_and(|k| LABELS.contains(&k)) => total.add(s),
             Value::Array(items) => items.iter().for_each(|v| walk(v, None, total)),
             Value::Object(map) => map
                 .iter()
@@ -50,9 +145,9 @@ pub fn count_request(body: &Value) -> u64 {
             _ => {}
         }
     }
-    let mut total = 0;
-    walk(body, None, &mut total);
-    total
+    let mut tally = Tally::new();
+    walk(body, None, &mut tally);
+    tally.total()
 }
 
 /// The text a client-format stream event adds to the answer, if any.
@@ -109,6 +204,31 @@ mod tests {
         let body =
             json!({"model": "gpt-x", "messages": [{"role": "user", "content": "Hello, world!"}]});
         assert_eq!(count_request(&body), hello);
+    }
+
+    #[test]
+    fn a_count_tokenizes_at_most_its_budget_and_extrapolates_the_rest() {
+        let line = "fn main() { println!(\"hello\"); }\n";
+        let exact = line.repeat(EXACT_BYTES / line.len());
+        let huge = line.repeat(3 * EXACT_BYTES / line.len());
+        let mut tally = Tally::new();
+        tally.add(&huge);
+        assert_eq!(tally.bytes, EXACT_BYTES as u64, "tokenized no more than the budget");
+        assert_eq!(tally.skipped, (huge.len() - EXACT_BYTES) as u64);
+        let (one, three) = (count(&exact), tally.total());
+        assert!(three.abs_diff(3 * one) <= one / 100, "{three} vs 3 × {one}");
+
+        // One budget for the whole request, whichever strings it is spread over.
+        let body = json!({"messages": [
+            {"role": "user", "content": huge.clone()},
+            {"role": "user", "content": huge},
+        ]});
+        let both = count_request(&body);
+        assert!(both.abs_diff(6 * one) <= 6 * one / 100, "{both} vs 6 × {one}");
+
+        // A cut never splits a character.
+        let wide = "é".repeat(EXACT_BYTES);
+        assert!(count(&wide) > 0);
     }
 
     #[test]

@@ -80,8 +80,8 @@ impl Meter {
     }
 
     /// The finished row, and what the writer must count when the upstream reported no usage.
-    /// Counting happens on the writer's thread: tokenizing can take a while and must not hold
-    /// up this worker (nor run in a `Drop`).
+    /// Counting happens on the blocking pool (see `tokens::off_thread`): tokenizing can take a
+    /// while and must hold up neither this worker, a `Drop`, nor the usage writer.
     pub(super) fn finish_row(
         &mut self,
         status: u16,

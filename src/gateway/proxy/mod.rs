@@ -177,9 +177,9 @@ async fn serve(
         candidates.retain(|c| c.wire == wire);
     }
     if let Some(aux) = aux.filter(|a| a.counts() && candidates.is_empty()) {
-        // No provider of the format to ask: count here, off the async workers.
+        // No provider of the format to ask: count here, off the async workers, a few at a time.
         let body = prepared.body.clone();
-        let Ok(input) = web::block(move || tokens::count_request(&body)).await else {
+        let Some(input) = tokens::off_thread(move || tokens::count_request(&body)).await else {
             let e = ApiError::new(ErrorKind::Internal, "The tokens could not be counted.");
             meter.settle(500, Outcome::Failed, Some(e.kind)).await;
             return e.response(dialect);
