@@ -1152,3 +1152,60 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
     let (status, to) = (res.status(), location(&res));
     assert_eq!(to, "/dashboard", "{status}: {}", text(res));
 }
+
+/// Turns two-factor sign-in on for the signed-in `http`; returns the secret.
+fn turn_on_two_factor(server: &Server, http: &Client) -> String {
+    let setup = text(
+        http.get(server.url("/dashboard/security/2fa"))
+            .send()
+            .unwrap(),
+    );
+    let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
+    let secret = setup[start..start + 32].to_owned();
+    let res = http
+        .post(server.url("/dashboard/security/2fa"))
+        .form(&[
+            ("csrf", csrf(&setup).as_str()),
+            ("code", totp_code_at(&secret, now_secs()).as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    secret
+}
+
+#[test]
+fn parallel_guesses_at_a_second_factor_are_counted_before_they_are_checked() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    turn_on_two_factor(&server, &http);
+
+    let thief = browser(&server);
+    sign_in(&thief, &server, "ada@example.test", PASSWORD);
+    let form = text(thief.get(server.url("/login/2fa")).send().unwrap());
+    let token = csrf(&form);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let guesses: Vec<_> = (0..40)
+            .map(|i| {
+                let (thief, token, server) = (&thief, &token, &server);
+                scope.spawn(move || {
+                    let guess = format!("{:06}", 100_000 + i);
+                    thief
+                        .post(server.url("/login/2fa"))
+                        .form(&[("csrf", token.as_str()), ("code", guess.as_str())])
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        guesses.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 400).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+    // Five free failures, and the one that locks the account.
+    assert!(checked <= 6, "{checked} guesses were checked: {statuses:?}");
+}

@@ -865,14 +865,19 @@ fn count_tokens_and_compact() {
                         .send()
                         .unwrap();
                     assert_eq!(res.status(), 200);
-                    res.json::<Value>().unwrap()["input_tokens"].as_u64().unwrap()
+                    res.json::<Value>().unwrap()["input_tokens"]
+                        .as_u64()
+                        .unwrap()
                 })
             })
             .collect();
         asks.into_iter().map(|a| a.join().unwrap()).collect()
     });
     for tokens in big_counts {
-        assert!(((12 << 20) / 16..(12 << 20) / 2).contains(&tokens), "{tokens}");
+        assert!(
+            ((12 << 20) / 16..(12 << 20) / 2).contains(&tokens),
+            "{tokens}"
+        );
     }
 
     let body: Value = post(

@@ -21,11 +21,17 @@ pub async fn change_name(state: &Accounts, user: &User, name: &str) -> Result<()
     Ok(())
 }
 
+/// Checks the password of a signed-in user, under the same per-account throttle as signing in:
+/// a stolen session must not become a way to guess the password.
 pub(super) async fn check_current_password(
     state: &Accounts,
     user: &User,
     password: String,
 ) -> Result<(), AccountError> {
+    let attempt = state
+        .account_throttle
+        .attempt(&format!("account:{}", user.email.to_lowercase()))
+        .map_err(AccountError::Throttled)?;
     let user_id = user.id.clone();
     let hash = state
         .db
@@ -34,6 +40,7 @@ pub(super) async fn check_current_password(
     if !state.hasher.verify(password, hash).await {
         return invalid("Your current password is not right.");
     }
+    attempt.succeeded();
     Ok(())
 }
 
@@ -46,15 +53,7 @@ pub async fn change_password(
     new_password: String,
     actor: &Actor,
 ) -> Result<(), AccountError> {
-    let key = format!("account:{}", user.email.to_lowercase());
-    state
-        .account_throttle
-        .check(&key)
-        .map_err(AccountError::Throttled)?;
-    if let Err(e) = check_current_password(state, user, current).await {
-        state.account_throttle.fail(&key);
-        return Err(e);
-    }
+    check_current_password(state, user, current).await?;
     password::check_strength(
         &new_password,
         state.config.accounts.password_min_length,

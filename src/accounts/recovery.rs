@@ -1,6 +1,7 @@
 //! Proving an email address and getting back in: confirmation links and password resets.
 
 use crate::auth::password;
+use crate::auth::throttle::address_key;
 use crate::auth::token;
 use crate::client::ClientInfo;
 use crate::db::accounts::{self as repo, Status, TokenPurpose, User};
@@ -77,12 +78,12 @@ pub async fn request_password_reset(
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     // Every request counts, so the form cannot be used to flood someone's mailbox.
-    let key = format!("reset:{}", client.ip);
-    state
+    let key = address_key("reset", client.ip);
+    let counted = state
         .address_throttle
-        .check(&key)
+        .attempt(&key)
         .map_err(AccountError::Throttled)?;
-    state.address_throttle.fail(&key);
+    drop(counted);
     let email = normalize_email(email)?;
     let state2 = state.clone();
     state

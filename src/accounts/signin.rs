@@ -1,6 +1,7 @@
 //! Signing in and out: the password, the throttles, and the half-signed-in state before a second
 //! factor.
 
+use crate::auth::throttle::address_key;
 use crate::client::ClientInfo;
 use crate::db::accounts::{self as repo, Status};
 
@@ -24,15 +25,15 @@ pub async fn sign_in(
     actor: &Actor,
 ) -> Result<SignedInToken, AccountError> {
     let email = email.trim().to_owned();
-    let ip_key = format!("ip:{}", client.ip);
+    let ip_key = address_key("ip", client.ip);
     let account_key = format!("account:{}", email.to_lowercase());
-    state
+    let by_address = state
         .address_throttle
-        .check(&ip_key)
+        .attempt(&ip_key)
         .map_err(AccountError::Throttled)?;
-    state
+    let by_account = state
         .account_throttle
-        .check(&account_key)
+        .attempt(&account_key)
         .map_err(AccountError::Throttled)?;
     let found = state
         .db
@@ -44,8 +45,8 @@ pub async fn sign_in(
     let user = match user {
         Some(user) if correct => user,
         known => {
-            state.address_throttle.fail(&ip_key);
-            let failure = state.account_throttle.fail(&account_key);
+            drop(by_address);
+            let failure = by_account.failure();
             if let Some(user) = known {
                 let (state2, actor) = (state.clone(), actor.clone());
                 state
@@ -71,7 +72,8 @@ pub async fn sign_in(
             return invalid("The email address or password is not right.");
         }
     };
-    state.account_throttle.succeed(&account_key);
+    by_address.refund();
+    by_account.succeeded();
     if user.status == Status::Suspended {
         return invalid("This account is suspended. Contact the operator.");
     }

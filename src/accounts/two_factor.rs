@@ -1,6 +1,7 @@
 //! Two-factor sign-in: setting up an authenticator app, recovery codes, and the second step of a
 //! sign-in.
 
+use crate::auth::throttle::address_key;
 use crate::auth::{token, totp};
 use crate::client::ClientInfo;
 use crate::db::accounts::{self as repo, User};
@@ -114,10 +115,15 @@ pub async fn complete_second_factor(
     client: &ClientInfo,
     actor: &Actor,
 ) -> Result<String, AccountError> {
+    // Codes are cheap to try (no Argon2 in the way): bounded per account and per address.
     let key = format!("account:{}", user.email.to_lowercase());
-    state
+    let by_address = state
+        .address_throttle
+        .attempt(&address_key("second_factor", client.ip))
+        .map_err(AccountError::Throttled)?;
+    let by_account = state
         .account_throttle
-        .check(&key)
+        .attempt(&key)
         .map_err(AccountError::Throttled)?;
     let (state2, user2, actor, code, session, client) = (
         state.clone(),
@@ -172,10 +178,10 @@ pub async fn complete_second_factor(
         })
         .await?;
     let Some(new_token) = new_token else {
-        state.account_throttle.fail(&key);
         return invalid("That code is not right.");
     };
-    state.account_throttle.succeed(&key);
+    by_address.refund();
+    by_account.succeeded();
     state.mailer.wake();
     Ok(new_token)
 }

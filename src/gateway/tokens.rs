@@ -213,7 +213,10 @@ mod tests {
         let huge = line.repeat(3 * EXACT_BYTES / line.len());
         let mut tally = Tally::new();
         tally.add(&huge);
-        assert_eq!(tally.bytes, EXACT_BYTES as u64, "tokenized no more than the budget");
+        assert_eq!(
+            tally.bytes, EXACT_BYTES as u64,
+            "tokenized no more than the budget"
+        );
         assert_eq!(tally.skipped, (huge.len() - EXACT_BYTES) as u64);
         let (one, three) = (count(&exact), tally.total());
         assert!(three.abs_diff(3 * one) <= one / 100, "{three} vs 3 × {one}");
@@ -224,7 +227,10 @@ mod tests {
             {"role": "user", "content": huge},
         ]});
         let both = count_request(&body);
-        assert!(both.abs_diff(6 * one) <= 6 * one / 100, "{both} vs 6 × {one}");
+        assert!(
+            both.abs_diff(6 * one) <= 6 * one / 100,
+            "{both} vs 6 × {one}"
+        );
 
         // A cut never splits a character.
         let wide = "é".repeat(EXACT_BYTES);

@@ -664,22 +664,6 @@ async fn redeem(
         redeem_code: form.code.clone(),
         ..Forms::default()
     };
-    // Guessing codes costs a lockout after a few misses, as guessing passwords does.
-    let throttle_key = format!("redeem:{}", signed_in.user.id);
-    if let Err(wait) = state.account_throttle.check(&throttle_key) {
-        let message = format!(
-            "Too many codes that did not work. Wait {} seconds and try again.",
-            wait.as_secs().max(1)
-        );
-        return page_with_error(
-            &state,
-            &req,
-            &signed_in,
-            retry(message),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
-    }
     if form.code.trim().is_empty() {
         return page_with_error(
             &state,
@@ -690,6 +674,25 @@ async fn redeem(
         )
         .await;
     }
+    // Guessing codes costs a lockout after a few misses, as guessing passwords does.
+    let throttle_key = format!("redeem:{}", signed_in.user.id);
+    let attempt = match state.account_throttle.attempt(&throttle_key) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let message = format!(
+                "Too many codes that did not work. Wait {} seconds and try again.",
+                wait.as_secs().max(1)
+            );
+            return page_with_error(
+                &state,
+                &req,
+                &signed_in,
+                retry(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await;
+        }
+    };
     let (user_id, code) = (signed_in.user.id.clone(), form.code.clone());
     let result = state
         .db
@@ -697,11 +700,11 @@ async fn redeem(
         .await?;
     match result {
         Ok(_) => {
-            state.account_throttle.succeed(&throttle_key);
+            attempt.succeeded();
             Ok(see_other("/dashboard/billing?notice=redeemed"))
         }
         Err(service::BillingError::Invalid(message)) => {
-            state.account_throttle.fail(&throttle_key);
+            drop(attempt);
             page_with_error(
                 &state,
                 &req,
