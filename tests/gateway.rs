@@ -213,7 +213,7 @@ fn chat_completions_forward_to_a_chat_provider_whole_and_streamed() {
 }
 
 #[test]
-fn responses_go_upstream_with_store_false() {
+fn nothing_is_stored_upstream_in_any_format() {
     let up = FakeUpstream::start();
     let server = Server::start(&config(&up));
     let key = common::user_with_key(&server, "dev@example.test");
@@ -242,6 +242,23 @@ fn responses_go_upstream_with_store_false() {
     }
     let rows = usage_rows(&server);
     assert_eq!(rows.len(), 2);
+
+    // Chat stores only when asked to; the ask does not go upstream either.
+    for model in ["chat-model", "gpt-test"] {
+        let res = post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({"model": model, "store": true, "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert_eq!(res.status(), 200);
+        let seen = up.seen();
+        let last = seen.last().unwrap();
+        match last.path.as_str() {
+            "/v1/chat/completions" => assert_eq!(last.body.get("store"), None, "{model}"),
+            _ => assert_eq!(last.body["store"], false, "{model}"),
+        }
+    }
     assert!(
         rows.iter()
             .all(|r| r.outcome == "completed" && r.input == 21 && r.output == 9)
@@ -469,6 +486,98 @@ fn revoked_keys_and_disallowed_models_are_refused_at_once() {
             .unwrap()
             .contains("revoked")
     );
+}
+
+/// The test config with a provider that waits for answers one second at most, `breaker_failures`
+/// of 1 with a rest of one second, and models on the fake upstream's `slow` and `fail-401` behaviours.
+fn config_with_slow_and_refusing_providers(up: &FakeUpstream) -> String {
+    format!(
+        r#"{base}
+[[providers]]
+name = "hasty"
+kind = "openai_compatible"
+base_url = "{url}"
+api_key = "upstream-secret-hasty"
+first_byte_timeout_secs = 1
+priority = 0
+
+[[models]]
+id = "slow-model"
+routes = [{{ provider = "hasty", model = "slow" }}, {{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "keyless-model"
+routes = [{{ provider = "broken", model = "fail-401" }}, {{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "keyless-only"
+routes = [{{ provider = "broken", model = "fail-401" }}]
+price = {{ input = 1, output = 2 }}
+
+[gateway]
+breaker_failures = 1
+breaker_cooldown_secs = 1
+"#,
+        base = config(up),
+        url = up.base
+    )
+}
+
+#[test]
+fn credential_refusals_fail_over_and_their_text_reaches_no_user() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config_with_slow_and_refusing_providers(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let ask = |model: &str| {
+        post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+    };
+    let res = ask("keyless-model");
+    assert_eq!(res.status(), 200, "the next provider answered");
+    assert!(res.text().unwrap().contains(ANSWER));
+
+    // With nowhere else to go.
+    let res = ask("keyless-only");
+    assert_eq!(res.status(), 502);
+    let body = res.text().unwrap();
+    for leak in ["sk-op", "WXYZ", "Incorrect API key", "api-keys"] {
+        assert!(!body.contains(leak), "{leak} reached the user: {body}");
+    }
+    assert!(body.contains("credentials"), "{body}");
+}
+
+#[test]
+fn slow_whole_answers_are_waited_for_and_slow_streams_rest_no_provider() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config_with_slow_and_refusing_providers(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let ask = |stream: bool| {
+        let res = post(
+            &server,
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "slow-model", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert_eq!(res.status(), 200);
+        res.text().unwrap()
+    };
+    // A stream that says nothing for a second goes to the next provider; the slow one is not
+    // counted as failed (with breaker_failures = 1 it would rest at once).
+    ask(true);
+    // A whole answer takes its time: it is waited for, not sent a second time elsewhere.
+    ask(false);
+    let models: Vec<String> = up
+        .seen()
+        .iter()
+        .map(|s| s.body["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(models, ["slow", "upstream-chat", "slow"]);
 }
 
 #[test]

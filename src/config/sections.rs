@@ -506,7 +506,7 @@ pub struct ProviderConfig {
     pub headers: std::collections::BTreeMap<String, String>,
     #[serde(default = "defaults::connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// Longest wait for the response to start.
+    /// Longest wait for a stream to start; a whole answer may take `total_timeout_secs`.
     #[serde(default = "defaults::first_byte_timeout")]
     pub first_byte_timeout_secs: u64,
     /// Longest silence between two streamed events.
@@ -583,8 +583,8 @@ impl ProviderConfig {
 pub struct GatewayConfig {
     /// Largest API request body, in bytes.
     pub max_body_bytes: usize,
-    /// Let upstream Responses requests be stored by the provider (`store: true` from the client
-    /// is honoured). Off: every Responses request goes upstream with `store: false`.
+    /// Let providers store requests (`store: true` from the client is honoured). Off: every
+    /// Responses request goes upstream with `store: false`, and Chat requests without `store`.
     pub allow_upstream_storage: bool,
     /// Providers tried for one request before giving up.
     pub max_attempts: u32,

@@ -200,6 +200,12 @@ async fn handle(
                 .insert_header(("retry-after", "7"))
                 .json(json!({"error": {"message": "slow down", "type": "rate_limit_error"}}));
         }
+        "fail-401" => {
+            // What OpenAI answers a wrong key: a message quoting the key's last characters.
+            return HttpResponse::Unauthorized().json(json!({"error": {
+                "message": "Incorrect API key provided: sk-op****WXYZ. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
+        }
         "bad-request" => return HttpResponse::BadRequest().json(json!({"error": {"message": "upstream says the request is wrong", "type": "invalid_request_error"}})),
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         _ => {}

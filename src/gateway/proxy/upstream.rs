@@ -20,10 +20,43 @@ use super::{ANTHROPIC_VERSION, DROPPED_HEADER, FORWARDED_HEADERS, Prepared, dial
 
 /// Why an attempt did not produce a response for the client.
 pub(super) enum AttemptError {
-    /// Worth trying the next provider.
-    Retry(ApiError, &'static str),
-    /// Final: the upstream refused the request itself (a 4xx other than 429).
-    Final(Box<HttpResponse>, u16),
+    /// Worth trying the next provider: the provider cannot have done the work, or it is a stream
+    /// that gave nothing yet. `down` when it counts against the provider's health; a slow
+    /// provider is not a broken one.
+    Retry {
+        error: ApiError,
+        what: &'static str,
+        down: bool,
+    },
+    /// Final: the upstream refused the request itself (a 4xx other than 429 and the credential
+    /// refusals), or may have done the work, which must not be paid for twice.
+    Final {
+        response: Box<HttpResponse>,
+        status: u16,
+        kind: ErrorKind,
+        /// Counts against the provider's health, with the reason.
+        down: Option<&'static str>,
+    },
+}
+
+impl AttemptError {
+    fn retry(kind: ErrorKind, message: &str, what: &'static str) -> AttemptError {
+        AttemptError::Retry {
+            error: ApiError::new(kind, message),
+            what,
+            down: true,
+        }
+    }
+
+    /// A final error in the client's format, from the gateway's own words.
+    fn final_error(wire: Wire, error: ApiError, down: Option<&'static str>) -> AttemptError {
+        AttemptError::Final {
+            status: error.kind.status().as_u16(),
+            kind: error.kind,
+            response: Box::new(error.response(dialect(wire))),
+            down,
+        }
+    }
 }
 
 pub(super) async fn forward(
@@ -67,18 +100,30 @@ pub(super) async fn forward(
                 }
                 return response;
             }
-            Err(AttemptError::Retry(error, what)) => {
-                gateway.providers.failed(&candidate.upstream, what);
+            Err(AttemptError::Retry { error, what, down }) => {
+                if down {
+                    gateway.providers.failed(&candidate.upstream, what);
+                }
                 tracing::warn!(
                     "provider {} failed before the first byte ({what}); trying the next",
                     candidate.upstream.config.name
                 );
                 last_error = error;
             }
-            Err(AttemptError::Final(response, status)) => {
-                meter
-                    .settle(status, Outcome::Failed, Some(ErrorKind::InvalidRequest))
-                    .await;
+            Err(AttemptError::Final {
+                response,
+                status,
+                kind,
+                down,
+            }) => {
+                if let Some(what) = down {
+                    gateway.providers.failed(&candidate.upstream, what);
+                    tracing::warn!(
+                        "provider {} failed after the request was sent ({what}); not retried",
+                        candidate.upstream.config.name
+                    );
+                }
+                meter.settle(status, Outcome::Failed, Some(kind)).await;
                 return *response;
             }
         }
@@ -145,29 +190,61 @@ pub(super) async fn attempt_once(
         request = request.header(name.as_str(), value.as_str());
     }
 
+    // A stream's head comes at once and its first event soon after: a provider that sends
+    // neither in time is slow and the next one is tried. A whole answer's head comes only with
+    // the answer, so it may take as long as the request may; when it does not come, the work
+    // may have been done (and billed) upstream, and it is not sent again.
     let first_byte = Duration::from_secs(upstream.config.first_byte_timeout_secs);
-    let response = match tokio::time::timeout(first_byte, request.send()).await {
-        Err(_) => {
-            return Err(AttemptError::Retry(
-                ApiError::new(
-                    ErrorKind::Timeout,
-                    "The model provider did not answer in time.",
-                ),
-                "first-byte timeout",
+    let head_wait = if prepared.stream {
+        first_byte
+    } else {
+        Duration::from_secs(upstream.config.total_timeout_secs)
+    };
+    let slow_stream = || AttemptError::Retry {
+        error: ApiError::new(
+            ErrorKind::Timeout,
+            "The model provider did not answer in time.",
+        ),
+        what: "first-byte timeout",
+        down: false,
+    };
+    let slow_whole = || {
+        AttemptError::final_error(
+            wire,
+            ApiError::new(
+                ErrorKind::Timeout,
+                "The model provider did not finish the answer in time.",
+            ),
+            None,
+        )
+    };
+    let response = match tokio::time::timeout(head_wait, request.send()).await {
+        Err(_) if prepared.stream => return Err(slow_stream()),
+        Err(_) => return Err(slow_whole()),
+        Ok(Err(e)) if e.is_connect() => {
+            return Err(AttemptError::retry(
+                ErrorKind::BadGateway,
+                "The model provider could not be reached.",
+                "connect error",
             ));
         }
-        Ok(Err(e)) => {
-            let what = if e.is_connect() {
-                "connect error"
-            } else {
-                "request error"
-            };
-            return Err(AttemptError::Retry(
+        Ok(Err(e)) if e.is_timeout() && prepared.stream => return Err(slow_stream()),
+        Ok(Err(e)) if e.is_timeout() => return Err(slow_whole()),
+        Ok(Err(_)) if prepared.stream => {
+            return Err(AttemptError::retry(
+                ErrorKind::BadGateway,
+                "The model provider could not be reached.",
+                "request error",
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(AttemptError::final_error(
+                wire,
                 ApiError::new(
                     ErrorKind::BadGateway,
-                    "The model provider could not be reached.",
+                    "The connection to the model provider broke off.",
                 ),
-                what,
+                Some("request error"),
             ));
         }
         Ok(Ok(response)) => response,
@@ -184,40 +261,45 @@ pub(super) async fn attempt_once(
             error.retry_after_secs = Some(secs);
         }
         let what = if status.as_u16() == 429 { "429" } else { "5xx" };
-        return Err(AttemptError::Retry(error, what));
+        return Err(AttemptError::Retry {
+            error,
+            what,
+            down: true,
+        });
+    }
+    if matches!(status.as_u16(), 401 | 403 | 407) {
+        // The provider refused this server's own credentials: the operator's problem, not the
+        // user's, and its text may quote part of the operator's key. Nothing of it is passed on.
+        return Err(AttemptError::retry(
+            ErrorKind::BadGateway,
+            "The model provider refused this server's credentials. The operator has been told.",
+            "credentials refused",
+        ));
     }
     if !status.is_success() {
         // The provider refused the request itself: pass its reason on in the client's shape.
         let bytes = response.bytes().await.unwrap_or_default();
-        return Err(AttemptError::Final(
-            Box::new(upstream_refusal(
+        return Err(AttemptError::Final {
+            response: Box::new(upstream_refusal(
                 wire,
                 candidate.wire,
                 status.as_u16(),
                 &bytes,
             )),
-            status.as_u16(),
-        ));
+            status: status.as_u16(),
+            kind: ErrorKind::InvalidRequest,
+            down: None,
+        });
     }
 
     let mut stream = Box::pin(response.bytes_stream());
     let first = if prepared.stream {
         match tokio::time::timeout(first_byte, stream.next()).await {
-            Err(_) => {
-                return Err(AttemptError::Retry(
-                    ApiError::new(
-                        ErrorKind::Timeout,
-                        "The model provider did not answer in time.",
-                    ),
-                    "first-byte timeout",
-                ));
-            }
+            Err(_) => return Err(slow_stream()),
             Ok(None) | Ok(Some(Err(_))) => {
-                return Err(AttemptError::Retry(
-                    ApiError::new(
-                        ErrorKind::BadGateway,
-                        "The model provider closed the connection.",
-                    ),
+                return Err(AttemptError::retry(
+                    ErrorKind::BadGateway,
+                    "The model provider closed the connection.",
                     "dropped before the first byte",
                 ));
             }
@@ -265,10 +347,16 @@ pub(super) fn upstream_body(
 ) -> Result<(web::Bytes, Exchange), AttemptError> {
     let same_model =
         prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
-    let needs_store_off = candidate.wire == Wire::Responses
-        && prepared.aux.is_none()
-        && !gateway.config.gateway.allow_upstream_storage
-        && prepared.body.get("store") != Some(&Value::Bool(false));
+    // Without the operator's leave, nothing is stored upstream: Responses stores unless told
+    // not to, Chat only when asked to.
+    let keep_nothing = prepared.aux.is_none() && !gateway.config.gateway.allow_upstream_storage;
+    let store = prepared.body.get("store");
+    let needs_store_off = keep_nothing
+        && match candidate.wire {
+            Wire::Responses => store != Some(&Value::Bool(false)),
+            Wire::Chat => store.is_some(),
+            Wire::Messages | Wire::Completions => false,
+        };
     // A Chat stream reports usage only when asked; billing needs it.
     let needs_usage = prepared.stream
         && candidate.wire == Wire::Chat
@@ -282,12 +370,10 @@ pub(super) fn upstream_body(
         return Ok((prepared.raw.clone(), Exchange::default()));
     }
     let unprepared = || {
-        AttemptError::Final(
-            Box::new(
-                ApiError::new(ErrorKind::Internal, "The request could not be prepared.")
-                    .response(dialect(wire)),
-            ),
-            500,
+        AttemptError::final_error(
+            wire,
+            ApiError::new(ErrorKind::Internal, "The request could not be prepared."),
+            None,
         )
     };
     if prepared.aux.is_some() {
@@ -307,20 +393,23 @@ pub(super) fn upstream_body(
     };
     let Translated { mut body, exchange } =
         translate::translate_request(wire, &prepared.body, &target).map_err(|e| {
-            AttemptError::Final(
-                Box::new(
-                    ApiError::new(ErrorKind::InvalidRequest, e.message)
-                        .param(e.field)
-                        .response(dialect(wire)),
-                ),
-                400,
+            AttemptError::final_error(
+                wire,
+                ApiError::new(ErrorKind::InvalidRequest, e.message).param(e.field),
+                None,
             )
         })?;
-    if candidate.wire == Wire::Responses
-        && !gateway.config.gateway.allow_upstream_storage
-        && let Some(object) = body.as_object_mut()
-    {
-        object.insert("store".to_owned(), Value::Bool(false));
+    if keep_nothing && let Some(object) = body.as_object_mut() {
+        match candidate.wire {
+            Wire::Responses => {
+                object.insert("store".to_owned(), Value::Bool(false));
+            }
+            // Absent is off, and servers that merely speak Chat need not know the field.
+            Wire::Chat => {
+                object.remove("store");
+            }
+            Wire::Messages | Wire::Completions => {}
+        }
     }
     let bytes = serde_json::to_vec(&body).map_err(|_| unprepared())?;
     Ok((web::Bytes::from(bytes), exchange))
@@ -350,7 +439,6 @@ pub(super) fn upstream_refusal(
         })
         .unwrap_or_else(|| format!("The model provider refused the request ({status})."));
     let kind = match status {
-        401 | 403 => ErrorKind::BadGateway,
         404 => ErrorKind::NotFound,
         413 => ErrorKind::TooLarge,
         _ => ErrorKind::InvalidRequest,
