@@ -451,16 +451,31 @@ fn password_reset_by_mail_ends_every_session() {
         .unwrap();
     assert_eq!(forged.status(), 400);
 
+    // A key made by whoever held the session; the reset can take it away too.
+    let key = the_key(&text(create_key(&laptop, &server, &[("name", "theirs")])));
+    let models = |key: &str| {
+        reqwest::blocking::Client::new()
+            .get(server.url("/v1/models"))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(models(&key), 200);
+
     let res = http
         .post(server.url("/reset"))
         .form(&[
             ("token", token.as_str()),
             ("password", "a-brand-new-phrase-33"),
+            ("revoke_keys", "yes"),
         ])
         .send()
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/login?notice=reset");
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(models(&key), 403, "the key stopped working with the reset");
     let reused = http
         .post(server.url("/reset"))
         .form(&[
@@ -1208,4 +1223,57 @@ fn parallel_guesses_at_a_second_factor_are_counted_before_they_are_checked() {
     assert_eq!(checked + refused, 40, "{statuses:?}");
     // Five free failures, and the one that locks the account.
     assert!(checked <= 6, "{checked} guesses were checked: {statuses:?}");
+}
+
+#[test]
+fn an_old_sign_in_confirms_the_password_before_new_keys_and_two_factor() {
+    let smtp = SmtpServer::start();
+    // Every sign-in counts as old.
+    let server = Server::start(&config_with_smtp(
+        &smtp,
+        "[accounts]\nreauthenticate_after_secs = 0\n",
+    ));
+    let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    std::thread::sleep(Duration::from_millis(5));
+
+    let page = text(http.get(server.url("/dashboard/keys")).send().unwrap());
+    assert!(page.contains("confirm it is you"), "the form asks for it");
+    let res = create_key(&http, &server, &[("name", "stolen")]);
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("Enter your password"));
+    let res = create_key(
+        &http,
+        &server,
+        &[("name", "stolen"), ("password", "wrong-password-1")],
+    );
+    assert_eq!(res.status(), 400);
+    assert_eq!(count(&server, "SELECT count(*) FROM api_keys"), 0);
+    let res = create_key(&http, &server, &[("name", "mine"), ("password", PASSWORD)]);
+    assert_eq!(res.status(), 200);
+    assert_eq!(count(&server, "SELECT count(*) FROM api_keys"), 1);
+    mail_about(&smtp, "ada@example.test", "new api key");
+
+    let setup = text(
+        http.get(server.url("/dashboard/security/2fa"))
+            .send()
+            .unwrap(),
+    );
+    let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
+    let secret = setup[start..start + 32].to_owned();
+    let code = totp_code_at(&secret, now_secs());
+    let turn_on = |password: &str| {
+        http.post(server.url("/dashboard/security/2fa"))
+            .form(&[
+                ("csrf", csrf(&setup).as_str()),
+                ("code", code.as_str()),
+                ("password", password),
+            ])
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(turn_on(""), 400);
+    assert_eq!(count(&server, "SELECT count(*) FROM recovery_codes"), 0);
+    assert_eq!(turn_on(PASSWORD), 200);
+    assert_eq!(count(&server, "SELECT count(*) FROM recovery_codes"), 10);
 }

@@ -5,6 +5,7 @@ use crate::db::accounts::{self as repo, KeyRow, NewKey, User};
 use crate::db::{DbError, now_ms};
 use crate::money::Money;
 
+use super::profile::{Proof, confirm_identity};
 use super::{
     AccountError, Accounts, Actor, MAX_KEY_NAME_CHARS, invalid, record, verification_required,
 };
@@ -92,12 +93,14 @@ pub async fn create_key(
     state: &Accounts,
     user: &User,
     req: KeyRequest,
+    proof: &Proof,
     actor: &Actor,
 ) -> Result<CreatedKey, AccountError> {
     if !user.email_verified && verification_required(state) {
         return invalid("Confirm your email address before creating API keys.");
     }
     let valid = validate_key_request(state, &req)?;
+    confirm_identity(state, user, proof).await?;
     let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
     let expires_in_days = req.expires_in_days;
     let created = state
@@ -112,12 +115,13 @@ pub async fn create_key(
                 "key_created",
                 &valid.name,
                 &actor,
-                None,
+                Some("A new API key was created on your account"),
             )?;
             tx.commit()?;
             Ok(created)
         })
         .await?;
+    state.mailer.wake();
     Ok(created)
 }
 

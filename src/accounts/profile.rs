@@ -21,6 +21,40 @@ pub async fn change_name(state: &Accounts, user: &User, name: &str) -> Result<()
     Ok(())
 }
 
+/// What a signed-in user offers to show it is them, for a change a stolen session must not make
+/// alone: a sign-in recent enough, or the password.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    /// When the session's sign-in was completed (unix ms).
+    pub signed_in_at: i64,
+    /// The password typed with the change; empty when none was asked for.
+    pub password: String,
+}
+
+impl Proof {
+    /// Whether the sign-in is too old to stand for the user alone.
+    pub fn needs_password(signed_in_at: i64, config: &crate::config::AccountsConfig) -> bool {
+        let window = i64::try_from(config.reauthenticate_after_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        now_ms().saturating_sub(signed_in_at) > window
+    }
+}
+
+/// Accepts a recent sign-in, or else the right password.
+pub(super) async fn confirm_identity(
+    state: &Accounts,
+    user: &User,
+    proof: &Proof,
+) -> Result<(), AccountError> {
+    if !Proof::needs_password(proof.signed_in_at, &state.config.accounts) {
+        return Ok(());
+    }
+    if proof.password.is_empty() {
+        return invalid("Enter your password: you signed in a while ago, so confirm it is you.");
+    }
+    check_current_password(state, user, proof.password.clone()).await
+}
+
 /// Checks the password of a signed-in user, under the same per-account throttle as signing in:
 /// a stolen session must not become a way to guess the password.
 pub(super) async fn check_current_password(

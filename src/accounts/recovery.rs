@@ -126,10 +126,13 @@ pub async fn reset_link_valid(state: &Accounts, secret: &str) -> Result<bool, Ac
 }
 
 /// Sets a new password from a reset link and ends every session of the account.
+/// Sets a new password from a reset link and ends every session; with `revoke_keys`, every API
+/// key of the account stops working too.
 pub async fn reset_password(
     state: &Accounts,
     secret: &str,
     new_password: String,
+    revoke_keys: bool,
     actor: &Actor,
 ) -> Result<(), AccountError> {
     let hash = token::sha256(secret);
@@ -167,6 +170,18 @@ pub async fn reset_password(
             }
             repo::set_password(&tx, &user.id, &password_hash, now)?;
             repo::delete_other_sessions(&tx, &user.id, None)?;
+            if revoke_keys {
+                let revoked = repo::revoke_all_keys(&tx, &user.id, now)?;
+                record(
+                    &tx,
+                    &state2,
+                    &user,
+                    "keys_revoked",
+                    &revoked.to_string(),
+                    &actor,
+                    None,
+                )?;
+            }
             record(
                 &tx,
                 &state2,

@@ -7,7 +7,7 @@ use crate::client::ClientInfo;
 use crate::db::accounts::{self as repo, User};
 use crate::db::now_ms;
 
-use super::profile::check_current_password;
+use super::profile::{Proof, check_current_password, confirm_identity};
 use super::{AccountError, Accounts, Actor, invalid, record, start_session};
 
 const RECOVERY_CODES: usize = 10;
@@ -48,8 +48,10 @@ pub async fn enable_totp(
     state: &Accounts,
     user: &User,
     code: &str,
+    proof: &Proof,
     actor: &Actor,
 ) -> Result<Vec<String>, AccountError> {
+    confirm_identity(state, user, proof).await?;
     let (state2, user, actor, code) = (state.clone(), user.clone(), actor.clone(), code.to_owned());
     let result = state
         .db

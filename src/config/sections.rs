@@ -368,6 +368,9 @@ pub struct AccountsConfig {
     pub session_idle_hours: u32,
     /// A session ends this long after sign-in, used or not.
     pub session_max_days: u32,
+    /// Changes a stolen session must not make alone (new API keys, two-factor sign-in) need the
+    /// password again once the sign-in is older than this.
+    pub reauthenticate_after_secs: u64,
     pub password_min_length: usize,
     /// Password hashes computed at once; 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
@@ -380,6 +383,7 @@ impl Default for AccountsConfig {
             require_verified_email: true,
             session_idle_hours: 72,
             session_max_days: 30,
+            reauthenticate_after_secs: 600,
             password_min_length: 10,
             max_concurrent_hashes: 0,
         }

@@ -225,6 +225,10 @@ impl Config {
             ));
         }
         within_a_day(
+            "accounts.reauthenticate_after_secs",
+            self.accounts.reauthenticate_after_secs,
+        )?;
+        within_a_day(
             "gateway.breaker_cooldown_secs",
             gateway.breaker_cooldown_secs,
         )?;

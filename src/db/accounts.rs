@@ -580,6 +580,14 @@ pub fn revoke_key(
     )? == 1)
 }
 
+/// Revokes every key of the user still in force; returns how many.
+pub fn revoke_all_keys(conn: &Connection, user_id: &str, now: i64) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "UPDATE api_keys SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        params![user_id, now],
+    )?)
+}
+
 // ---------------------------------------------------------------- security events
 
 #[derive(Debug, Clone)]

@@ -484,6 +484,9 @@ async fn reset_form(
 struct ResetForm {
     token: String,
     password: String,
+    /// The "also revoke all my API keys" box, when ticked.
+    #[serde(default)]
+    revoke_keys: Option<String>,
 }
 
 async fn reset(
@@ -494,7 +497,16 @@ async fn reset(
 ) -> Result<HttpResponse, WebError> {
     let form = form.into_inner();
     let actor = Actor::new(&client, &user_agent(&req));
-    match accounts::reset_password(&state.accounts, &form.token, form.password, &actor).await {
+    let revoke_keys = form.revoke_keys.is_some();
+    match accounts::reset_password(
+        &state.accounts,
+        &form.token,
+        form.password,
+        revoke_keys,
+        &actor,
+    )
+    .await
+    {
         Ok(()) => Ok(HttpResponse::SeeOther()
             .cookie(session::removal_cookie(client.https))
             .insert_header((header::LOCATION, "/login?notice=reset"))

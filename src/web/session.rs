@@ -57,9 +57,19 @@ pub struct SignedIn {
     pub client: ClientInfo,
     /// The password was right but the second factor is still due.
     pub mfa_pending: bool,
+    /// When the sign-in (both factors) was completed, unix ms.
+    pub signed_in_at: i64,
 }
 
 impl SignedIn {
+    /// What this session offers as proof of identity, with the password typed in a form.
+    pub fn proof(&self, password: &str) -> crate::accounts::Proof {
+        crate::accounts::Proof {
+            signed_in_at: self.signed_in_at,
+            password: password.to_owned(),
+        }
+    }
+
     /// Checks a form's CSRF token against the session's, in constant time.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), WebError> {
         if bool::from(submitted.as_bytes().ct_eq(self.csrf_token.as_bytes())) {
@@ -115,6 +125,7 @@ async fn load(req: HttpRequest) -> Result<Option<SignedIn>, WebError> {
     Ok(found.map(|(session, user)| SignedIn {
         user,
         mfa_pending: session.mfa_pending,
+        signed_in_at: session.created_at,
         session_id: session.id,
         csrf_token: session.csrf_token,
         token_hash,

@@ -151,6 +151,7 @@ pub(super) struct KeyForm {
     pub(super) expires_in_days: String,
     pub(super) spend_limit: String,
     pub(super) requests_per_minute: String,
+    pub(super) password: String,
     pub(super) pairs: Vec<(String, String)>,
 }
 
@@ -170,6 +171,7 @@ impl KeyForm {
             expires_in_days: get("expires_in_days"),
             spend_limit: get("spend_limit"),
             requests_per_minute: get("requests_per_minute"),
+            password: get("password"),
             pairs,
         }
     }
@@ -225,7 +227,8 @@ pub(super) async fn create_key(
         requests_per_minute: form.requests_per_minute.clone(),
     };
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    match accounts::create_key(&state.accounts, &signed_in.user, request, &actor).await {
+    let proof = signed_in.proof(&form.password);
+    match accounts::create_key(&state.accounts, &signed_in.user, request, &proof, &actor).await {
         Ok(created) => {
             let model = form
                 .models()

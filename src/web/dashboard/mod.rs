@@ -78,6 +78,9 @@ pub struct Dash {
     pub must_verify: bool,
     pub is_admin: bool,
     pub totp_enabled: bool,
+    /// The sign-in is old enough that changes a stolen session must not make ask for the
+    /// password.
+    pub confirm_password: bool,
 }
 
 impl Dash {
@@ -92,6 +95,10 @@ impl Dash {
             must_verify: !user.email_verified && accounts::verification_required(&state.accounts),
             is_admin: user.role == repo::Role::Admin,
             totp_enabled: user.totp_enabled,
+            confirm_password: accounts::Proof::needs_password(
+                signed_in.signed_in_at,
+                &state.config.accounts,
+            ),
         }
     }
 }

@@ -48,6 +48,7 @@ pub(super) fn describe_event(kind: &str, detail: &str) -> String {
         "email_changed" => "Email address changed".to_owned(),
         "key_created" => format!("API key created: {detail}"),
         "key_revoked" => format!("API key revoked: {detail}"),
+        "keys_revoked" => format!("All API keys revoked with the password reset ({detail})"),
         "totp_enabled" => "Two-factor sign-in turned on".to_owned(),
         "totp_disabled" => "Two-factor sign-in turned off".to_owned(),
         "recovery_code_used" => format!("Recovery code used ({detail} left)"),
@@ -229,6 +230,8 @@ pub(super) async fn totp_setup(
 pub(super) struct CodeForm {
     pub(super) csrf: String,
     pub(super) code: String,
+    #[serde(default)]
+    pub(super) password: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -247,7 +250,9 @@ pub(super) async fn totp_enable(
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
     let actor = Actor::new(&signed_in.client, &user_agent(&req));
-    match accounts::enable_totp(&state.accounts, &signed_in.user, &form.code, &actor).await {
+    let proof = signed_in.proof(&form.password);
+    match accounts::enable_totp(&state.accounts, &signed_in.user, &form.code, &proof, &actor).await
+    {
         Ok(codes) => {
             let mut dash = Dash::new(&state, &signed_in, "security");
             dash.totp_enabled = true;
