@@ -428,14 +428,53 @@ fn errors_come_in_the_callers_shape() {
         .unwrap();
     assert_eq!(res.status(), 404);
 
-    // Every request left a row, rejected ones included.
+    // Every request a key vouched for left a row, rejected ones included; the anonymous ones
+    // left nothing, and a model name the server does not have was not written down.
     let rows = usage_rows(&server);
-    assert!(rows.len() >= 9, "{rows:?}");
-    assert!(
-        rows.iter()
-            .any(|r| r.status == 401 && r.outcome == "rejected")
-    );
+    assert!(rows.len() >= 6, "{rows:?}");
+    assert!(rows.iter().all(|r| r.status != 401), "{rows:?}");
     assert!(rows.iter().any(|r| r.status == 413));
+    let conn = Connection::open(server.db_path()).unwrap();
+    let kept: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM usage WHERE user_id IS NULL OR model = 'no-such-model'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn an_address_that_sends_many_unknown_keys_is_refused_for_a_while() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let models = |key: &str| {
+        http()
+            .get(server.url("/v1/models"))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(models(&key), 200, "the key is known now");
+    let statuses: Vec<u16> = (0..40)
+        .map(|i| models(&format!("sk-cx-guess{i:040}")))
+        .collect();
+    let unknown = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(unknown, 31, "{statuses:?}");
+    assert!(statuses[31..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Someone else behind the same address, with a key that works, still gets through.
+    assert_eq!(models(&key), 200);
+    let res = http()
+        .get(server.url("/v1/models"))
+        .bearer_auth("sk-cx-one-more")
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
 }
 
 #[test]

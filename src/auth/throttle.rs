@@ -159,6 +159,16 @@ impl Throttle {
         })
     }
 
+    /// How long `key` is still locked out, without counting anything: for callers that only
+    /// need to know (to spare work for a caller already refused). A guess at a secret goes
+    /// through [`Throttle::attempt`] instead.
+    pub fn locked(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let entries = self.lock();
+        let until = entries.get(&key_of(key))?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.lock().len()

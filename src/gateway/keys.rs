@@ -82,6 +82,11 @@ impl KeyCache {
         }
     }
 
+    /// The key's record if it is in memory now; nothing is looked up.
+    pub fn cached(&self, secret: &str) -> Option<Arc<KeyInfo>> {
+        self.known.get(&token::sha256(secret))
+    }
+
     /// The key's record, from memory when possible; `None` for an unknown key.
     pub async fn lookup(&self, secret: &str) -> Result<Option<Arc<KeyInfo>>, DbError> {
         let hash = token::sha256(secret);

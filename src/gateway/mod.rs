@@ -16,10 +16,12 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::auth::throttle::{Throttle, address_key};
 use crate::billing::RateCard;
 use crate::billing::alert::BalanceAlert;
 use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
+use crate::client::ClientInfo;
 use crate::config::{Config, ModelConfig, TierConfig};
 use crate::db::Db;
 use crate::db::usage::Endpoint;
@@ -41,12 +43,18 @@ pub struct Gateway {
     pub config: Arc<Config>,
     /// The tier of accounts when no tiers are configured.
     unlimited: TierConfig,
+    /// Unknown API keys per client address.
+    bad_keys: Throttle,
     /// What Codex CLI is told to use as its instructions for these models.
     codex_instructions: String,
     /// Model id or alias → index into `config.models`.
     index: HashMap<String, usize>,
     created: i64,
 }
+
+/// Unknown API keys an address may send within the throttle's window before it is refused for a
+/// while: enough for a person fixing a typo, not for a scan.
+const UNKNOWN_KEYS_PER_ADDRESS: u32 = 30;
 
 /// Background parts of the gateway, stopped at shutdown.
 pub struct GatewayTasks {
@@ -124,6 +132,7 @@ impl Gateway {
             wallets,
             limits: Arc::new(RateLimits::default()),
             unlimited: TierConfig::unlimited(&config.billing.default_tier),
+            bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
             config,
             index,
             created: crate::db::now_ms() / 1000,
@@ -144,30 +153,36 @@ impl Gateway {
 
     /// The key a request presents, as the cache knows it: 401 when there is none or it is
     /// unknown. Whether it may be used now is the caller's question (`KeyInfo::refusal`).
-    pub async fn identify(
-        &self,
-        headers: &actix_web::http::header::HeaderMap,
-    ) -> Result<Arc<keys::KeyInfo>, ApiError> {
-        let Some(secret) = keys::presented_key(headers) else {
+    ///
+    /// An address that sent many unknown keys is refused for a while (429) without a lookup,
+    /// unless the key it sends now is one the cache already knows: a misconfigured client
+    /// behind an office's address does not lock out the office.
+    pub async fn identify(&self, req: &HttpRequest) -> Result<Arc<keys::KeyInfo>, ApiError> {
+        let Some(secret) = keys::presented_key(req.headers()) else {
             return Err(ApiError::new(
                 ErrorKind::Authentication,
                 "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key: sk-cx-…`.",
             ));
         };
-        self.keys
-            .lookup(&secret)
-            .await
-            .map_err(|e| {
-                tracing::error!("key lookup failed: {e}");
-                ApiError::new(
-                    ErrorKind::Internal,
-                    "The server could not check the API key.",
-                )
-            })?
-            .ok_or_else(|| {
-                ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
-                    .code("invalid_api_key")
-            })
+        let address = address_key("api_key", client_of(req).ip);
+        if let Some(wait) = self.bad_keys.locked(&address) {
+            return match self.keys.cached(&secret) {
+                Some(known) => Ok(known),
+                None => Err(too_many_bad_keys(wait)),
+            };
+        }
+        let found = self.keys.lookup(&secret).await.map_err(|e| {
+            tracing::error!("key lookup failed: {e}");
+            ApiError::new(
+                ErrorKind::Internal,
+                "The server could not check the API key.",
+            )
+        })?;
+        found.ok_or_else(|| match self.bad_keys.attempt(&address) {
+            Err(wait) => too_many_bad_keys(wait),
+            Ok(_counted) => ApiError::new(ErrorKind::Authentication, "Incorrect API key provided.")
+                .code("invalid_api_key"),
+        })
     }
 
     /// The tier of an account: the configured one it names, else the default.
@@ -266,9 +281,30 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
     .response(dialect)
 }
 
+fn too_many_bad_keys(wait: Duration) -> ApiError {
+    let mut error = ApiError::new(
+        ErrorKind::RateLimited,
+        "Too many requests with unknown API keys came from your address. Check the key and try again later.",
+    );
+    error.retry_after_secs = Some(wait.as_secs().max(1));
+    error
+}
+
+/// The client of a request, as the middleware found it (an unspecified address without it).
+pub(crate) fn client_of(req: &HttpRequest) -> ClientInfo {
+    actix_web::HttpMessage::extensions(req)
+        .get::<ClientInfo>()
+        .cloned()
+        .unwrap_or_else(|| ClientInfo {
+            ip: std::net::Ipv6Addr::UNSPECIFIED.into(),
+            https: false,
+            request_id: String::new(),
+        })
+}
+
 /// The key of a request that needs no more than a usable key (models, account figures).
 async fn models_key(req: &HttpRequest, gateway: &Gateway) -> Result<Arc<keys::KeyInfo>, ApiError> {
-    let key = gateway.identify(req.headers()).await?;
+    let key = gateway.identify(req).await?;
     if let Some(reason) = key.refusal(crate::db::now_ms()) {
         return Err(ApiError::new(ErrorKind::Permission, reason));
     }

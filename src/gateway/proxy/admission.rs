@@ -212,7 +212,7 @@ pub(super) async fn prepare(
     admission: &mut Admission,
 ) -> Result<Prepared, ApiError> {
     let limits = &mut admission.limits;
-    let key = gateway.identify(req.headers()).await?;
+    let key = gateway.identify(req).await?;
     if let Some(row) = meter.row() {
         row.user_id = Some(key.user_id.clone());
         row.key_id = Some(key.key_id.clone());
@@ -262,9 +262,6 @@ pub(super) async fn prepare(
             .param("model"));
         }
     };
-    if let Some(row) = meter.row() {
-        row.model = Some(model_id.clone());
-    }
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -287,6 +284,11 @@ pub(super) async fn prepare(
         .code("model_not_found")
         .param("model")
     })?;
+    // Only a name this server knows (a model id or an alias) is written down: a client's
+    // made-up name is not kept.
+    if let Some(row) = meter.row() {
+        row.model = Some(model_id.clone());
+    }
     if !key.allows(&model.id) {
         return Err(ApiError::new(
             ErrorKind::Permission,

@@ -59,6 +59,17 @@ impl Meter {
         self.row.as_mut()
     }
 
+    /// No key has vouched for the request (yet).
+    pub(super) fn anonymous(&self) -> bool {
+        self.row.as_ref().is_some_and(|row| row.user_id.is_none())
+    }
+
+    /// Forgets the row: nothing is written for this request.
+    pub(super) fn discard(&mut self) {
+        self.row = None;
+        self.request = None;
+    }
+
     pub(super) fn first_byte(&mut self) {
         let elapsed = self.started.elapsed().as_millis() as i64;
         if let Some(row) = self.row() {

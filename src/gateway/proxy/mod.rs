@@ -17,7 +17,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use crate::billing::limits::Verdict;
-use crate::client::ClientInfo;
 use crate::config::ModelConfig;
 use crate::db::usage::{Endpoint, Outcome};
 use crate::gateway::Gateway;
@@ -145,14 +144,7 @@ async fn serve(
     admission: &mut Admission,
 ) -> HttpResponse {
     let dialect = dialect(wire);
-    let client = actix_web::HttpMessage::extensions(req)
-        .get::<ClientInfo>()
-        .cloned()
-        .unwrap_or_else(|| ClientInfo {
-            ip: std::net::Ipv6Addr::UNSPECIFIED.into(),
-            https: false,
-            request_id: String::new(),
-        });
+    let client = crate::gateway::client_of(req);
     let mut meter = Meter::new(gateway, endpoint, &client);
 
     let aux = Aux::of(endpoint);
@@ -166,9 +158,14 @@ async fn serve(
             p
         }
         Err(e) => {
-            meter
-                .settle(e.kind.status().as_u16(), Outcome::Rejected, Some(e.kind))
-                .await;
+            // A request no key vouched for leaves nothing behind: no row, no address.
+            if meter.anonymous() {
+                meter.discard();
+            } else {
+                meter
+                    .settle(e.kind.status().as_u16(), Outcome::Rejected, Some(e.kind))
+                    .await;
+            }
             return e.response(dialect);
         }
     };
