@@ -1277,3 +1277,58 @@ fn an_old_sign_in_confirms_the_password_before_new_keys_and_two_factor() {
     assert_eq!(turn_on(PASSWORD), 200);
     assert_eq!(count(&server, "SELECT count(*) FROM recovery_codes"), 10);
 }
+
+#[test]
+fn mail_on_request_is_limited_and_carries_no_text_the_asker_chose() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let http = browser(&server);
+    let spam = "Win a prize at evil.example";
+    let res = sign_up(&http, &server, spam, "victim@example.test", PASSWORD);
+    assert_eq!(res.status(), 200);
+    let first = smtp.wait_for_mail("victim@example.test", MAIL_WAIT);
+    assert!(!first.text.contains("evil.example"), "{}", first.text);
+    assert!(!first.html.contains("evil.example"));
+    assert_eq!(
+        sign_in(&http, &server, "victim@example.test", PASSWORD).status(),
+        303
+    );
+
+    let page = text(http.get(server.url("/dashboard")).send().unwrap());
+    let token = csrf(&page);
+    let statuses: Vec<u16> = (0..10)
+        .map(|_| {
+            http.post(server.url("/dashboard/verify/resend"))
+                .form(&[("csrf", token.as_str())])
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    let sent = statuses.iter().filter(|s| **s != 429).count();
+    assert!(sent <= 6, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let mails = smtp.received_for("victim@example.test");
+    assert_eq!(
+        mails.len(),
+        1 + sent,
+        "the sign-up's mail and each one let through"
+    );
+
+    // The forgotten-password form counts against the address too, whoever asks.
+    let stranger = browser(&server);
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| {
+            stranger
+                .post(server.url("/forgot"))
+                .form(&[("email", "victim@example.test")])
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+}

@@ -167,12 +167,12 @@ async fn queued_mail_arrives_with_both_parts_and_leaves_no_body_behind() {
 
     let id = queue(
         &db,
-        &mail::verify_email(&CTX, "ada@example.test", "Ada Lovelace", LINK),
+        &mail::password_reset(&CTX, "ada@example.test", "Ada Lovelace", LINK),
     );
     mailer.wake();
 
     let got = server.wait_for_mail("ada@example.test", WAIT);
-    assert_eq!(got.subject, "Confirm your email address");
+    assert_eq!(got.subject, "Reset your password");
     assert!(got.from.contains("noreply@acme.test"), "{got:?}");
     assert_eq!(got.content_type, "multipart/alternative", "{got:?}");
     assert!(got.parts.contains(&"text/plain".to_owned()), "{got:?}");
@@ -332,7 +332,7 @@ async fn shutdown_makes_a_last_pass() {
     // Queued without a wake: only the last pass at shutdown can send it before the next poll.
     let id = queue(
         &db,
-        &mail::email_change(&CTX, "new-address@example.test", "Ada", LINK),
+        &mail::email_change(&CTX, "new-address@example.test", LINK),
     );
     let started = Instant::now();
     mailer.shutdown(Duration::from_secs(10)).await;
@@ -346,10 +346,7 @@ async fn shutdown_makes_a_last_pass() {
     assert_eq!(got.subject, "Confirm your new email address");
 
     // Stopped means stopped: a later mail stays queued for the next start.
-    let later = queue(
-        &db,
-        &mail::email_change(&CTX, "later@example.test", "Ada", LINK),
-    );
+    let later = queue(&db, &mail::email_change(&CTX, "later@example.test", LINK));
     mailer.wake();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(row(&db, later).sent_at, None);
@@ -370,10 +367,7 @@ async fn shutdown_is_bounded_when_the_smtp_server_hangs() {
             ..smtp_on(port)
         },
     );
-    let id = queue(
-        &db,
-        &mail::verify_email(&CTX, "patient@example.test", "Pat", LINK),
-    );
+    let id = queue(&db, &mail::verify_email(&CTX, "patient@example.test", LINK));
     mailer.wake();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -397,10 +391,7 @@ async fn gives_up_after_the_last_attempt_and_on_unusable_addresses() {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path());
 
-    let tired = queue(
-        &db,
-        &mail::verify_email(&CTX, "tired@giveup.test", "T", LINK),
-    );
+    let tired = queue(&db, &mail::verify_email(&CTX, "tired@giveup.test", LINK));
     db.conn()
         .unwrap()
         .execute(
@@ -408,7 +399,7 @@ async fn gives_up_after_the_last_attempt_and_on_unusable_addresses() {
             (MAX_ATTEMPTS - 1, tired),
         )
         .unwrap();
-    let broken = queue(&db, &mail::verify_email(&CTX, "not an address", "B", LINK));
+    let broken = queue(&db, &mail::verify_email(&CTX, "not an address", LINK));
 
     let mailer = Mailer::start(db.clone(), smtp_on(port));
     mailer.wake();

@@ -70,6 +70,8 @@ pub struct Accounts {
     pub address_throttle: Arc<Throttle>,
     /// Failed sign-ins and password checks per account.
     pub account_throttle: Arc<Throttle>,
+    /// Mails sent at someone's asking, per account asking and per address mailed.
+    pub mail_throttle: Arc<Throttle>,
     pub mailer: crate::mail::Mailer,
 }
 
@@ -84,12 +86,36 @@ impl Accounts {
             hasher: password::Hasher::new(config.accounts.max_concurrent_hashes),
             address_throttle: Arc::new(Throttle::new(crate::auth::throttle::ADDRESS_FREE_FAILURES)),
             account_throttle: Arc::new(Throttle::new(crate::auth::throttle::ACCOUNT_FREE_FAILURES)),
+            mail_throttle: Arc::new(Throttle::new(MAILS_ON_REQUEST)),
             config,
             db,
             public_url,
             mailer,
         }
     }
+}
+
+/// Mails one account may have sent, and one address may be sent, at someone's asking within the
+/// throttle's window (confirmation links, address changes, password resets); then the asking
+/// waits. Nobody can turn the server into a way to flood a mailbox.
+const MAILS_ON_REQUEST: u32 = 5;
+
+/// Counts a mail asked for by `asker` (an account id, when signed in) to `to`; refused once
+/// either has had its share.
+fn mail_on_request(state: &Accounts, asker: Option<&str>, to: &str) -> Result<(), AccountError> {
+    let by_recipient = state
+        .mail_throttle
+        .attempt(&format!("mail_to:{}", to.to_lowercase()))
+        .map_err(AccountError::Throttled)?;
+    drop(by_recipient);
+    if let Some(asker) = asker {
+        let by_asker = state
+            .mail_throttle
+            .attempt(&format!("mail_from:{asker}"))
+            .map_err(AccountError::Throttled)?;
+        drop(by_asker);
+    }
+    Ok(())
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, AccountError> {

@@ -8,7 +8,7 @@ use crate::mail;
 
 use super::{
     AccountError, Accounts, Actor, EMAIL_CHANGE_LINK_HOURS, invalid, issue_token, link,
-    mail_context, normalize_email, normalize_name, queue, record,
+    mail_context, mail_on_request, normalize_email, normalize_name, queue, record,
 };
 
 pub async fn change_name(state: &Accounts, user: &User, name: &str) -> Result<(), AccountError> {
@@ -137,6 +137,7 @@ pub async fn request_email_change(
         return invalid("That is already your email address.");
     }
     check_current_password(state, user, password).await?;
+    mail_on_request(state, Some(&user.id), &new_email)?;
     let (state2, user, actor) = (state.clone(), user.clone(), actor.clone());
     state
         .db
@@ -152,7 +153,6 @@ pub async fn request_email_change(
             let confirm = mail::email_change(
                 &mail_context(&state2),
                 &new_email,
-                &user.name,
                 &link(&state2, "/confirm-email", &secret),
             );
             queue(&tx, &confirm)?;

@@ -10,7 +10,7 @@ use crate::mail;
 
 use super::{
     AccountError, Accounts, Actor, RESET_LINK_MINUTES, VERIFY_LINK_HOURS, invalid, issue_token,
-    link, mail_context, normalize_email, queue, record,
+    link, mail_context, mail_on_request, normalize_email, queue, record,
 };
 
 /// Uses a confirmation link; `Ok(false)` for an unknown, used or expired one.
@@ -46,6 +46,7 @@ pub async fn resend_confirmation(state: &Accounts, user: &User) -> Result<(), Ac
     if user.email_verified || !state.mailer.delivers() {
         return Ok(());
     }
+    mail_on_request(state, Some(&user.id), &user.email)?;
     let state2 = state.clone();
     let user = user.clone();
     state
@@ -61,7 +62,6 @@ pub async fn resend_confirmation(state: &Accounts, user: &User) -> Result<(), Ac
             let email = mail::verify_email(
                 &mail_context(&state2),
                 &user.email,
-                &user.name,
                 &link(&state2, "/verify", &secret),
             );
             queue(conn, &email)
@@ -85,6 +85,8 @@ pub async fn request_password_reset(
         .map_err(AccountError::Throttled)?;
     drop(counted);
     let email = normalize_email(email)?;
+    // Whether or not the address has an account, so the answer tells nothing.
+    mail_on_request(state, None, &email)?;
     let state2 = state.clone();
     state
         .db

@@ -103,7 +103,6 @@ pub async fn sign_up(
                 let email = mail::verify_email(
                     &mail_context(&state2),
                     &email,
-                    &name,
                     &link(&state2, "/verify", &secret),
                 );
                 queue(&tx, &email)?;

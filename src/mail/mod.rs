@@ -159,12 +159,13 @@ mail_templates!(AlertText = "mail/security_alert.txt", AlertHtml = "mail/securit
     when: &'a str,
 });
 
-/// Asks a new user to confirm their address.
-pub fn verify_email(ctx: &MailContext, to: &str, name: &str, link: &str) -> Email {
+/// Asks a new user to confirm their address. The address is not proven yet, so the mail holds
+/// nothing the requester chose (not even their name): it cannot carry anyone's text to a stranger.
+pub fn verify_email(ctx: &MailContext, to: &str, link: &str) -> Email {
     let layout = Layout::new(
         ctx,
         "Confirm your email address",
-        name,
+        "",
         format!(
             "You got this mail because this address was used to sign up at {}.",
             ctx.site_name
@@ -209,12 +210,13 @@ pub fn password_reset(ctx: &MailContext, to: &str, name: &str, link: &str) -> Em
     )
 }
 
-/// Asks the owner of the new address to confirm an address change; `to` is the new address.
-pub fn email_change(ctx: &MailContext, to: &str, name: &str, link: &str) -> Email {
+/// Asks the owner of the new address to confirm an address change; `to` is the new address. As
+/// with [`verify_email`], nothing the requester chose is in it.
+pub fn email_change(ctx: &MailContext, to: &str, link: &str) -> Email {
     let layout = Layout::new(
         ctx,
         "Confirm your new email address",
-        name,
+        "",
         format!(
             "You got this mail because someone asked to use this address for a {} account.",
             ctx.site_name
@@ -397,10 +399,10 @@ mod tests {
 
     #[test]
     fn verify_mail_has_link_footer_and_both_parts() {
-        let mail = verify_email(&CTX, " ada@example.test ", "Ada", LINK);
+        let mail = verify_email(&CTX, " ada@example.test ", LINK);
         assert_eq!(mail.to, "ada@example.test");
         assert_eq!(mail.subject, "Confirm your email address");
-        assert!(mail.text.starts_with("Hello Ada,\n\n"), "{}", mail.text);
+        assert!(mail.text.starts_with("Hello,\n\n"), "{}", mail.text);
         // The link stands on a line of its own, so no client glues punctuation to it.
         assert!(mail.text.contains(&format!("\n{LINK}\n")), "{}", mail.text);
         assert!(
@@ -433,10 +435,14 @@ mod tests {
         assert!(reset.text.contains("If this wasn't you, ignore this mail"));
         assert!(reset.html.contains("30 minutes"));
 
-        let change = email_change(&CTX, "new@x.test", "Ada", LINK);
+        let change = email_change(&CTX, "new@x.test", LINK);
         assert_eq!(change.to, "new@x.test");
         assert_eq!(change.subject, "Confirm your new email address");
         assert!(change.text.contains(LINK));
+        assert!(
+            change.text.starts_with("Hello,\n"),
+            "nothing the requester chose"
+        );
 
         let alert = security_alert(
             &CTX,
@@ -459,7 +465,7 @@ mod tests {
     #[test]
     fn html_escapes_what_users_wrote_and_text_keeps_it() {
         let name = "<script>alert(1)</script>";
-        let mail = verify_email(&CTX, "a@x.test", name, LINK);
+        let mail = password_reset(&CTX, "a@x.test", name, LINK);
         assert!(!mail.html.contains("<script>"), "{}", mail.html);
         assert!(
             mail.html
