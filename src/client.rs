@@ -25,18 +25,24 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    // Each proxy appends the address it saw, so only the right end can be believed: walk it
+    // leftwards over trusted proxies; the first address that is not one is the client. An entry
+    // that is no address ends the walk at the last hop known.
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map_while(|hop| parse_hop(hop.trim()))
+        .map(str::trim)
         .collect();
-    hops.iter()
-        .rev()
-        .copied()
-        .find(|ip| !is_trusted(*ip, trusted))
-        .or_else(|| hops.first().copied())
-        .unwrap_or(peer)
+    let mut nearest = peer;
+    for entry in entries.iter().rev() {
+        match parse_hop(entry) {
+            Some(ip) if is_trusted(ip, trusted) => nearest = ip,
+            Some(ip) => return ip,
+            None => break,
+        }
+    }
+    nearest
 }
 
 /// Whether the client's own connection was HTTPS.
@@ -112,6 +118,20 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2")]);
         let ip = client_ip("10.0.0.1".parse().unwrap(), &h, &nets(&["10.0.0.0/8"]));
         assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn garbage_a_client_put_on_the_left_does_not_hide_it() {
+        // The client sent a forged header; our proxy appended the client's real address.
+        let h = headers(&[("x-forwarded-for", "<script>, 198.51.100.7")]);
+        let ip = client_ip("10.0.0.1".parse().unwrap(), &h, &nets(&["10.0.0.0/8"]));
+        assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+        let h = headers(&[
+            ("x-forwarded-for", "not-an-ip"),
+            ("x-forwarded-for", "198.51.100.8, 10.0.0.3"),
+        ]);
+        let ip = client_ip("10.0.0.1".parse().unwrap(), &h, &nets(&["10.0.0.0/8"]));
+        assert_eq!(ip, "198.51.100.8".parse::<IpAddr>().unwrap());
     }
 
     #[test]

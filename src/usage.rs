@@ -260,15 +260,20 @@ pub fn csv_header() -> String {
     out
 }
 
+/// Free text of a row, safe for a spreadsheet.
+fn text(value: Option<&str>) -> String {
+    crate::csv::text(value.unwrap_or_default()).into_owned()
+}
+
 /// Appends one row of an export; `keys` are the user's keys by id.
 pub fn csv_row(out: &mut String, row: &UsageRow, keys: &HashMap<String, KeyRow>, currency: &str) {
     let key = row.key_id.as_ref().and_then(|id| keys.get(id));
     let fields = [
         format_timestamp(row.at),
         row.endpoint.as_str().to_owned(),
-        row.model.clone().unwrap_or_default(),
-        key.map(|k| k.name.clone()).unwrap_or_default(),
-        key.map(|k| k.prefix.clone()).unwrap_or_default(),
+        text(row.model.as_deref()),
+        text(key.map(|k| k.name.as_str())),
+        text(key.map(|k| k.prefix.as_str())),
         row.status.to_string(),
         row.outcome.as_str().to_owned(),
         row.streamed.to_string(),
@@ -447,6 +452,27 @@ mod tests {
         csv_row(&mut out, &deleted, &keys, "EUR");
         assert!(out.contains(",chat-model,,,200,"), "{out}");
         assert!(out.ends_with(",120,,0.000037,EUR,\r\n"), "{out}");
+
+        // A key named like a formula stays text in a spreadsheet.
+        let keys = HashMap::from([(
+            "k1".to_owned(),
+            KeyRow {
+                id: "k1".to_owned(),
+                name: "=HYPERLINK(\"https://evil.example\")".to_owned(),
+                prefix: "sk-cx-abcd".to_owned(),
+                ..KeyRow::default()
+            },
+        )]);
+        let mut out = String::new();
+        let named = UsageRow {
+            key_id: Some("k1".to_owned()),
+            ..deleted
+        };
+        csv_row(&mut out, &named, &keys, "USD");
+        assert!(
+            out.contains(",\"'=HYPERLINK(\"\"https://evil.example\"\")\","),
+            "{out}"
+        );
     }
 }
 

@@ -562,8 +562,8 @@ async fn receipt(
 /// One CSV field. Free text (`text`) that a spreadsheet would run as a formula gets a leading
 /// apostrophe.
 fn csv_field(out: &mut String, value: &str, text: bool) {
-    if text && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        crate::csv::field(out, &format!("'{value}"));
+    if text {
+        crate::csv::field(out, &crate::csv::text(value));
     } else {
         crate::csv::field(out, value);
     }
