@@ -637,6 +637,20 @@ fn session_cookie_is_httponly_lax_and_host_bound_under_https() {
         cookie.starts_with("__Host-codexapi=") && cookie.contains("Secure"),
         "{cookie}"
     );
+
+    // Over HTTPS, the plain cookie (which anyone on plain HTTP or a sibling host could set)
+    // opens no session.
+    let res = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(server.url("/dashboard"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("codexapi_session={token}"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login"));
 }
 
 #[test]
@@ -1057,11 +1071,7 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
     let server = Server::start(&config_with_smtp(&smtp, ""));
     let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
 
-    let setup = text(
-        http.get(server.url("/dashboard/security/2fa"))
-            .send()
-            .unwrap(),
-    );
+    let setup = two_factor_setup_page(&server, &http);
     assert!(setup.contains("<svg"), "QR code shown");
     let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
     let secret = setup[start..start + 32].to_owned();
@@ -1170,11 +1180,7 @@ fn two_factor_sign_in_with_app_codes_and_recovery_codes() {
 
 /// Turns two-factor sign-in on for the signed-in `http`; returns the secret.
 fn turn_on_two_factor(server: &Server, http: &Client) -> String {
-    let setup = text(
-        http.get(server.url("/dashboard/security/2fa"))
-            .send()
-            .unwrap(),
-    );
+    let setup = two_factor_setup_page(server, http);
     let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
     let secret = setup[start..start + 32].to_owned();
     let res = http
@@ -1253,11 +1259,7 @@ fn an_old_sign_in_confirms_the_password_before_new_keys_and_two_factor() {
     assert_eq!(count(&server, "SELECT count(*) FROM api_keys"), 1);
     mail_about(&smtp, "ada@example.test", "new api key");
 
-    let setup = text(
-        http.get(server.url("/dashboard/security/2fa"))
-            .send()
-            .unwrap(),
-    );
+    let setup = two_factor_setup_page(&server, &http);
     let start = setup.find("id=\"totp-secret\">").unwrap() + 17;
     let secret = setup[start..start + 32].to_owned();
     let code = totp_code_at(&secret, now_secs());
@@ -1331,4 +1333,31 @@ fn mail_on_request_is_limited_and_carries_no_text_the_asker_chose() {
         })
         .collect();
     assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+/// Starts setting up two-factor sign-in and returns the page with the secret to scan. Only the
+/// start (a POST) makes a secret; looking at the page changes nothing.
+fn two_factor_setup_page(server: &Server, http: &Client) -> String {
+    let before = text(
+        http.get(server.url("/dashboard/security/2fa"))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        !before.contains("totp-secret"),
+        "no secret before the start"
+    );
+    let secrets = "SELECT count(*) FROM users WHERE totp_secret IS NOT NULL";
+    assert_eq!(count(server, secrets), 0, "looking changed nothing");
+    let res = http
+        .post(server.url("/dashboard/security/2fa/start"))
+        .form(&[("csrf", csrf(&before).as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(location(&res), "/dashboard/security/2fa");
+    text(
+        http.get(server.url("/dashboard/security/2fa"))
+            .send()
+            .unwrap(),
+    )
 }

@@ -21,15 +21,36 @@ pub struct TotpSetup {
 /// Starts (or restarts) setting up two-factor sign-in with a new secret.
 pub async fn start_totp_setup(state: &Accounts, user: &User) -> Result<TotpSetup, AccountError> {
     let secret = totp::new_secret();
-    let url = totp::otpauth_url(&secret, &state.config.site.name, &user.email)
-        .ok_or_else(|| AccountError::Internal("cannot build the authenticator link".to_owned()))?;
-    let qr_svg = totp::qr_svg(&url)
-        .ok_or_else(|| AccountError::Internal("cannot draw the QR code".to_owned()))?;
-    let (user_id, stored) = (user.id.clone(), secret.clone());
+    let setup = totp_setup_of(state, user, secret)?;
+    let (user_id, stored) = (user.id.clone(), setup.secret.clone());
     state
         .db
         .run(move |conn| repo::set_pending_totp(conn, &user_id, &stored, now_ms()))
         .await?;
+    Ok(setup)
+}
+
+/// The set-up started and not finished yet, if there is one; changes nothing.
+pub async fn pending_totp_setup(
+    state: &Accounts,
+    user: &User,
+) -> Result<Option<TotpSetup>, AccountError> {
+    let user_id = user.id.clone();
+    let pending = state
+        .db
+        .run(move |conn| repo::totp_state(conn, &user_id))
+        .await?;
+    match pending {
+        Some((secret, false, _)) => Ok(Some(totp_setup_of(state, user, secret)?)),
+        _ => Ok(None),
+    }
+}
+
+fn totp_setup_of(state: &Accounts, user: &User, secret: String) -> Result<TotpSetup, AccountError> {
+    let url = totp::otpauth_url(&secret, &state.config.site.name, &user.email)
+        .ok_or_else(|| AccountError::Internal("cannot build the authenticator link".to_owned()))?;
+    let qr_svg = totp::qr_svg(&url)
+        .ok_or_else(|| AccountError::Internal("cannot draw the QR code".to_owned()))?;
     Ok(TotpSetup { secret, qr_svg })
 }
 

@@ -92,10 +92,9 @@ async fn load(req: HttpRequest) -> Result<Option<SignedIn>, WebError> {
     let Some(client) = req.extensions().get::<ClientInfo>().cloned() else {
         return Err(WebError::Internal("client info missing".to_owned()));
     };
-    let Some(cookie) = req
-        .cookie(SECURE_COOKIE)
-        .or_else(|| req.cookie(PLAIN_COOKIE))
-    else {
+    // Over HTTPS only the `__Host-` cookie counts: a plain one could have been planted by a
+    // sibling subdomain or over plain HTTP (session fixation).
+    let Some(cookie) = req.cookie(cookie_name(client.https)) else {
         return Ok(None);
     };
     let token_hash = token::sha256(cookie.value());

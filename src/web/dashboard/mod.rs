@@ -24,7 +24,7 @@ use overview::overview;
 use profile::{change_email, change_name, profile, resend_confirmation};
 use security::{
     change_password, revoke_other_sessions, revoke_session, security, totp_disable, totp_enable,
-    totp_setup,
+    totp_setup, totp_start,
 };
 use setup::setup;
 
@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/dashboard/security/2fa", web::get().to(totp_setup))
         .route("/dashboard/security/2fa", web::post().to(totp_enable))
+        .route("/dashboard/security/2fa/start", web::post().to(totp_start))
         .route(
             "/dashboard/security/2fa/disable",
             web::post().to(totp_disable),

@@ -193,37 +193,66 @@ pub(super) async fn revoke_other_sessions(
 pub(super) struct TotpSetupPage {
     pub(super) layout: Layout,
     pub(super) dash: Dash,
-    pub(super) secret: String,
-    pub(super) qr_svg: String,
+    /// None until a set-up is started.
+    pub(super) setup: Option<accounts::TotpSetup>,
     pub(super) error: Option<String>,
 }
 
+/// The set-up page: the pending secret when a set-up was started, else the button that starts
+/// one. Showing it changes nothing.
 pub(super) async fn totp_setup(
     state: web::Data<AppState>,
+    req: HttpRequest,
     signed_in: SignedIn,
 ) -> Result<HttpResponse, WebError> {
     if signed_in.user.totp_enabled {
         return Ok(see_other("/dashboard/security"));
     }
-    let setup = accounts::start_totp_setup(&state.accounts, &signed_in.user).await?;
+    let setup = accounts::pending_totp_setup(&state.accounts, &signed_in.user).await?;
+    Ok(totp_page(
+        &state,
+        &req,
+        &signed_in,
+        setup,
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// Starts a set-up: a new secret, kept until a code from the app confirms it.
+pub(super) async fn totp_start(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    if !signed_in.user.totp_enabled {
+        accounts::start_totp_setup(&state.accounts, &signed_in.user).await?;
+    }
+    Ok(see_other("/dashboard/security/2fa"))
+}
+
+fn totp_page(
+    state: &AppState,
+    req: &HttpRequest,
+    signed_in: &SignedIn,
+    setup: Option<accounts::TotpSetup>,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
     let page = TotpSetupPage {
-        layout: layout(&state, "Two-factor sign-in"),
-        dash: Dash::new(&state, &signed_in, "security"),
-        secret: setup.secret,
-        qr_svg: setup.qr_svg,
-        error: None,
+        layout: layout(state, "Two-factor sign-in"),
+        dash: Dash::new(state, signed_in, "security"),
+        setup,
+        error,
     };
-    let mut res = HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            page.render()
-                .map_err(|e| WebError::Internal(e.to_string()))?,
-        );
+    let mut res = render_with(page, req, status);
+    // The secret is on the page: no cache may keep it.
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
-    Ok(res)
+    res
 }
 
 #[derive(Deserialize)]
@@ -271,28 +300,19 @@ pub(super) async fn totp_enable(
         Err(e) => {
             let (message, status) = form_error(e)?;
             // A wrong code: show the same secret again so the app already set up still fits.
-            let user_id = signed_in.user.id.clone();
-            let pending = state
-                .db
-                .run(move |conn| repo::totp_state(conn, &user_id))
-                .await?;
-            let Some((secret, false, _)) = pending else {
+            let Some(setup) =
+                accounts::pending_totp_setup(&state.accounts, &signed_in.user).await?
+            else {
                 return Ok(see_other("/dashboard/security/2fa"));
             };
-            let url = crate::auth::totp::otpauth_url(
-                &secret,
-                &state.config.site.name,
-                &signed_in.user.email,
-            )
-            .unwrap_or_default();
-            let page = TotpSetupPage {
-                layout: layout(&state, "Two-factor sign-in"),
-                dash: Dash::new(&state, &signed_in, "security"),
-                qr_svg: crate::auth::totp::qr_svg(&url).unwrap_or_default(),
-                secret,
-                error: Some(message),
-            };
-            Ok(render_with(page, &req, status))
+            Ok(totp_page(
+                &state,
+                &req,
+                &signed_in,
+                Some(setup),
+                Some(message),
+                status,
+            ))
         }
     }
 }
