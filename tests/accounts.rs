@@ -1361,3 +1361,30 @@ fn two_factor_setup_page(server: &Server, http: &Client) -> String {
             .unwrap(),
     )
 }
+
+#[test]
+fn signed_in_pages_are_kept_by_no_cache() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    for path in [
+        "/dashboard",
+        "/dashboard/keys",
+        "/dashboard/usage",
+        "/dashboard/billing",
+        "/dashboard/security",
+        "/dashboard/profile",
+    ] {
+        let res = http.get(server.url(path)).send().unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["cache-control"], "no-store", "{path}");
+    }
+    let public = http.get(server.url("/pricing")).send().unwrap();
+    assert_ne!(
+        public
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+}

@@ -80,7 +80,15 @@ pub async fn envelope(
         _ => next.call(req).await?.map_into_left_body(),
     };
 
+    // Signed-in pages hold one person's data: no shared or back-button cache may keep them.
+    let private = {
+        let path = res.request().path();
+        path.starts_with("/dashboard") || path.starts_with("/admin")
+    };
     let headers = res.headers_mut();
+    if private && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     for (name, value) in SECURITY_HEADERS {
         let name = HeaderName::from_static(name);
         if !headers.contains_key(&name) {

@@ -484,16 +484,63 @@ async fn csp_report(body: web::Bytes) -> HttpResponse {
         "violated-directive",
     ]);
     let blocked = field(&["blocked-uri", "blockedURL"]);
+    // Anyone can post a report: only an origin or a short keyword of a safe alphabet reaches the
+    // log, never the text as sent, and at most a few lines a minute.
     let blocked_origin = url::Url::parse(&blocked)
+        .ok()
         .map(|u| u.origin().ascii_serialization())
-        .unwrap_or(blocked);
-    tracing::info!("content security policy blocked {blocked_origin:.100} ({directive:.40})");
+        .filter(|origin| origin != "null")
+        .unwrap_or_else(|| keyword(&blocked));
+    if csp_reports_allowed() {
+        tracing::info!(
+            "content security policy blocked {blocked_origin:.100} ({})",
+            keyword(&directive)
+        );
+    }
     HttpResponse::NoContent().finish()
+}
+
+/// A word of a CSP report (`script-src-elem`, `inline`, `eval`) as it is, or `other`.
+fn keyword(text: &str) -> String {
+    let word = text.len() <= 40
+        && !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if word {
+        text.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// CSP reports logged per minute, at most.
+const CSP_REPORTS_PER_MINUTE: u64 = 30;
+
+/// Whether another report may be logged this minute.
+fn csp_reports_allowed() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let minute = crate::clock::now_ms().max(0) as u64 / 60_000;
+    if WINDOW.swap(minute, Ordering::Relaxed) != minute {
+        COUNT.store(0, Ordering::Relaxed);
+    }
+    COUNT.fetch_add(1, Ordering::Relaxed) < CSP_REPORTS_PER_MINUTE
 }
 
 #[cfg(test)]
 mod tests {
-    use super::percent;
+    use super::{keyword, percent};
+
+    #[test]
+    fn report_words_reach_the_log_only_when_they_are_words() {
+        assert_eq!(keyword("script-src-elem"), "script-src-elem");
+        assert_eq!(keyword("inline"), "inline");
+        assert_eq!(keyword("x\nforged log line"), "other");
+        assert_eq!(keyword(&"a".repeat(41)), "other");
+        assert_eq!(keyword(""), "other");
+    }
 
     #[test]
     fn percentages_drop_trailing_zeros() {
