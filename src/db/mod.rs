@@ -105,11 +105,16 @@ impl Db {
             return Err(DbError::Missing { path });
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+            private_dir(dir).map_err(|source| DbError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
+        // SQLite gives the -wal and -shm files the main file's mode: 0600 covers all three.
+        private_file(&path).map_err(|source| DbError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
 
         {
             let conn = Connection::open(&path)?;
@@ -192,6 +197,10 @@ impl Db {
 
         let src = self.conn()?;
         let result = (|| {
+            private_file(&partial).map_err(|source| DbError::BackupIo {
+                path: partial.clone(),
+                source,
+            })?;
             let mut copy = Connection::open(&partial)?;
             {
                 use rusqlite::backup::{Backup, StepResult};
@@ -239,6 +248,32 @@ impl Db {
 /// lock first makes it wait its turn instead.
 pub fn write(conn: &mut Connection) -> Result<Transaction<'_>, DbError> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// Creates `dir` (and its parents) if missing; a directory made here is its owner's alone (0700).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` empty if missing, readable and writable by its owner only (0600); an existing
+/// file keeps the mode its operator gave it.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the database answers: a trivial query.
@@ -338,6 +373,28 @@ mod tests {
             err.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy)
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_directory_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = DatabaseConfig {
+            path: dir.path().join("data/inner/codexapi.db"),
+            ..DatabaseConfig::default()
+        };
+        let db = Db::open(&config, true).expect("open");
+        db.migrate().expect("migrate");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("data/inner")), 0o700);
+        assert_eq!(mode(&config.path), 0o600);
+        let wal = config.path.with_extension("db-wal");
+        assert!(wal.exists());
+        assert_eq!(mode(&wal), 0o600);
+        let copy = dir.path().join("copy.db");
+        db.backup(&copy).expect("backup");
+        assert_eq!(mode(&copy), 0o600);
     }
 
     #[test]
