@@ -1424,3 +1424,31 @@ fn a_conversation_can_move_between_provider_kinds() {
         "OpenAI's reasoning stays away from Claude"
     );
 }
+
+#[test]
+fn a_body_that_arrives_too_slowly_gets_a_408_in_the_callers_format() {
+    use std::io::{Read, Write};
+    let up = FakeUpstream::start();
+    let server = Server::start(&format!("{}\n[gateway]\nbody_idle_secs = 1\n", config(&up)));
+    let key = common::user_with_key(&server, "dev@example.test");
+    let address = server.base.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        tcp,
+        "POST /v1/messages HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\n\
+         anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n\
+         content-length: 1000\r\n\r\n{{\"model\""
+    )
+    .unwrap();
+    // Then nothing more: the rest of the 1000 bytes never comes.
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("\"type\":\"error\""),
+        "Anthropic's shape: {answer}"
+    );
+    assert!(answer.contains("too slowly"), "{answer}");
+    assert!(up.seen().is_empty(), "nothing went upstream");
+}

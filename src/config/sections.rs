@@ -587,6 +587,9 @@ impl ProviderConfig {
 pub struct GatewayConfig {
     /// Largest API request body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest pause while a request body arrives (eight times it for the whole body); a client
+    /// slower than that gets a 408.
+    pub body_idle_secs: u64,
     /// Let providers store requests (`store: true` from the client is honoured). Off: every
     /// Responses request goes upstream with `store: false`, and Chat requests without `store`.
     pub allow_upstream_storage: bool,
@@ -604,6 +607,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             max_body_bytes: 32 * 1024 * 1024,
+            body_idle_secs: 15,
             allow_upstream_storage: false,
             max_attempts: 3,
             breaker_failures: 5,

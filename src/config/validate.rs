@@ -228,6 +228,13 @@ impl Config {
             "accounts.reauthenticate_after_secs",
             self.accounts.reauthenticate_after_secs,
         )?;
+        within_a_day("gateway.body_idle_secs", gateway.body_idle_secs)?;
+        if gateway.body_idle_secs == 0 {
+            return Err(ConfigError::at(
+                "gateway.body_idle_secs",
+                "must be at least 1",
+            ));
+        }
         within_a_day(
             "gateway.breaker_cooldown_secs",
             gateway.breaker_cooldown_secs,

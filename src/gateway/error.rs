@@ -27,6 +27,8 @@ pub enum ErrorKind {
     InsufficientQuota,
     /// 413: body over the limit.
     TooLarge,
+    /// 408: the client sent its body too slowly.
+    SlowClient,
     /// 429: a limit was hit.
     RateLimited,
     /// 500: our fault.
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::Permission => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::SlowClient => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::InsufficientQuota => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,9 +62,10 @@ impl ErrorKind {
     /// The `type` of the OpenAI error object.
     fn openai_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {
-                "invalid_request_error"
-            }
+            ErrorKind::InvalidRequest
+            | ErrorKind::NotFound
+            | ErrorKind::TooLarge
+            | ErrorKind::SlowClient => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
@@ -76,7 +80,7 @@ impl ErrorKind {
     /// The `error.type` of the Anthropic error object.
     fn anthropic_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::InvalidRequest | ErrorKind::SlowClient => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::NotFound => "not_found_error",
@@ -96,6 +100,7 @@ impl ErrorKind {
             ErrorKind::Permission => "permission",
             ErrorKind::NotFound => "not_found",
             ErrorKind::TooLarge => "too_large",
+            ErrorKind::SlowClient => "slow_client",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::InsufficientQuota => "insufficient_quota",
             ErrorKind::Internal => "internal",

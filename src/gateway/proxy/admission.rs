@@ -2,6 +2,7 @@
 //! checked, and the headers that tell the client where it stands.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, web};
@@ -176,12 +177,35 @@ pub(super) fn credit_headers(
     }
 }
 
+/// Reads the body within its size limit and its time limits (`idle` between two pieces, eight
+/// times that in all), so that a client dribbling bytes cannot hold a connection for ever.
 pub(super) async fn read_body(
     payload: &mut web::Payload,
     limit: usize,
+    idle: Duration,
+) -> Result<web::Bytes, ApiError> {
+    let slow = || {
+        ApiError::new(
+            ErrorKind::SlowClient,
+            "The request body arrived too slowly; send it again.",
+        )
+    };
+    tokio::time::timeout(idle * 8, read_body_within(payload, limit, idle, slow))
+        .await
+        .unwrap_or_else(|_| Err(slow()))
+}
+
+async fn read_body_within(
+    payload: &mut web::Payload,
+    limit: usize,
+    idle: Duration,
+    slow: impl Fn() -> ApiError,
 ) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = tokio::time::timeout(idle, payload.next())
+        .await
+        .map_err(|_| slow())?
+    {
         let chunk = chunk.map_err(|_| {
             ApiError::new(
                 ErrorKind::InvalidRequest,
@@ -231,7 +255,8 @@ pub(super) async fn prepare(
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large(limit));
     }
-    let raw = read_body(&mut payload, limit).await?;
+    let idle = Duration::from_secs(gateway.config.gateway.body_idle_secs);
+    let raw = read_body(&mut payload, limit, idle).await?;
     let body: Value = serde_json::from_slice(&raw).map_err(|e| {
         // serde_json's message gives a position, never the text it choked on.
         ApiError::new(
