@@ -3,6 +3,7 @@
 //! command line) and refreshes the cache within half a second.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -71,6 +72,9 @@ pub struct KeyCache {
     db: Db,
     known: Arc<Cache<Vec<u8>, Arc<KeyInfo>>>,
     unknown: Arc<Cache<Vec<u8>, Instant>>,
+    /// Counts refreshes begun: a lookup that read the database before a refresh began may
+    /// hold a record the refresh was about to correct, and does not keep it.
+    refreshes: Arc<AtomicU64>,
 }
 
 impl KeyCache {
@@ -79,6 +83,7 @@ impl KeyCache {
             db,
             known: Arc::new(Cache::new(MAX_KNOWN)),
             unknown: Arc::new(Cache::new(MAX_NEGATIVE)),
+            refreshes: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -100,25 +105,37 @@ impl KeyCache {
         {
             return Ok(None);
         }
+        let before = self.refreshes.load(Ordering::SeqCst);
         let lookup = hash.clone();
         let found = self
             .db
             .run(move |conn| repo::key_check(conn, &lookup))
             .await?
             .map(|check| Arc::new(KeyInfo::from(check)));
-        match &found {
+        self.keep(hash, found.clone(), before);
+        Ok(found)
+    }
+
+    /// Remembers what a lookup read, `before` being the refresh count when it began reading.
+    fn keep(&self, hash: Vec<u8>, found: Option<Arc<KeyInfo>>, before: u64) {
+        match found {
             Some(info) => {
                 self.unknown.remove(&hash);
-                self.known.insert(hash, info.clone());
+                self.known.insert(hash.clone(), info);
+                // A refresh that began after the read may have missed this entry (a key
+                // revoked a moment ago): the entry is dropped and the next use reads again.
+                if self.refreshes.load(Ordering::SeqCst) != before {
+                    self.known.remove(&hash);
+                }
             }
             None => self.unknown.insert(hash, Instant::now()),
         }
-        Ok(found)
     }
 
     /// Reloads every cached key from the database and forgets the unknown ones (one of them
     /// may have just been created).
     fn refresh_all(&self, conn: &rusqlite::Connection) -> Result<(), DbError> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
         let hashes: Vec<Vec<u8>> = self.known.iter().map(|(hash, _)| hash).collect();
         for hash in hashes {
             match repo::key_check(conn, &hash)? {
@@ -175,4 +192,60 @@ pub fn presented_key(headers: &actix_web::http::header::HeaderMap) -> Option<Str
 /// Milliseconds now, for expiry checks.
 pub fn now() -> i64 {
     now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_with_a_key(dir: &std::path::Path) -> Db {
+        let config = crate::config::DatabaseConfig {
+            path: dir.join("keys.db"),
+            ..crate::config::DatabaseConfig::default()
+        };
+        let db = Db::open(&config, true).unwrap();
+        db.migrate().unwrap();
+        let conn = db.conn().unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+             VALUES ('u1', 'a@example.test', 'A', 'x', 0, 0);
+             INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
+             VALUES ('k1', 'u1', 'k', 'sk-cx-', x'{}', 0);",
+            hex::encode(token::sha256("sk-cx-secret"))
+        ))
+        .unwrap();
+        db
+    }
+
+    #[test]
+    fn a_lookup_overtaken_by_a_refresh_keeps_nothing_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with_a_key(dir.path());
+        let cache = KeyCache::new(db.clone());
+        let hash = token::sha256("sk-cx-secret");
+
+        // A lookup reads the key while it is still good...
+        let before = cache.refreshes.load(Ordering::SeqCst);
+        let read = repo::key_check(&db.conn().unwrap(), &hash)
+            .unwrap()
+            .map(|c| Arc::new(KeyInfo::from(c)));
+        assert!(read.as_ref().is_some_and(|k| !k.revoked));
+        // ...the key is revoked and the watcher's refresh runs before the lookup keeps it...
+        db.conn()
+            .unwrap()
+            .execute("UPDATE api_keys SET revoked_at = 1", [])
+            .unwrap();
+        cache.refresh_all(&db.conn().unwrap()).unwrap();
+        cache.keep(hash.clone(), read, before);
+        // ...so the stale record is not kept, and the next use reads the revocation.
+        assert!(cache.cached("sk-cx-secret").is_none());
+
+        // Without a refresh in between, a lookup's record is kept.
+        let before = cache.refreshes.load(Ordering::SeqCst);
+        let read = repo::key_check(&db.conn().unwrap(), &hash)
+            .unwrap()
+            .map(|c| Arc::new(KeyInfo::from(c)));
+        cache.keep(hash, read, before);
+        assert!(cache.cached("sk-cx-secret").is_some_and(|k| k.revoked));
+    }
 }
