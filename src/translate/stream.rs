@@ -672,6 +672,13 @@ impl Passthrough {
     }
 
     fn on_event(&mut self, event: &SseEvent, usage: &mut Option<Usage>) -> Vec<SseEvent> {
+        // What is no event of the format (an HTML error page, stray text) is not the client's
+        // to parse: it is left out, and the stream is closed properly in the end.
+        let chat_done =
+            matches!(self.wire, Wire::Chat | Wire::Completions) && event.data.trim() == "[DONE]";
+        if !chat_done && parse(event).is_none() {
+            return Vec::new();
+        }
         match self.wire {
             Wire::Chat | Wire::Completions => {
                 if event.data.trim() == "[DONE]" {

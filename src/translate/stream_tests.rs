@@ -1132,6 +1132,32 @@ fn garbage_events_never_panic_and_streams_still_close() {
 }
 
 #[test]
+fn in_pass_through_only_events_of_the_format_reach_the_client() {
+    for wire in [
+        Wire::Chat,
+        Wire::Responses,
+        Wire::Messages,
+        Wire::Completions,
+    ] {
+        let mut t = translator(wire, wire);
+        for junk in [
+            SseEvent::data("<html><body>502 Bad Gateway</body></html>"),
+            SseEvent::data("not json"),
+            SseEvent::data("[1,2,3]"),
+            SseEvent::named("message", ""),
+        ] {
+            assert!(t.on_event(&junk).is_empty(), "{wire:?}: {junk:?}");
+        }
+        let good = SseEvent::data("{\"type\":\"ping\"}");
+        assert_eq!(t.on_event(&good), vec![good.clone()], "{wire:?}");
+        // A stream of nothing but junk still ends as the format ends a failed stream.
+        let closing = t.finish(None);
+        assert!(!closing.is_empty(), "{wire:?}");
+        assert!(closing.iter().all(|e| !e.data.contains("<html>")));
+    }
+}
+
+#[test]
 fn client_ids_follow_the_client_format() {
     let upstream = raw(&[
         chat_chunk(json!({"content": "x"}), Some("stop")),
