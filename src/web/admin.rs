@@ -8,21 +8,12 @@ use askama_web::WebTemplate;
 use super::AppState;
 use super::dashboard::{Dash, layout};
 use super::error::WebError;
-use super::session::SignedIn;
+use super::session::Admin;
 use super::site::Layout;
-use crate::db::accounts::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/providers", web::get().to(providers))
         .route("/admin/flags", web::get().to(flags));
-}
-
-fn require_admin(signed_in: &SignedIn) -> Result<(), WebError> {
-    if signed_in.user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(WebError::NotFound)
-    }
 }
 
 /// One provider's health, written for people.
@@ -52,9 +43,8 @@ struct ProvidersPage {
 /// `GET /admin/providers`: each upstream provider and its health since the server started.
 async fn providers(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
+    Admin(signed_in): Admin,
 ) -> Result<ProvidersPage, WebError> {
-    require_admin(&signed_in)?;
     let rows = state
         .health
         .providers()
@@ -109,8 +99,7 @@ struct FlagsPage {
 
 /// `GET /admin/flags`: what needs an admin's attention (disputed payments, payments that did not
 /// match their checkout), newest first.
-async fn flags(state: web::Data<AppState>, signed_in: SignedIn) -> Result<FlagsPage, WebError> {
-    require_admin(&signed_in)?;
+async fn flags(state: web::Data<AppState>, Admin(signed_in): Admin) -> Result<FlagsPage, WebError> {
     let flags = state
         .db
         .run(|conn| crate::db::billing::open_flags(conn, 200))

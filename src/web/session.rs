@@ -156,6 +156,31 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// The signed-in administrator of a request. Anyone else, signed in or not, gets the site's 404:
+/// the admin pages do not admit that they exist.
+pub struct Admin(pub SignedIn);
+
+impl FromRequest for Admin {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Admin, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load(req).await? {
+                Some(s)
+                    if !s.mfa_pending
+                        && s.user.role == crate::db::accounts::Role::Admin
+                        && s.user.status == Status::Active =>
+                {
+                    Ok(Admin(s))
+                }
+                _ => Err(WebError::NotFound),
+            }
+        })
+    }
+}
+
 impl FromRequest for MaybeSignedIn {
     type Error = WebError;
     type Future = Pin<Box<dyn Future<Output = Result<MaybeSignedIn, WebError>>>>;
