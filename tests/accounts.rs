@@ -1388,3 +1388,34 @@ fn signed_in_pages_are_kept_by_no_cache() {
         Some("no-store")
     );
 }
+
+#[test]
+fn a_session_cannot_be_used_to_guess_the_password() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let http = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    let page = text(http.get(server.url("/dashboard/profile")).send().unwrap());
+    let token = csrf(&page);
+    let statuses: Vec<u16> = (0..8)
+        .map(|i| {
+            http.post(server.url("/dashboard/profile/email"))
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("email", "new@example.test"),
+                    ("password", format!("guess-number-{i}").as_str()),
+                ])
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(&statuses[..6], [400; 6], "{statuses:?}");
+    assert_eq!(&statuses[6..], [429; 2], "{statuses:?}");
+    // The same lock guards signing in: guesses through the profile count there too.
+    let other = browser(&server);
+    assert_eq!(
+        sign_in(&other, &server, "ada@example.test", PASSWORD).status(),
+        429
+    );
+}
