@@ -128,3 +128,101 @@ fn syntax_errors_are_one_line() {
     assert!(err.starts_with("config error: "), "{err}");
     assert!(!err.contains('\n'), "{err}");
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Lines that look like the config file: known sections and keys, values of every type,
+    /// and broken syntax now and then.
+    fn config_line() -> impl Strategy<Value = String> {
+        let section = prop::sample::select(vec![
+            "[server]",
+            "[database]",
+            "[gateway]",
+            "[accounts]",
+            "[billing]",
+            "[smtp]",
+            "[[providers]]",
+            "[[models]]",
+            "[[tiers]]",
+            "[nope]",
+            "[server",
+        ])
+        .prop_map(str::to_owned);
+        let key = prop::sample::select(vec![
+            "listen",
+            "path",
+            "max_body_bytes",
+            "body_idle_secs",
+            "breaker_cooldown_secs",
+            "reauthenticate_after_secs",
+            "signup",
+            "mode",
+            "currency",
+            "host",
+            "port",
+            "name",
+            "kind",
+            "base_url",
+            "id",
+            "routes",
+            "price",
+            "first_byte_timeout_secs",
+            "unknown_key",
+        ]);
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-z0-9:/.\\-]{0,20}".prop_map(|s| format!("\"{s}\"")),
+            Just("true".to_owned()),
+            Just("[1, \"x\"]".to_owned()),
+            Just("{ input = 1, output = \"2.5\" }".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("\"unterminated".to_owned()),
+        ];
+        prop_oneof![
+            section,
+            (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            "[ -~]{0,30}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Whatever the file holds, loading it gives a config or one line naming the problem,
+        /// never a panic.
+        #[test]
+        fn any_file_loads_or_fails_on_one_line(lines in prop::collection::vec(config_line(), 0..12)) {
+            let toml = lines.join("\n");
+            match load(&toml, &[]) {
+                Ok(_) => {}
+                Err(e) => {
+                    let line = e.to_string();
+                    prop_assert!(!line.contains('\n'), "{line}");
+                    prop_assert!(line.starts_with("config error: "), "{line}");
+                }
+            }
+        }
+
+        /// Environment values, whatever their text, do the same.
+        #[test]
+        fn any_environment_value_loads_or_fails_on_one_line(
+            key in prop::sample::select(vec![
+                "CODEXAPI_SERVER__LISTEN",
+                "CODEXAPI_GATEWAY__MAX_BODY_BYTES",
+                "CODEXAPI_GATEWAY__BODY_IDLE_SECS",
+                "CODEXAPI_ACCOUNTS__SIGNUP",
+                "CODEXAPI_BILLING__MODE",
+                "CODEXAPI_SERVER__TRUSTED_PROXIES",
+                "CODEXAPI_NOPE__X",
+            ]),
+            value in "[ -~]{0,40}",
+        ) {
+            if let Err(e) = load("", &[(key, value.as_str())]) {
+                prop_assert!(!e.to_string().contains('\n'), "{e}");
+            }
+        }
+    }
+}
