@@ -209,6 +209,26 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the process with SIGKILL (no shutdown of any kind) and starts a new one on the same
+    /// data directory and config.
+    pub fn kill_and_restart(mut self) -> Server {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let mut cmd = command(dir.path());
+        cmd.arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .arg("serve")
+            .env("CODEXAPI_SERVER__WORKERS", "2")
+            .env("CODEXAPI_LOG__LEVEL", "info")
+            .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0");
+        Server::spawn(cmd, dir)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take()
