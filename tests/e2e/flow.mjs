@@ -14,6 +14,7 @@
 // A PNG screenshot of every step goes to SHOTS. Any failed expectation ends the script with a
 // non-zero exit and one line saying what was expected, where, and which screenshot shows it.
 
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -63,6 +64,23 @@ let browser;
 let page;
 let lastShot = '(none yet)';
 const pageErrors = [];
+
+/// The code an authenticator app shows now for a base32 secret (RFC 6238: SHA-1, 30 s, 6 digits).
+function totp(secret) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const mac = createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, '0');
+}
 
 async function shot(name) {
   lastShot = join(SHOTS, `${name}.png`);
@@ -245,6 +263,31 @@ async function rest() {
   expect(status === 'Revoked', `after revoking, the key's status is ${JSON.stringify(status)}, expected "Revoked"`);
   expect((await revokedRow.getByRole('link', { name: /Revoke/ }).count()) === 0, 'a revoked key still has a Revoke link');
   await shot('11-key-revoked');
+
+  // Two-factor sign-in: looking at the set-up page makes nothing; starting it shows the code to
+  // scan; the app's code turns it on and the recovery codes are shown once.
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Security' }));
+  await expectHeading('Security', 'security page');
+  await clickAndLoad(page.getByRole('link', { name: 'Set up two-factor sign-in' }));
+  await expectHeading('Set up two-factor sign-in', 'two-factor set-up');
+  expect((await page.locator('#totp-secret').count()) === 0, 'the set-up page shows a secret before it was started');
+  await clickAndLoad(page.getByRole('button', { name: 'Show the code to scan' }));
+  await expectPath('/dashboard/security/2fa', 'after starting the set-up');
+  expect(await page.locator('.totp-qr svg').isVisible(), 'no QR code to scan');
+  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  expect(/^[A-Z2-7]{32}$/.test(secret), `the secret shown is ${JSON.stringify(secret)}`);
+  await shot('11b-two-factor-scan');
+  await page.getByLabel('6-digit code').fill(totp(secret));
+  await clickAndLoad(page.getByRole('button', { name: 'Turn on two-factor sign-in' }));
+  await expectHeading('Two-factor sign-in is on', 'after turning two-factor sign-in on');
+  const codes = (await page.locator('#recovery-codes').innerText()).trim().split(/\s+/);
+  expect(codes.length === 10, `${codes.length} recovery codes shown, expected 10`);
+  await shot('11c-recovery-codes');
+  // And off again, with the password, so the later sign-ins of this flow need none.
+  await page.goto(`${BASE}/dashboard/security`);
+  await page.locator('#totp-off-password').fill(PASSWORD);
+  await clickAndLoad(page.getByRole('button', { name: 'Turn off two-factor sign-in' }));
+  await expectPath('/dashboard/security?notice=2fa-off', 'after turning two-factor sign-in off');
 
   // Top up through the (fake) Stripe payment page; the balance shows the credit on return.
   await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Billing' }));
