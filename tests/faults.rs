@@ -101,3 +101,121 @@ fn kill_9_under_load_loses_no_answered_request() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// Upstreams that go wrong in the ways real ones do, before or while answering.
+#[test]
+fn a_broken_upstream_gives_a_prompt_error_in_the_callers_format_and_leaks_no_slot() {
+    let up = FakeUpstream::start();
+    let closed = common::free_port();
+    let config = format!(
+        r#"{providers}
+[[providers]]
+name = "gone"
+kind = "openai_compatible"
+base_url = "http://127.0.0.1:{closed}/v1"
+api_key = "upstream-secret-gone"
+
+[[models]]
+id = "refused"
+routes = [{{ provider = "gone", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "html"
+routes = [{{ provider = "compat", model = "html" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "huge"
+routes = [{{ provider = "compat", model = "huge" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "garbage"
+routes = [{{ provider = "compat", model = "garbage" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "drop"
+routes = [{{ provider = "compat", model = "drop" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "fine"
+routes = [{{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[tiers]]
+name = "default"
+concurrent_requests = 1
+"#,
+        providers = up.providers_toml()
+    );
+    let server = Server::start(&config);
+    let key = common::user_with_key(&server, "dev@example.test");
+    let http = common::client();
+    let mut cases = 0;
+    // Garbage and a cut connection are faults of streams; the others of any answer.
+    for (model, streams) in [
+        ("refused", &[false, true][..]),
+        ("html", &[false, true]),
+        ("huge", &[false, true]),
+        ("garbage", &[true]),
+        ("drop", &[true]),
+    ] {
+        for (path, &stream) in ["/v1/chat/completions", "/v1/messages"]
+            .into_iter()
+            .flat_map(|path| streams.iter().map(move |s| (path, s)))
+        {
+            let anthropic = path == "/v1/messages";
+            let mut request = http.post(server.url(path)).bearer_auth(&key).json(&json!({
+                "model": model, "stream": stream, "max_tokens": 50,
+                "messages": [{"role": "user", "content": "hi"}],
+            }));
+            if anthropic {
+                request = request.header("anthropic-version", "2023-06-01");
+            }
+            let started = Instant::now();
+            let res = request.send().unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().unwrap();
+            cases += 1;
+            let what = format!("{model} {path} stream={stream}: {status} {body:.300}");
+            assert!(started.elapsed() < Duration::from_secs(10), "slow: {what}");
+            if status == 200 {
+                // The stream had begun: it ends with the format's own error.
+                assert!(stream, "{what}");
+                if anthropic {
+                    assert!(body.contains("event: error"), "{what}");
+                } else {
+                    assert!(
+                        body.contains("\"error\"") && body.contains("[DONE]"),
+                        "{what}"
+                    );
+                }
+            } else {
+                assert!((500..600).contains(&status), "{what}");
+                let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}"));
+                if anthropic {
+                    assert_eq!(error["type"], "error", "{what}");
+                    assert!(error["error"]["message"].is_string(), "{what}");
+                } else {
+                    assert!(error["error"]["message"].is_string(), "{what}");
+                }
+            }
+            assert!(
+                !body.contains("<html>"),
+                "the provider's page reached the client: {what}"
+            );
+        }
+    }
+    assert_eq!(cases, 16);
+    // With one request at a time allowed, a free slot shows that none of the above kept one.
+    let res = http
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "fine", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -206,6 +206,19 @@ async fn handle(
                 "message": "Incorrect API key provided: sk-op****WXYZ. You can find your API key at https://platform.openai.com/account/api-keys.",
                 "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
         }
+        "html" => {
+            // A proxy in front of the provider answering with its own error page.
+            return HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html><body><h1>Service Unavailable</h1></body></html>");
+        }
+        "huge" => {
+            // An answer far beyond any model's output: 20 MiB of JSON.
+            let filler = "x".repeat(20 << 20);
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body(format!("{{\"filler\": \"{filler}\"}}"));
+        }
         "bad-request" => return HttpResponse::BadRequest().json(json!({"error": {"message": "upstream says the request is wrong", "type": "invalid_request_error"}})),
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         _ => {}

@@ -13,7 +13,7 @@ use crate::db::usage::Outcome;
 use crate::gateway::error::{ApiError, ErrorKind};
 use crate::gateway::providers::Candidate;
 use crate::gateway::tokens;
-use crate::translate::sse::{SseEvent, SseParser};
+use crate::translate::sse::{MAX_EVENT_BYTES, SseEvent, SseParser};
 use crate::translate::{self, StreamTranslator, Usage, Wire};
 
 use super::meter::Meter;
@@ -31,6 +31,16 @@ pub(super) async fn respond_whole(
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = upstream.stream.next().await {
         match chunk {
+            // A whole answer is far smaller than one streamed event may be; one that is not is
+            // no answer, and it is not held in memory.
+            Ok(chunk) if bytes.len() + chunk.len() > MAX_EVENT_BYTES => {
+                let e = ApiError::new(
+                    ErrorKind::BadGateway,
+                    "The model provider's answer is larger than this server accepts.",
+                );
+                meter.settle(502, Outcome::Failed, Some(e.kind)).await;
+                return e.response(dialect);
+            }
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(_) => {
                 let e = ApiError::new(
