@@ -219,3 +219,70 @@ concurrent_requests = 1
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// Another process holds the database's write lock for longer than the busy timeout.
+#[test]
+fn a_database_locked_by_another_process_fails_requests_cleanly_and_then_recovers() {
+    let up = FakeUpstream::start();
+    let config = format!(
+        "{}\n[database]\nbusy_timeout_ms = 500\n\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n",
+        up.providers_toml()
+    );
+    let server = Server::start(&config);
+    let key = common::user_with_key(&server, "dev@example.test");
+    let http = common::client();
+    let ask = || {
+        http.post(server.url("/v1/messages"))
+            .bearer_auth(&key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "chat-model", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(ask().status(), 200);
+    let browser = common::signed_in(&server, "dev@example.test");
+
+    let holder = Connection::open(server.db_path()).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The answer is given (the provider already worked on it) and its row waits in memory...
+    assert_eq!(ask().status(), 200);
+    // ...and until it is written, new requests are refused in the caller's format, promptly.
+    let started = Instant::now();
+    let res = ask();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The dashboard says it cannot reach its data, with a 503, not a 500.
+    let page = browser
+        .get(server.url("/dashboard/usage"))
+        .send()
+        .unwrap()
+        .status();
+    assert!(page == 503 || page == 200, "{page}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+
+    // Once the lock is gone the kept row is written and requests are taken again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ask().status() != 200 {
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let conn = Connection::open(server.db_path()).unwrap();
+    let (answered, debits): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM usage WHERE status = 200),
+                    (SELECT count(*) FROM ledger WHERE kind = 'usage')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        answered >= 3,
+        "the answer given while locked has its row: {answered}"
+    );
+    assert_eq!(answered, debits);
+    assert_eq!(ask().status(), 200, "served again once the lock is gone");
+}

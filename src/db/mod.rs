@@ -68,6 +68,30 @@ pub enum DbError {
     TaskFailed,
 }
 
+impl DbError {
+    /// The database cannot be used for now (locked by another process, full, read-only, out of
+    /// connections), as opposed to a fault in the request or the program: worth a 503 and a
+    /// retry.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            DbError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::DiskFull
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::SystemIoFailure
+                )
+            ),
+            DbError::Pool(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A pool of connections to one SQLite file.
 #[derive(Clone)]
 pub struct Db {

@@ -2,6 +2,7 @@
 //! rows in batches (group commit) on a thread of its own. A request that waits for its row
 //! learns only after the row is durable, so a completed response is never lost from billing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ use crate::translate::Usage;
 const MAX_BATCH: usize = 512;
 /// How often the writer looks for wallet changes made elsewhere (top-ups, grants, the CLI).
 const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// How often rows the database would not take are tried again.
+const BACKLOG_RETRY: Duration = Duration::from_millis(500);
 
 /// A model's prices as they apply to one account: the rate card times the tier's multiplier.
 #[derive(Debug, Clone)]
@@ -172,6 +175,8 @@ enum Job {
 #[derive(Clone)]
 pub struct UsageWriter {
     jobs: mpsc::Sender<Job>,
+    /// Rows the database would not take, waiting to be written again.
+    backlog: Arc<AtomicUsize>,
 }
 
 impl UsageWriter {
@@ -184,17 +189,27 @@ impl UsageWriter {
         alert: Option<Box<dyn BalanceAlert>>,
     ) -> std::io::Result<(UsageWriter, JoinHandle<()>)> {
         let (jobs, queue) = mpsc::channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
             db,
             wallets,
             alert,
             marker: None,
             checked: None,
+            backlog: Vec::new(),
+            backlog_len: backlog.clone(),
+            next_try: None,
         };
         let handle = std::thread::Builder::new()
             .name("usage-writer".to_owned())
             .spawn(move || writer.run(queue))?;
-        Ok((UsageWriter { jobs }, handle))
+        Ok((UsageWriter { jobs, backlog }, handle))
+    }
+
+    /// Whether usage cannot be recorded now (the database would not take the last rows). New
+    /// requests are then refused: an answer that could not be billed must not be given.
+    pub fn stalled(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) > 0
     }
 
     fn send(&self, pending: Pending) {
@@ -263,7 +278,17 @@ struct Writer {
     /// The newest ledger row written by others, as last seen.
     marker: Option<i64>,
     checked: Option<Instant>,
+    /// Rows already answered that the database would not take yet, with their holds: kept in
+    /// order and written as soon as it takes them again.
+    backlog: Vec<Pending>,
+    backlog_len: Arc<AtomicUsize>,
+    /// When to try the backlog again.
+    next_try: Option<Instant>,
 }
+
+/// Rows kept for a database that will not take them, at most; past this the oldest are given up
+/// (with an error in the log), and the server refuses requests all along anyway.
+const MAX_BACKLOG: usize = 100_000;
 
 impl Writer {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
@@ -273,10 +298,14 @@ impl Writer {
             let first = match queue.recv_timeout(WATCH_EVERY) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.retry_backlog();
                     self.follow_wallets();
                     continue;
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.flush_backlog_before_exit();
+                    return;
+                }
             };
             if self.checked.is_none_or(|at| at.elapsed() >= WATCH_EVERY) {
                 self.follow_wallets();
@@ -306,27 +335,107 @@ impl Writer {
                     let _ = done.send(());
                 }
             }
+            self.retry_backlog();
             if batch.is_empty() {
                 continue;
             }
-            let ok = self.write(&batch);
-            for pending in batch {
-                let row = &pending.row;
-                match (ok, pending.hold) {
-                    (true, Some(hold)) => self.wallets.settle(hold, row.cost, row.at),
-                    (true, None) => {
-                        if let Some(user) = &row.user_id {
-                            self.wallets
-                                .apply_cost(user, row.key_id.as_deref(), row.cost, row.at);
-                        }
-                    }
-                    // Not written: nothing was charged; dropping the hold gives it back.
-                    (false, hold) => drop(hold),
-                }
-                if let Some(done) = pending.done {
-                    let _ = done.send(ok);
-                }
+            // Behind a backlog, new rows wait their turn so that rows commit in order.
+            let ok = self.backlog.is_empty() && self.write(&batch);
+            if ok {
+                self.settle(batch, true);
+            } else {
+                self.keep(batch);
             }
+        }
+        self.flush_backlog_before_exit();
+    }
+
+    /// Applies committed rows to the wallets and tells who waits for them.
+    fn settle(&self, batch: Vec<Pending>, ok: bool) {
+        for pending in batch {
+            let row = &pending.row;
+            match (ok, pending.hold) {
+                (true, Some(hold)) => self.wallets.settle(hold, row.cost, row.at),
+                (true, None) => {
+                    if let Some(user) = &row.user_id {
+                        self.wallets
+                            .apply_cost(user, row.key_id.as_deref(), row.cost, row.at);
+                    }
+                }
+                // Given up: nothing was charged; dropping the hold gives it back.
+                (false, hold) => drop(hold),
+            }
+            if let Some(done) = pending.done {
+                let _ = done.send(ok);
+            }
+        }
+    }
+
+    /// Keeps rows the database would not take: their holds stay reserved, and who waits for
+    /// them is told now (the answer is out already) rather than held up.
+    fn keep(&mut self, batch: Vec<Pending>) {
+        for mut pending in batch {
+            if let Some(done) = pending.done.take() {
+                let _ = done.send(false);
+            }
+            self.backlog.push(pending);
+        }
+        if self.backlog.len() > MAX_BACKLOG {
+            let excess = self.backlog.len() - MAX_BACKLOG;
+            tracing::error!("{excess} usage rows could not be written and were given up");
+            let given_up: Vec<Pending> = self.backlog.drain(..excess).collect();
+            self.settle(given_up, false);
+        }
+        self.backlog_len
+            .store(self.backlog.len(), Ordering::Relaxed);
+        self.next_try
+            .get_or_insert_with(|| Instant::now() + BACKLOG_RETRY);
+    }
+
+    /// Writes the backlog if it is time to try again; on success the server takes requests again.
+    fn retry_backlog(&mut self) {
+        if self.backlog.is_empty() || self.next_try.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let backlog = std::mem::take(&mut self.backlog);
+        let mut written = 0;
+        for chunk in backlog.chunks(MAX_BATCH) {
+            if !self.write_once(chunk) {
+                break;
+            }
+            written += chunk.len();
+        }
+        let mut backlog = backlog;
+        let done: Vec<Pending> = backlog.drain(..written).collect();
+        self.settle(done, true);
+        self.backlog = backlog;
+        self.backlog_len
+            .store(self.backlog.len(), Ordering::Relaxed);
+        if self.backlog.is_empty() {
+            self.next_try = None;
+            tracing::warn!("usage rows are written again; requests are taken again");
+        } else {
+            self.next_try = Some(Instant::now() + BACKLOG_RETRY);
+        }
+    }
+
+    /// At shutdown, a few last tries for rows still kept.
+    fn flush_backlog_before_exit(&mut self) {
+        for _ in 0..5 {
+            if self.backlog.is_empty() {
+                return;
+            }
+            self.next_try = None;
+            self.retry_backlog();
+            if !self.backlog.is_empty() {
+                std::thread::sleep(BACKLOG_RETRY);
+            }
+        }
+        if !self.backlog.is_empty() {
+            tracing::error!(
+                "{} usage rows could not be written before the server stopped",
+                self.backlog.len()
+            );
         }
     }
 
@@ -346,39 +455,47 @@ impl Writer {
         }
     }
 
+    /// Commits a batch, trying three times in quick succession.
     fn write(&self, batch: &[Pending]) -> bool {
+        for attempt in 0..3 {
+            if self.write_once(batch) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50 << attempt));
+        }
+        tracing::error!(
+            "{} usage rows could not be written; they are kept, and requests are refused until they are",
+            batch.len()
+        );
+        false
+    }
+
+    /// One attempt at committing a batch: rows, bills and ledger in one transaction.
+    fn write_once(&self, batch: &[Pending]) -> bool {
         let rows: Vec<&UsageRow> = batch.iter().map(|p| &p.row).collect();
         let prepaid = self.wallets.mode() == BillingMode::Prepaid;
-        for attempt in 0..3 {
-            let mut alerted = false;
-            let result = self.db.conn().and_then(|mut conn| {
-                let tx = crate::db::write(&mut conn)?;
-                let ids = insert_rows(&tx, &rows)?;
-                for (row, id) in rows.iter().zip(ids) {
-                    alerted |= self.bill(&tx, row, id, prepaid)?;
+        let mut alerted = false;
+        let result = self.db.conn().and_then(|mut conn| {
+            let tx = crate::db::write(&mut conn)?;
+            let ids = insert_rows(&tx, &rows)?;
+            for (row, id) in rows.iter().zip(ids) {
+                alerted |= self.bill(&tx, row, id, prepaid)?;
+            }
+            tx.commit()?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                if alerted && let Some(alert) = &self.alert {
+                    alert.committed();
                 }
-                tx.commit()?;
-                Ok(())
-            });
-            match result {
-                Ok(()) => {
-                    if alerted && let Some(alert) = &self.alert {
-                        alert.committed();
-                    }
-                    return true;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "writing {} usage rows failed (attempt {}): {e}",
-                        rows.len(),
-                        attempt + 1
-                    );
-                    std::thread::sleep(Duration::from_millis(50 << attempt));
-                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!("writing {} usage rows failed: {e}", rows.len());
+                false
             }
         }
-        tracing::error!("{} usage rows could not be written", rows.len());
-        false
     }
 
     /// Charges one committed row: the key's and the month's spend, and in prepaid mode the

@@ -172,11 +172,13 @@ impl Gateway {
             };
         }
         let found = self.keys.lookup(&secret).await.map_err(|e| {
+            let kind = if e.is_unavailable() {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Internal
+            };
             tracing::error!("key lookup failed: {e}");
-            ApiError::new(
-                ErrorKind::Internal,
-                "The server could not check the API key.",
-            )
+            ApiError::new(kind, "The server could not check the API key.")
         })?;
         found.ok_or_else(|| match self.bad_keys.attempt(&address) {
             Err(wait) => too_many_bad_keys(wait),

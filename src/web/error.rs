@@ -90,6 +90,7 @@ impl ResponseError for WebError {
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::SignIn { .. } | WebError::Redirect(_) => StatusCode::SEE_OTHER,
             WebError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Db(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Db(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +115,14 @@ impl ResponseError for WebError {
                 "Too many attempts",
                 format!("Please wait {retry_after_secs} seconds and try again."),
             ),
+            WebError::Db(e) if e.is_unavailable() => {
+                tracing::warn!("request refused, the database is unavailable: {e}");
+                (
+                    "Unavailable for a moment",
+                    "The server cannot reach its data right now. Please try again in a moment."
+                        .to_owned(),
+                )
+            }
             WebError::Db(e) => {
                 tracing::error!("request failed: {e}");
                 (

@@ -245,6 +245,16 @@ pub(super) async fn prepare(
     if let Some(reason) = key.refusal(now_ms()) {
         return Err(ApiError::new(ErrorKind::Permission, reason));
     }
+    // An answer that cannot be billed is not given: while the database will not take usage
+    // rows, new requests wait outside.
+    if gateway.usage.stalled() {
+        let mut error = ApiError::new(
+            ErrorKind::Unavailable,
+            "The server cannot record usage right now. Try again in a moment.",
+        );
+        error.retry_after_secs = Some(5);
+        return Err(error);
+    }
 
     let limit = gateway.config.gateway.max_body_bytes;
     let declared = req
