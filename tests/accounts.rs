@@ -1419,3 +1419,102 @@ fn a_session_cannot_be_used_to_guess_the_password() {
         429
     );
 }
+
+#[test]
+fn sessions_resist_fixation_reuse_and_another_users_hands() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let ada = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    let _eve = confirmed_user(&server, &smtp, "Eve", "eve@example.test");
+
+    // Eve cannot end Ada's session by its id.
+    let ada_session: String = db(&server)
+        .query_row(
+            "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE u.email = 'ada@example.test'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let eve = browser(&server);
+    sign_in(&eve, &server, "eve@example.test", PASSWORD);
+    let page = text(eve.get(server.url("/dashboard/security")).send().unwrap());
+    let res = eve
+        .post(server.url(&format!("/dashboard/sessions/{ada_session}/revoke")))
+        .form(&[("csrf", csrf(&page))])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        ada.get(server.url("/dashboard")).send().unwrap().status(),
+        200,
+        "Ada is still signed in"
+    );
+
+    // A session token planted before the sign-in is not the one used after it.
+    let planted = "a".repeat(64);
+    let raw = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = raw
+        .post(server.url("/login"))
+        .header("cookie", format!("codexapi_session={planted}"))
+        .header("origin", &server.base)
+        .form(&[("email", "ada@example.test"), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains(&planted), "{cookie}");
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    // After signing out, the old token opens nothing.
+    let with = |token: &str| {
+        raw.get(server.url("/dashboard"))
+            .header("cookie", format!("codexapi_session={token}"))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(with(&token).status(), 200);
+    let page = with(&token).text().unwrap();
+    let res = raw
+        .post(server.url("/logout"))
+        .header("cookie", format!("codexapi_session={token}"))
+        .header("origin", &server.base)
+        .form(&[("csrf", csrf(&page))])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = with(&token);
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login"));
+}
+
+#[test]
+fn emailed_links_ignore_the_host_header() {
+    let smtp = SmtpServer::start();
+    let server = Server::start(&config_with_smtp(&smtp, ""));
+    let _ada = confirmed_user(&server, &smtp, "Ada", "ada@example.test");
+    let res = browser(&server)
+        .post(server.url("/forgot"))
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .form(&[("email", "ada@example.test")])
+        .send()
+        .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let mail = mail_about(&smtp, "ada@example.test", "reset");
+    assert!(!mail.text.contains("evil.example"), "{}", mail.text);
+    assert!(
+        mail.text.contains(&format!("{}/reset?token=", server.base)),
+        "{}",
+        mail.text
+    );
+}
