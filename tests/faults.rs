@@ -1,6 +1,7 @@
-//! Faults of the process itself: killed without warning under load, the server comes back with
-//! a sound database, a row and a debit for every answer a client received, and a ledger that
-//! balances.
+//! Faults: of the process (killed without warning under load, it comes back with a sound
+//! database, a row and a debit for every answer a client received, a ledger that balances), of
+//! the upstream (every way it breaks gives the client a prompt error in its own format), and of
+//! the database (locked by another process: nothing answered is lost, new requests wait).
 
 // Tests and benchmarks: a failed step fails the run at once, with its reason.
 #![allow(
@@ -102,7 +103,9 @@ fn kill_9_under_load_loses_no_answered_request() {
     assert_eq!(res.status(), 200);
 }
 
-/// Upstreams that go wrong in the ways real ones do, before or while answering.
+/// Upstreams that go wrong in the ways real ones do, before or while answering: a refused
+/// connection, a name that does not resolve, an HTML page with status 200, an answer of 20 MiB,
+/// a storm of 429s, garbage in a stream, a stream cut midway and one that falls silent.
 #[test]
 fn a_broken_upstream_gives_a_prompt_error_in_the_callers_format_and_leaks_no_slot() {
     let up = FakeUpstream::start();
@@ -140,6 +143,35 @@ id = "drop"
 routes = [{{ provider = "compat", model = "drop" }}]
 price = {{ input = 1, output = 2 }}
 
+[[providers]]
+name = "unresolvable"
+kind = "openai_compatible"
+base_url = "http://codexapi-test.invalid/v1"
+api_key = "upstream-secret-unresolvable"
+connect_timeout_secs = 2
+
+[[providers]]
+name = "quiet"
+kind = "openai_compatible"
+base_url = "{base}"
+api_key = "upstream-secret-quiet"
+idle_timeout_secs = 1
+
+[[models]]
+id = "nowhere"
+routes = [{{ provider = "unresolvable", model = "upstream-chat" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "trickle"
+routes = [{{ provider = "quiet", model = "trickle" }}]
+price = {{ input = 1, output = 2 }}
+
+[[models]]
+id = "storm"
+routes = [{{ provider = "compat", model = "fail-429" }}]
+price = {{ input = 1, output = 2 }}
+
 [[models]]
 id = "fine"
 routes = [{{ provider = "compat", model = "upstream-chat" }}]
@@ -149,7 +181,8 @@ price = {{ input = 1, output = 2 }}
 name = "default"
 concurrent_requests = 1
 "#,
-        providers = up.providers_toml()
+        providers = up.providers_toml(),
+        base = up.base
     );
     let server = Server::start(&config);
     let key = common::user_with_key(&server, "dev@example.test");
@@ -160,8 +193,11 @@ concurrent_requests = 1
         ("refused", &[false, true][..]),
         ("html", &[false, true]),
         ("huge", &[false, true]),
+        ("nowhere", &[false, true]),
+        ("storm", &[false, true]),
         ("garbage", &[true]),
         ("drop", &[true]),
+        ("trickle", &[true]),
     ] {
         for (path, &stream) in ["/v1/chat/completions", "/v1/messages"]
             .into_iter()
@@ -194,7 +230,11 @@ concurrent_requests = 1
                     );
                 }
             } else {
-                assert!((500..600).contains(&status), "{what}");
+                // A provider's 429 storm is passed on as the client's 429, with when to retry.
+                assert!(
+                    (500..600).contains(&status) || (model == "storm" && status == 429),
+                    "{what}"
+                );
                 let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}"));
                 if anthropic {
                     assert_eq!(error["type"], "error", "{what}");
@@ -209,7 +249,7 @@ concurrent_requests = 1
             );
         }
     }
-    assert_eq!(cases, 16);
+    assert_eq!(cases, 26);
     // With one request at a time allowed, a free slot shows that none of the above kept one.
     let res = http
         .post(server.url("/v1/chat/completions"))

@@ -218,6 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_made_up_keys_is_remembered_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(db_with_a_key(dir.path()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for i in 0..3 * MAX_NEGATIVE {
+                let found = cache.lookup(&format!("sk-cx-made-up-{i}")).await.unwrap();
+                assert!(found.is_none());
+            }
+            assert!(cache.lookup("sk-cx-secret").await.unwrap().is_some());
+        });
+        assert!(
+            cache.unknown.len() <= MAX_NEGATIVE,
+            "{}",
+            cache.unknown.len()
+        );
+        assert_eq!(cache.known.len(), 1);
+    }
+
+    #[test]
     fn a_lookup_overtaken_by_a_refresh_keeps_nothing_stale() {
         let dir = tempfile::tempdir().unwrap();
         let db = db_with_a_key(dir.path());

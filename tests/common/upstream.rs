@@ -296,6 +296,23 @@ async fn handle(
                 .streaming(stream);
         }
         "garbage" => payload = "data: {this is not json\n\n".to_owned(),
+        "trickle" => {
+            // The first event, then a silence far longer than any idle timeout a test sets.
+            let first =
+                web::Bytes::from(payload[..payload.find("\n\n").map_or(0, |at| at + 2)].to_owned());
+            let stream = futures_util::stream::unfold(Some(first), |first| async move {
+                match first {
+                    Some(first) => Some((Ok::<_, std::io::Error>(first), None)),
+                    None => {
+                        actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+                        None
+                    }
+                }
+            });
+            return HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .streaming(stream);
+        }
         "long" => {
             // A slow answer that only ends when the listener hangs up (or after 30 s).
             let guard = CloseGuard(closed.get_ref().clone());
