@@ -326,3 +326,142 @@ fn a_database_locked_by_another_process_fails_requests_cleanly_and_then_recovers
     assert_eq!(answered, debits);
     assert_eq!(ask().status(), 200, "served again once the lock is gone");
 }
+
+/// The shell that runs the server in a mount namespace of its own, its data directory on a small
+/// tmpfs filled but for a few pages: `USR1` makes the file system larger; `TERM` stops the
+/// server, and then the database is checked where it lives.
+const SMALL_DISK: &str = r#"
+set -u
+mount -t tmpfs -o size=4m tmpfs "$DATA"
+cp "$SEED" "$DATA/codexapi.db"
+# Fill the disk, then give back a little: room for the server to start, not for long.
+cat /dev/zero > "$DATA/filler" 2>/dev/null
+truncate -s -48K "$DATA/filler"
+trap 'mount -o remount,size=64m "$DATA"; rm -f "$DATA/filler"; echo "disk grown" >&2' USR1
+"$BIN" --config "$CONFIG" serve &
+server=$!
+trap 'kill -TERM $server' TERM
+while kill -0 $server 2>/dev/null; do wait $server; done
+"$BIN" --config "$CONFIG" check-db >&2
+"#;
+
+#[test]
+fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
+    let up = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let seed = dir.path().join("seed.db");
+    let config = |db: &std::path::Path| {
+        format!(
+            "{}\n[database]\npath = \"{}\"\n\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n",
+            up.providers_toml(),
+            db.display()
+        )
+    };
+    // The account is made beforehand, in a file the namespace copies onto its small disk.
+    let seed_config = dir.path().join("seed.toml");
+    std::fs::write(&seed_config, config(&seed)).unwrap();
+    let (status, _, stderr) = common::run(
+        dir.path(),
+        &["--config", seed_config.to_str().unwrap(), "migrate"],
+        &[],
+    );
+    assert!(status.success(), "{stderr}");
+    let key = common::user_and_key_in(dir.path(), &seed_config, "dev@example.test");
+    common::grant_in(dir.path(), &seed_config, "dev@example.test", "100");
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config(&data.join("codexapi.db"))).unwrap();
+
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        SMALL_DISK,
+    ])
+    .current_dir(dir.path())
+    .env("DATA", &data)
+    .env("SEED", &seed)
+    .env("BIN", common::BIN)
+    .env("CONFIG", &config_path)
+    .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0")
+    .env("CODEXAPI_SERVER__WORKERS", "2");
+    let server = Server::spawn(cmd, dir);
+    let shell = server.pid();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &shell.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let http = common::client();
+    let ask = || {
+        let res = http
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().unwrap();
+        (status, body)
+    };
+    // Requests until the disk is full: each answer is a success or a clean 503.
+    let answered = std::cell::Cell::new(0u32);
+    let until = |wanted: u16| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for _ in 0..500 {
+            let (status, body) = ask();
+            assert!(status == 200 || status == 503, "{status} {body}");
+            if status == 200 {
+                answered.set(answered.get() + 1);
+            }
+            if status == 503 {
+                assert!(body["error"]["message"].is_string(), "{body}");
+            }
+            if status == wanted {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {wanted} in time; log:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no {wanted} in 500 requests; log:\n{}", server.log());
+    };
+    until(503);
+    assert!(
+        server.log().contains("could not be written"),
+        "{}",
+        server.log()
+    );
+    // More room: what was kept is written, and requests are taken again.
+    signal("USR1");
+    until(200);
+    // Every answer given was billed, the one answered as the disk filled included: 21 input
+    // tokens at 1 and 9 output tokens at 2 per million each.
+    let account: Value = http
+        .get(server.url("/v1/account"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let balance: f64 = account["balance"].as_str().unwrap().parse().unwrap();
+    let expected = 100.0 - f64::from(answered.get()) * 0.000_039;
+    assert!(
+        (balance - expected).abs() < 1e-9,
+        "{account} after {} answers",
+        answered.get()
+    );
+
+    let log = server.stop_keeping_files();
+    assert!(log.contains("database ok:"), "{log}");
+    assert!(!log.contains("do not match"), "{log}");
+}

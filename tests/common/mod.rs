@@ -347,10 +347,14 @@ pub fn user_with_key(server: &Server, email: &str) -> String {
 
 /// A confirmed user with an empty wallet and an API key; returns the key.
 pub fn user_and_key(server: &Server, email: &str) -> String {
+    user_and_key_in(server.dir.path(), &server.config_path(), email)
+}
+
+/// Like [`user_and_key`], for the database of `config`, with or without a server running.
+pub fn user_and_key_in(dir: &Path, config: &Path, email: &str) -> String {
     use std::io::Write;
-    let config = server.config_path();
     let config = config.to_str().unwrap();
-    let mut child = command(server.dir.path())
+    let mut child = command(dir)
         .args(["--config", config, "user", "create", "--email", email])
         .args(["--name", "Dev", "--password-stdin"])
         .stdin(Stdio::piped())
@@ -365,14 +369,18 @@ pub fn user_and_key(server: &Server, email: &str) -> String {
     let args = [
         "--config", config, "key", "create", "--user", email, "--name", "k",
     ];
-    let (status, stdout, stderr) = run(server.dir.path(), &args, &[]);
+    let (status, stdout, stderr) = run(dir, &args, &[]);
     assert!(status.success(), "{stderr}");
     stdout.trim().to_owned()
 }
 
 /// Credits `amount` to the account with the command line.
 pub fn grant(server: &Server, email: &str, amount: &str) {
-    let config = server.config_path();
+    grant_in(server.dir.path(), &server.config_path(), email, amount);
+}
+
+/// Like [`grant`], for the database of `config`.
+pub fn grant_in(dir: &Path, config: &Path, email: &str, amount: &str) {
     let args = [
         "--config",
         config.to_str().unwrap(),
@@ -383,7 +391,7 @@ pub fn grant(server: &Server, email: &str, amount: &str) {
         "--amount",
         amount,
     ];
-    let (status, _, stderr) = run(server.dir.path(), &args, &[]);
+    let (status, _, stderr) = run(dir, &args, &[]);
     assert!(status.success(), "{stderr}");
 }
 
