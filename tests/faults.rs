@@ -370,6 +370,19 @@ fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
     assert!(status.success(), "{stderr}");
     let key = common::user_and_key_in(dir.path(), &seed_config, "dev@example.test");
     common::grant_in(dir.path(), &seed_config, "dev@example.test", "100");
+    // One file that holds it all (its -wal may still hold the last changes).
+    let standalone = dir.path().join("standalone.db");
+    let (status, _, stderr) = common::run(
+        dir.path(),
+        &[
+            "--config",
+            seed_config.to_str().unwrap(),
+            "backup",
+            standalone.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(status.success(), "{stderr}");
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, config(&data.join("codexapi.db"))).unwrap();
 
@@ -384,7 +397,7 @@ fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
     ])
     .current_dir(dir.path())
     .env("DATA", &data)
-    .env("SEED", &seed)
+    .env("SEED", &standalone)
     .env("BIN", common::BIN)
     .env("CONFIG", &config_path)
     .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0")
@@ -464,4 +477,41 @@ fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
     let log = server.stop_keeping_files();
     assert!(log.contains("database ok:"), "{log}");
     assert!(!log.contains("do not match"), "{log}");
+}
+
+/// A data directory the server cannot write stops the start with one line that says so.
+#[test]
+fn a_read_only_data_directory_stops_the_start_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let seed = dir.path().join("seed.db");
+    let (status, _, stderr) = common::run(
+        dir.path(),
+        &["migrate"],
+        &[("CODEXAPI_DATABASE__PATH", seed.to_str().unwrap())],
+    );
+    assert!(status.success(), "{stderr}");
+    let script = r#"
+mount -t tmpfs tmpfs "$DATA" && cp "$SEED" "$DATA/codexapi.db" && mount -o remount,ro "$DATA" || exit 99
+exec "$BIN" serve
+"#;
+    let db = data.join("codexapi.db");
+    let out = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+        .current_dir(dir.path())
+        .env("DATA", &data)
+        .env("SEED", &seed)
+        .env("BIN", common::BIN)
+        .env("CODEXAPI_DATABASE__PATH", &db)
+        .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&db.display().to_string()) && last.contains("must be writable"),
+        "{stderr}"
+    );
 }

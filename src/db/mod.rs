@@ -47,6 +47,13 @@ pub enum DbError {
         found: u32,
         supported: u32,
     },
+    #[error(
+        "cannot open {path} for writing ({source}); the server writes the file and, beside it, its -wal and -shm files, so the directory must be writable"
+    )]
+    Unwritable {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("no such record")]
     NotFound,
     #[error("{path} is not a CodexAPI database")]
@@ -141,9 +148,23 @@ impl Db {
         })?;
 
         {
-            let conn = Connection::open(&path)?;
-            check_identity(&conn, &path)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let unwritable = |source: rusqlite::Error| DbError::Unwritable {
+                path: path.clone(),
+                source,
+            };
+            let conn = Connection::open(&path).map_err(unwritable)?;
+            // Reading a WAL database creates its -shm file: a directory that cannot be written
+            // fails here already.
+            check_identity(&conn, &path).map_err(|e| match e {
+                DbError::Sqlite(source)
+                    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
+                {
+                    unwritable(source)
+                }
+                e => e,
+            })?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(unwritable)?;
         }
 
         let busy_timeout = Duration::from_millis(config.busy_timeout_ms);
@@ -156,6 +177,16 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(busy_timeout.max(Duration::from_secs(5)))
             .build(manager)?;
+        // A file the server could read but not write fails now, with its path, rather than at
+        // the first request.
+        let probe = pool
+            .get()?
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|source| DbError::Unwritable {
+                path: path.clone(),
+                source,
+            });
+        probe?;
         Ok(Db {
             pool,
             permits: Arc::new(Semaphore::new(config.pool_size as usize)),
