@@ -88,41 +88,56 @@ pub struct Estimate {
 impl Estimate {
     /// Counts the tokens locally, off the async workers, and fills in the row's tokens and cost.
     pub async fn apply(self, row: &mut UsageRow) {
-        let Estimate {
-            request,
-            answer,
-            rate,
-        } = self;
-        let (kept, answer_bytes) = (request.clone(), answer.len());
-        let counted = super::tokens::off_thread(move || counts(&request, &answer)).await;
-        let tokens = counted.unwrap_or_else(|| rough(&kept, answer_bytes));
+        let (count, rough, rate) = self.parts();
+        let tokens = super::tokens::off_thread(count).await.unwrap_or_else(rough);
         fill(row, tokens, rate.as_ref());
     }
 
     /// Like [`Estimate::apply`] without waiting: counts on a free blocking thread and then
     /// hands the row on, or, with none free, estimates from the sizes at once.
     fn apply_then(self, mut row: UsageRow, then: impl FnOnce(UsageRow) + Send + 'static) {
+        let (count, rough, rate) = self.parts();
+        match (
+            super::tokens::try_off_thread(count),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            (Some(counting), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let tokens = counting.await.ok().unwrap_or_else(rough);
+                    fill(&mut row, tokens, rate.as_ref());
+                    then(row);
+                });
+            }
+            _ => {
+                fill(&mut row, rough(), rate.as_ref());
+                then(row);
+            }
+        }
+    }
+
+    /// The count to run, the guess from the sizes to fall back on, and the price.
+    #[expect(
+        clippy::type_complexity,
+        reason = "two closures and a price, named where used"
+    )]
+    fn parts(
+        self,
+    ) -> (
+        impl FnOnce() -> (u64, u64) + Send + 'static,
+        impl FnOnce() -> (u64, u64) + Send + 'static,
+        Option<Rate>,
+    ) {
         let Estimate {
             request,
             answer,
             rate,
         } = self;
         let (kept, answer_bytes) = (request.clone(), answer.len());
-        let counting = super::tokens::try_off_thread(move || counts(&request, &answer));
-        match (counting, tokio::runtime::Handle::try_current()) {
-            (Some(counting), Ok(runtime)) => {
-                runtime.spawn(async move {
-                    let tokens = counting.await.ok();
-                    let tokens = tokens.unwrap_or_else(|| rough(&kept, answer_bytes));
-                    fill(&mut row, tokens, rate.as_ref());
-                    then(row);
-                });
-            }
-            _ => {
-                fill(&mut row, rough(&kept, answer_bytes), rate.as_ref());
-                then(row);
-            }
-        }
+        (
+            move || counts(&request, &answer),
+            move || rough(&kept, answer_bytes),
+            rate,
+        )
     }
 }
 
