@@ -206,14 +206,30 @@ mod tests {
         let db = Db::open(&config, true).unwrap();
         db.migrate().unwrap();
         let conn = db.conn().unwrap();
-        conn.execute_batch(&format!(
-            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-             VALUES ('u1', 'a@example.test', 'A', 'x', 0, 0);
-             INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
-             VALUES ('k1', 'u1', 'k', 'sk-cx-', x'{}', 0);",
-            hex::encode(token::sha256("sk-cx-secret"))
-        ))
-        .unwrap();
+        let user = repo::NewUser {
+            id: "u1",
+            email: "a@example.test",
+            name: "A",
+            password_hash: "x",
+            role: repo::Role::User,
+            status: repo::Status::Active,
+            verified: true,
+            credit: 0,
+        };
+        assert!(repo::insert_user(&conn, &user, 0).unwrap());
+        let hash = token::sha256("sk-cx-secret");
+        let key = repo::NewKey {
+            id: "k1",
+            user_id: "u1",
+            name: "k",
+            prefix: "sk-cx-",
+            hash: &hash,
+            models: None,
+            spend_limit: None,
+            requests_per_minute: None,
+            expires_at: None,
+        };
+        repo::insert_key(&conn, &key, 0).unwrap();
         db
     }
 
@@ -254,10 +270,7 @@ mod tests {
             .map(|c| Arc::new(KeyInfo::from(c)));
         assert!(read.as_ref().is_some_and(|k| !k.revoked));
         // ...the key is revoked and the watcher's refresh runs before the lookup keeps it...
-        db.conn()
-            .unwrap()
-            .execute("UPDATE api_keys SET revoked_at = 1", [])
-            .unwrap();
+        assert!(repo::revoke_key(&db.conn().unwrap(), "u1", "k1", 1).unwrap());
         cache.refresh_all(&db.conn().unwrap()).unwrap();
         cache.keep(hash.clone(), read, before);
         // ...so the stale record is not kept, and the next use reads the revocation.
