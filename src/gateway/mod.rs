@@ -164,12 +164,13 @@ impl Gateway {
                 "No API key: send it as `Authorization: Bearer sk-cx-…` or `x-api-key: sk-cx-…`.",
             ));
         };
+        // A key in memory is the common case and costs no more than before.
+        if let Some(known) = self.keys.cached(&secret) {
+            return Ok(known);
+        }
         let address = address_key("api_key", client_of(req).ip);
         if let Some(wait) = self.bad_keys.locked(&address) {
-            return match self.keys.cached(&secret) {
-                Some(known) => Ok(known),
-                None => Err(too_many_bad_keys(wait)),
-            };
+            return Err(too_many_bad_keys(wait));
         }
         let found = self.keys.lookup(&secret).await.map_err(|e| {
             let kind = if e.is_unavailable() {
