@@ -21,13 +21,33 @@ use common::upstream::FakeUpstream;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+/// The fake upstream's providers, a `chat-model` on its Chat provider at 1 and 2 a million
+/// tokens, and `extra` TOML.
+fn chat_config(up: &FakeUpstream, extra: &str) -> String {
+    format!(
+        "{}\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n\n{extra}",
+        up.providers_toml()
+    )
+}
+
+/// One plain Chat request for `model`.
+fn chat(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    key: &str,
+    model: &str,
+) -> reqwest::blocking::Response {
+    http.post(server.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap()
+}
+
 #[test]
 fn kill_9_under_load_loses_no_answered_request() {
     let up = FakeUpstream::start();
-    let config = format!(
-        "{}\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = \"1.00\", output = \"2.00\" }}\n",
-        up.providers_toml()
-    );
+    let config = chat_config(&up, "");
     let server = Server::start(&config);
     let key = common::user_with_key(&server, "dev@example.test");
     let url = server.url("/v1/chat/completions");
@@ -94,13 +114,10 @@ fn kill_9_under_load_loses_no_answered_request() {
     );
     assert_eq!(rows, debits, "each row has its debit");
     // The restarted server serves, and the ledger still balances (checked when it stops).
-    let res = common::client()
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(
+        chat(&common::client(), &server, &key, "chat-model").status(),
+        200
+    );
 }
 
 /// Upstreams that go wrong in the ways real ones do, before or while answering: a refused
@@ -251,23 +268,14 @@ concurrent_requests = 1
     }
     assert_eq!(cases, 26);
     // With one request at a time allowed, a free slot shows that none of the above kept one.
-    let res = http
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "fine", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(chat(&http, &server, &key, "fine").status(), 200);
 }
 
 /// Another process holds the database's write lock for longer than the busy timeout.
 #[test]
 fn a_database_locked_by_another_process_fails_requests_cleanly_and_then_recovers() {
     let up = FakeUpstream::start();
-    let config = format!(
-        "{}\n[database]\nbusy_timeout_ms = 500\n\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n",
-        up.providers_toml()
-    );
+    let config = chat_config(&up, "[database]\nbusy_timeout_ms = 500\n");
     let server = Server::start(&config);
     let key = common::user_with_key(&server, "dev@example.test");
     let http = common::client();
@@ -353,11 +361,7 @@ fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
     std::fs::create_dir(&data).unwrap();
     let seed = dir.path().join("seed.db");
     let config = |db: &std::path::Path| {
-        format!(
-            "{}\n[database]\npath = \"{}\"\n\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n",
-            up.providers_toml(),
-            db.display()
-        )
+        chat_config(&up, &format!("[database]\npath = \"{}\"\n", db.display()))
     };
     // The account is made beforehand, in a file the namespace copies onto its small disk.
     let seed_config = dir.path().join("seed.toml");
@@ -413,12 +417,7 @@ fn a_full_disk_fails_requests_cleanly_and_nothing_answered_is_lost() {
     };
     let http = common::client();
     let ask = || {
-        let res = http
-            .post(server.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .unwrap();
+        let res = chat(&http, &server, &key, "chat-model");
         let status = res.status().as_u16();
         let body: Value = res.json().unwrap();
         (status, body)
