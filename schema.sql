@@ -49,7 +49,12 @@ CREATE TABLE users (
     month_spent       INTEGER NOT NULL DEFAULT 0,
     -- A low-balance email goes out when the balance falls below this; NULL for none.
     low_balance_alert INTEGER,
-    low_balance_sent_at INTEGER
+    low_balance_sent_at INTEGER,
+    -- When the user restricted processing (no analytics, no non-essential mail); NULL when not.
+    restricted_at     INTEGER,
+    -- The policy version (its effective date) the user acknowledged, and the one mailed about.
+    policy_seen       TEXT,
+    policy_mailed     TEXT
 ) STRICT;
 
 -- Signed-in browsers. Only a SHA-256 hash of the cookie token is kept.
@@ -121,6 +126,7 @@ CREATE TABLE security_events (
 ) STRICT;
 
 CREATE INDEX security_events_user ON security_events (user_id, at);
+CREATE INDEX security_events_at ON security_events (at);
 
 -- Invite codes for signup mode "invite", hashed.
 CREATE TABLE invites (
@@ -142,7 +148,9 @@ CREATE TABLE email_outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     sent_at         INTEGER,
-    last_error      TEXT
+    last_error      TEXT,
+    -- Deleted as soon as it is delivered (the erasure confirmation).
+    purge_on_send   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE INDEX email_outbox_due ON email_outbox (sent_at, next_attempt_at);
@@ -178,11 +186,13 @@ CREATE TABLE usage (
 CREATE INDEX usage_user_at ON usage (user_id, at);
 CREATE INDEX usage_at ON usage (at);
 
--- Append-only: rows are never updated or deleted while their account exists.
+-- Append-only: rows are never updated or deleted while their account exists. When the account is
+-- erased they stay, detached: user_id becomes NULL and `detached` a random id shared by that
+-- account's rows alone (so their running balance can still be checked).
 CREATE TABLE ledger (
     id            INTEGER PRIMARY KEY,
     at            INTEGER NOT NULL,
-    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id       TEXT REFERENCES users (id) ON DELETE SET NULL,
     kind          TEXT NOT NULL CHECK (kind IN ('topup', 'usage', 'grant', 'adjustment', 'refund', 'redemption')),
     amount        INTEGER NOT NULL,
     balance_after INTEGER NOT NULL,
@@ -190,17 +200,19 @@ CREATE TABLE ledger (
     reference     TEXT,
     -- Who caused it: 'system', 'stripe', 'cli', or a user id.
     actor         TEXT NOT NULL,
-    note          TEXT
+    note          TEXT,
+    detached      TEXT
 ) STRICT;
 
 CREATE INDEX ledger_user ON ledger (user_id, id);
 -- Rows written by anything but the usage writer, so that it notices them.
 CREATE INDEX ledger_external ON ledger (id) WHERE kind <> 'usage';
 
--- Stripe Checkout top-ups: Stripe's ids and amounts, never card data.
+-- Stripe Checkout top-ups: Stripe's ids and amounts, never card data. Kept, detached (user_id
+-- NULL), when the account is erased.
 CREATE TABLE payments (
     id                TEXT PRIMARY KEY,
-    user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id           TEXT REFERENCES users (id) ON DELETE SET NULL,
     amount            INTEGER NOT NULL,
     currency          TEXT NOT NULL,
     status            TEXT NOT NULL CHECK (status IN ('open', 'paid', 'failed', 'expired', 'refunded', 'partially_refunded')),
@@ -252,3 +264,26 @@ CREATE TABLE redemptions (
     at          INTEGER NOT NULL,
     PRIMARY KEY (code_id, user_id)
 ) STRICT;
+
+-- The texts of every policy version the server has shown, for their stable URLs.
+CREATE TABLE policy_versions (
+    effective_date TEXT PRIMARY KEY,
+    privacy        TEXT NOT NULL,
+    terms          TEXT NOT NULL,
+    first_shown_at INTEGER NOT NULL
+) STRICT;
+
+-- First-party site analytics: one row per page view, with no address and no cookie. visitor is
+-- a hash of the address and browser under a salt that changes daily and is never stored.
+CREATE TABLE page_views (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    referrer TEXT,
+    browser  TEXT NOT NULL,
+    os       TEXT NOT NULL,
+    device   TEXT NOT NULL,
+    visitor  BLOB NOT NULL
+) STRICT;
+
+CREATE INDEX page_views_at ON page_views (at);

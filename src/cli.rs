@@ -77,6 +77,17 @@ pub enum Command {
     Code(CodeCommand),
     /// Check the database: integrity, and that every balance equals the sum of its ledger.
     CheckDb,
+    /// The retention job, which the server also runs at start and then daily.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete and shorten what is past its retention period now, and print what was done.
+    Run,
+    /// Print the last run's report.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,6 +364,8 @@ pub fn run(cli: Cli) -> ExitCode {
             expires,
         }) => create_code(&config, &amount, uses, expires),
         Command::CheckDb => check_db(&config),
+        Command::Retention(RetentionCommand::Run) => run_retention(&config),
+        Command::Retention(RetentionCommand::Show) => show_retention(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -670,4 +683,24 @@ fn check_db(config: &Config) -> Result<(), CliError> {
             problems.len()
         )))
     }
+}
+
+fn run_retention(config: &Config) -> Result<(), CliError> {
+    let db = open_migrated(config)?;
+    let report = crate::privacy::retention::run(&db, &config.privacy, crate::db::now_ms())?;
+    say!("retention job done: {}", report.summary());
+    Ok(())
+}
+
+fn show_retention(config: &Config) -> Result<(), CliError> {
+    let db = open_migrated(config)?;
+    match crate::privacy::retention::last_run(&*db.conn()?)? {
+        Some(report) => say!(
+            "last run {}: {}",
+            crate::clock::format_ms(report.at),
+            report.summary()
+        ),
+        None => say!("the retention job has not run on this database yet"),
+    }
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod health;
 pub mod logging;
 pub mod mail;
 pub mod money;
+pub mod privacy;
 pub mod server;
 pub mod setup;
 pub mod tls;

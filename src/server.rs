@@ -89,6 +89,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     )?;
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let retention = tokio::spawn(retain(db.clone(), config.clone()));
 
     if config.site.contact_email.is_none() {
         tracing::warn!(
@@ -168,6 +169,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
 
     maintenance.abort();
+    retention.abort();
     // In-flight requests are done: write their usage rows before closing the database.
     gateway_tasks.stop();
     mailer.shutdown(Duration::from_secs(5)).await;
@@ -245,6 +247,31 @@ async fn maintain(state: AppState) {
         if let Err(e) = result {
             tracing::warn!("housekeeping failed: {e}");
         }
+    }
+}
+
+/// The retention job: once at start, then daily; an hour after a failed run, it tries again.
+async fn retain(db: Db, config: Arc<Config>) {
+    use crate::privacy::retention;
+    loop {
+        let (job_db, privacy) = (db.clone(), config.privacy.clone());
+        let outcome =
+            tokio::task::spawn_blocking(move || retention::run(&job_db, &privacy, now_ms())).await;
+        let wait = match outcome {
+            Ok(Ok(report)) => {
+                tracing::info!("retention job: {}", report.summary());
+                retention::EVERY
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("the retention job failed ({e}); trying again in an hour");
+                Duration::from_secs(3600)
+            }
+            Err(_) => {
+                tracing::error!("the retention job stopped unexpectedly; trying again in an hour");
+                Duration::from_secs(3600)
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("mail", 4),
     ("health", 4),
     ("setup", 4),
+    ("privacy", 4),
     ("db", 3),
     ("config", 2),
     // Primitives.

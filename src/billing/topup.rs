@@ -320,19 +320,35 @@ fn credit(
     let Some(payment) = find_session_payment(conn, event, session)? else {
         return Ok(false);
     };
+    let Some(user_id) = payment.user_id.as_deref() else {
+        let detail = format!(
+            "payment {} was paid after its account was erased; refund it from Stripe",
+            payment.id
+        );
+        tracing::warn!("Stripe event {}: {detail}; nothing credited", event.id);
+        repo::insert_flag(
+            conn,
+            now,
+            None,
+            "payment_mismatch",
+            Some(&payment.id),
+            &detail,
+        )?;
+        return Ok(false);
+    };
     let mismatch = |detail: String| -> Result<bool, DbError> {
         tracing::warn!("Stripe event {}: {detail}; nothing credited", event.id);
         repo::insert_flag(
             conn,
             now,
-            Some(&payment.user_id),
+            Some(user_id),
             "payment_mismatch",
             Some(&payment.id),
             &detail,
         )?;
         Ok(false)
     };
-    if session.client_reference_id.as_deref() != Some(payment.user_id.as_str()) {
+    if session.client_reference_id.as_deref() != Some(user_id) {
         return mismatch(format!(
             "payment {} belongs to another account than the checkout session names",
             payment.id
@@ -379,7 +395,7 @@ fn credit(
         repo::insert_flag(
             conn,
             now,
-            Some(&payment.user_id),
+            Some(user_id),
             "payment_amount",
             Some(&payment.id),
             &detail,
@@ -388,7 +404,7 @@ fn credit(
     let balance = book(
         conn,
         &Entry {
-            user_id: &payment.user_id,
+            user_id,
             kind: Kind::Topup,
             amount,
             reference: Some(&payment.id),
@@ -398,7 +414,7 @@ fn credit(
         },
     )?;
     tracing::info!("payment {} paid and credited", payment.id);
-    let Some((email, name, _)) = repo::recipient(conn, &payment.user_id)? else {
+    let Some((email, name, _)) = repo::recipient(conn, user_id)? else {
         return Ok(false);
     };
     let (amount, balance, when) = (
@@ -452,7 +468,7 @@ fn refund(conn: &Connection, event: &Event, charge: &ChargeInfo, now: i64) -> Re
         return repo::insert_flag(
             conn,
             now,
-            Some(&payment.user_id),
+            payment.user_id.as_deref(),
             "refund_mismatch",
             Some(&payment.id),
             &detail,
@@ -467,18 +483,21 @@ fn refund(conn: &Connection, event: &Event, charge: &ChargeInfo, now: i64) -> Re
         );
         return Ok(());
     }
-    book(
-        conn,
-        &Entry {
-            user_id: &payment.user_id,
-            kind: Kind::Refund,
-            amount: -newly,
-            reference: Some(&payment.id),
-            actor: "stripe",
-            note: Some("Card payment refunded"),
-            at: now,
-        },
-    )?;
+    // An erased account's wallet is gone: the refund is recorded on the payment alone.
+    if let Some(user_id) = payment.user_id.as_deref() {
+        book(
+            conn,
+            &Entry {
+                user_id,
+                kind: Kind::Refund,
+                amount: -newly,
+                reference: Some(&payment.id),
+                actor: "stripe",
+                note: Some("Card payment refunded"),
+                at: now,
+            },
+        )?;
+    }
     let status = if payment.paid_at.is_some() {
         PaymentStatus::after_refund(payment.amount, total)
     } else {
@@ -515,7 +534,7 @@ fn flag_dispute(
             repo::insert_flag(
                 conn,
                 now,
-                Some(&payment.user_id),
+                payment.user_id.as_deref(),
                 "dispute",
                 Some(&payment.id),
                 &detail,

@@ -154,6 +154,10 @@ pub struct PrivacyConfig {
     pub metadata_retention_days: u32,
     /// Days after which stored IP addresses are truncated (IPv4 to /24, IPv6 to /48).
     pub ip_retention_days: u32,
+    /// Days a delivered mail's recipient and subject stay in the outbox.
+    pub outbox_retention_days: u32,
+    /// What becomes of an erased account's request metadata.
+    pub erased_usage: ErasedUsage,
 }
 
 impl Default for PrivacyConfig {
@@ -161,8 +165,20 @@ impl Default for PrivacyConfig {
         PrivacyConfig {
             metadata_retention_days: 365,
             ip_retention_days: 30,
+            outbox_retention_days: 7,
+            erased_usage: ErasedUsage::Delete,
         }
     }
+}
+
+/// `privacy.erased_usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErasedUsage {
+    /// The rows are deleted with the account.
+    Delete,
+    /// The rows stay for the service's totals, with no account, key or address.
+    Anonymise,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,7 +56,8 @@ impl PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: String,
-    pub user_id: String,
+    /// `None` once the account it paid into was erased.
+    pub user_id: Option<String>,
     /// Micro-units.
     pub amount: i64,
     /// Uppercase ISO code, as configured.

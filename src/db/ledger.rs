@@ -157,8 +157,8 @@ pub fn check(conn: &Connection) -> Result<Vec<String>, DbError> {
         }
     }
     let mut stmt = conn.prepare(
-        "SELECT id, user_id, amount, balance_after,
-                lag(balance_after, 1, 0) OVER (PARTITION BY user_id ORDER BY id)
+        "SELECT id, coalesce(user_id, 'erased ' || detached), amount, balance_after,
+                lag(balance_after, 1, 0) OVER (PARTITION BY coalesce(user_id, detached) ORDER BY id)
          FROM ledger",
     )?;
     let rows = stmt.query_map([], |r| {

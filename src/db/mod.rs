@@ -8,6 +8,8 @@ pub mod billing;
 pub mod ledger;
 mod migrate;
 pub mod outbox;
+pub mod retention;
+pub mod settings;
 pub mod usage;
 
 use std::path::{Path, PathBuf};

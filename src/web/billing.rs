@@ -458,7 +458,7 @@ async fn topup_done(
         .db
         .run(move |conn| repo::payment_by_session(conn, &lookup))
         .await?
-        .filter(|p| p.user_id == signed_in.user.id)
+        .filter(|p| p.user_id.as_deref() == Some(signed_in.user.id.as_str()))
         .ok_or(WebError::NotFound)?;
     let outcome = match payment.status {
         PaymentStatus::Open => "pending",
@@ -534,7 +534,7 @@ async fn receipt(
         .db
         .run(move |conn| repo::payment(conn, &id))
         .await?
-        .filter(|p| p.user_id == signed_in.user.id)
+        .filter(|p| p.user_id.as_deref() == Some(signed_in.user.id.as_str()))
         .ok_or(WebError::NotFound)?;
     let Some(paid_at) = payment.paid_at else {
         return Err(WebError::NotFound);

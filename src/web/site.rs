@@ -123,6 +123,10 @@ pub fn fill_placeholders(text: &str, config: &Config, public_url: &str) -> Strin
             "ip_retention_days",
             config.privacy.ip_retention_days.to_string(),
         ),
+        (
+            "outbox_retention_days",
+            config.privacy.outbox_retention_days.to_string(),
+        ),
     ];
     values.iter().fold(text.to_owned(), |acc, (name, value)| {
         acc.replace(&format!("{{{{{name}}}}}"), value)
@@ -443,12 +447,31 @@ async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-/// Ready when the database answers a query.
+/// Ready when the database answers a query; the body also says when the retention job last ran.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let answer = state.db.run(|conn| crate::db::ping(conn)).await;
+    let answer = state
+        .db
+        .run(|conn| {
+            crate::db::ping(conn)?;
+            crate::privacy::retention::last_run(conn)
+        })
+        .await;
     let (status, body) = match answer {
-        Ok(()) => (StatusCode::OK, "ready\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+        Ok(last) => (
+            StatusCode::OK,
+            match last {
+                Some(report) => format!(
+                    "ready\nretention job: last run {}, {} rows deleted or shortened\n",
+                    crate::clock::format_ms(report.at),
+                    report.rows_touched()
+                ),
+                None => "ready\nretention job: not run yet\n".to_owned(),
+            },
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable\n".to_owned(),
+        ),
     };
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")

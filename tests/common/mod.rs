@@ -217,7 +217,31 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.start_again()
+    }
+
+    /// Stops with SIGTERM, as an operator does, and starts a new process on the same data
+    /// directory and config.
+    pub fn restart(mut self) -> Server {
+        self.terminate();
+        let status = self.wait(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "exit status {status:?}; log:\n{}",
+            self.log()
+        );
+        self.child = None;
+        self.start_again()
+    }
+
+    fn start_again(mut self) -> Server {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        Server::serve_in(dir)
+    }
+
+    /// Starts `codexapi serve` on a directory prepared by the test (its `config.toml`, and the
+    /// database under `data/` if the test made one with the command line).
+    pub fn serve_in(dir: tempfile::TempDir) -> Server {
         let mut cmd = command(dir.path());
         cmd.arg("--config")
             .arg(dir.path().join("config.toml"))

@@ -1,0 +1,236 @@
+//! The privacy policy's promises, kept by the running server: retention (old metadata deleted,
+//! old addresses shortened, down to the file's bytes), and the user's data rights.
+
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use common::upstream::FakeUpstream;
+use rusqlite::{Connection, params};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn config(up: &FakeUpstream) -> String {
+    format!(
+        "{}\n[[models]]\nid = \"chat-model\"\nroutes = [{{ provider = \"compat\", model = \"upstream-chat\" }}]\nprice = {{ input = 1, output = 2 }}\n",
+        up.providers_toml()
+    )
+}
+
+fn open(server: &Server) -> Connection {
+    let conn = Connection::open(server.db_path()).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Rows older than the retention periods, as a server running for a year would have them.
+fn seed_old_rows(conn: &Connection, user: &str, now: i64) {
+    let (old, older) = (now - 40 * DAY_MS, now - 400 * DAY_MS);
+    let usage = "INSERT INTO usage (at, user_id, endpoint, status, latency_ms, outcome, ip)
+                 VALUES (?1, ?2, '/v1/chat/completions', 200, 5, 'completed', ?3)";
+    conn.execute(usage, params![older, user, "198.51.100.123"])
+        .unwrap();
+    conn.execute(usage, params![old, user, "203.0.113.77"])
+        .unwrap();
+    conn.execute(usage, params![old, user, "2001:db8:1:2::99"])
+        .unwrap();
+    let event =
+        "INSERT INTO security_events (user_id, at, kind, ip) VALUES (?1, ?2, 'sign_in', ?3)";
+    conn.execute(event, params![user, older, "198.51.100.124"])
+        .unwrap();
+    conn.execute(event, params![user, old, "203.0.113.78"])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO sessions (token_hash, id, user_id, csrf_token, created_at, last_seen_at, ip)
+         VALUES (x'01', 'old-session', ?1, 'c', ?2, ?2, '203.0.113.79')",
+        params![user, old],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, ip) VALUES (?1, 'cli', 'grant', '203.0.113.80')",
+        params![old],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO page_views (at, path, browser, os, device, visitor)
+         VALUES (?1, '/pricing', 'Firefox', 'Linux', 'desktop', x'00')",
+        params![older],
+    )
+    .unwrap();
+    let mail = "INSERT INTO email_outbox (to_addr, subject, text_body, html_body, created_at,
+                    next_attempt_at, sent_at) VALUES (?1, 'Hello', '', '', ?2, ?2, ?2)";
+    conn.execute(mail, params!["long-gone@example.test", now - 10 * DAY_MS])
+        .unwrap();
+    conn.execute(mail, params!["recent@example.test", now - DAY_MS])
+        .unwrap();
+}
+
+fn ips(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A database with a year of history: when the server starts, the retention job deletes what is
+/// past `metadata_retention_days` and shortens every address past `ip_retention_days`, in every
+/// table that keeps one; the old values are gone from the file's bytes, not just from its tables;
+/// after a restart, and from the command line, it finds nothing left to do.
+#[test]
+fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes() {
+    let up = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config.toml");
+    // Sessions that outlive the address retention period, so that theirs is shortened too.
+    let sessions = "\n[accounts]\nsession_idle_hours = 2000\nsession_max_days = 90\n";
+    std::fs::write(&config_path, config(&up) + sessions).unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config", config_path.to_str().unwrap()];
+        all.extend(args);
+        let (status, stdout, stderr) = common::run(dir.path(), &all, &[]);
+        assert!(status.success(), "{stdout}{stderr}");
+        stdout
+    };
+    cli(&["migrate"]);
+    let key = common::user_and_key_in(dir.path(), &config_path, "dev@example.test");
+    common::grant_in(dir.path(), &config_path, "dev@example.test", "10");
+    let now = now_ms();
+    {
+        let conn = Connection::open(dir.path().join("data/codexapi.db")).unwrap();
+        let user: String = conn
+            .query_row("SELECT id FROM users", [], |r| r.get(0))
+            .unwrap();
+        seed_old_rows(&conn, &user, now);
+    }
+    assert!(cli(&["retention", "show"]).contains("has not run"));
+
+    let server = Server::serve_in(dir);
+    assert!(
+        server.wait_for_log("retention job: deleted", Duration::from_secs(20)),
+        "{}",
+        server.log()
+    );
+    let answer = common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let conn = open(&server);
+    let mut usage = ips(&conn, "SELECT ip FROM usage ORDER BY at");
+    usage.sort();
+    assert_eq!(usage, ["127.0.0.1", "2001:db8:1::", "203.0.113.0"]);
+    assert_eq!(
+        ips(
+            &conn,
+            "SELECT ip FROM security_events WHERE kind = 'sign_in' AND ip LIKE '203.%'"
+        ),
+        ["203.0.113.0"]
+    );
+    assert_eq!(
+        ips(
+            &conn,
+            "SELECT ip FROM security_events WHERE ip LIKE '198.51.100.%'"
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ips(&conn, "SELECT ip FROM sessions WHERE id = 'old-session'"),
+        ["203.0.113.0"]
+    );
+    assert_eq!(ips(&conn, "SELECT ip FROM audit_log"), ["203.0.113.0"]);
+    assert_eq!(
+        ips(&conn, "SELECT path FROM page_views"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ips(
+            &conn,
+            "SELECT to_addr FROM email_outbox WHERE to_addr LIKE '%gone%' OR to_addr LIKE 'recent%'"
+        ),
+        ["recent@example.test"]
+    );
+    drop(conn);
+    let ready = common::text(common::client().get(server.url("/readyz")).send().unwrap());
+    assert!(ready.contains("retention job: last run"), "{ready}");
+
+    // After a restart, and run now from the command line while the server runs: nothing is
+    // left to do.
+    let server = server.restart();
+    assert!(
+        server.wait_for_log("retention job: deleted", Duration::from_secs(20)),
+        "{}",
+        server.log()
+    );
+    let config = server.config_path();
+    let (status, stdout, stderr) = common::run(
+        server.dir.path(),
+        &["--config", config.to_str().unwrap(), "retention", "run"],
+        &[],
+    );
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("deleted usage 0, security_events 0, page_views 0, email_outbox 0")
+            && stdout.contains(
+                "addresses shortened usage 0, security_events 0, audit_log 0, sessions 0"
+            ),
+        "{stdout}"
+    );
+    let conn = open(&server);
+    let mut usage = ips(&conn, "SELECT ip FROM usage ORDER BY at");
+    usage.sort();
+    assert_eq!(usage, ["127.0.0.1", "2001:db8:1::", "203.0.113.0"]);
+    drop(conn);
+
+    // A stop folds the log into the file; none of the old values is left in either.
+    let dir = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    let db = dir.join("data/codexapi.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(more) = std::fs::read(db.with_extension("db-wal")) {
+        bytes.extend(more);
+    }
+    for gone in [
+        "198.51.100.123",
+        "198.51.100.124",
+        "203.0.113.77",
+        "203.0.113.78",
+        "203.0.113.79",
+        "203.0.113.80",
+        "2001:db8:1:2::99",
+        "long-gone@example.test",
+    ] {
+        assert!(
+            !contains(&bytes, gone),
+            "{gone} is still in the file; log:\n{log}"
+        );
+    }
+    assert!(contains(&bytes, "recent@example.test"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
