@@ -478,15 +478,12 @@ mod tests {
 
 #[cfg(test)]
 mod paging_tests {
-    use std::path::Path;
 
     use super::*;
 
     fn db_with_rows() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate(&mut conn, Path::new(":memory:")).unwrap();
-        // Rows for made-up users and keys, without creating them.
-        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        // Rows of two users, with made-up keys (not stored, so the rows link to none).
+        let conn = crate::db::test_db(&["a", "b"]);
         let mut rows = Vec::new();
         for i in 0..130 {
             for user in ["a", "b"] {

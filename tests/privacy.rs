@@ -234,3 +234,184 @@ fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes()
     assert!(contains(&bytes, "recent@example.test"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The data rights, as a user goes through them in the dashboard: the page lists what is
+/// stored (from the schema), the download holds every row about the account and no secret,
+/// restriction is a switch, and deleting the account (a wrong password changes nothing) stops
+/// the key within a second, ends the session, mails a confirmation whose row then goes, keeps
+/// the ledger detached, and leaves the address nowhere in the database file's bytes.
+#[test]
+fn a_user_downloads_restricts_and_deletes_their_data() {
+    let up = FakeUpstream::start();
+    let smtp = common::smtp::SmtpServer::start();
+    let config = format!(
+        "{}[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Gateway <noreply@gateway.test>\"\nretry_secs = 1\n",
+        config(&up),
+        smtp.port
+    );
+    let server = Server::start(&config);
+    let email = format!("erase-me-{}@example.test", std::process::id());
+    let key = common::user_with_key(&server, &email);
+    let api = common::client();
+    let answer = api
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let http = common::signed_in(&server, &email);
+    let page = common::text(http.get(server.url("/dashboard/privacy")).send().unwrap());
+    for shown in [
+        "<code>usage</code>",
+        "<code>ledger</code>",
+        "withheld: an Argon2id hash of your password",
+        "kept for accounting",
+    ] {
+        assert!(page.contains(shown), "{shown} on:\n{page}");
+    }
+    let token = common::csrf(&page);
+
+    let res = http
+        .get(server.url("/dashboard/privacy/export"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let raw = res.text().unwrap();
+    assert!(!raw.contains(&key), "the key itself is never stored");
+    let export: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let tables = &export["tables"];
+    let rows = |t: &str| tables[t]["rows"].as_array().unwrap().clone();
+    assert_eq!(rows("users")[0]["email"], email);
+    assert!(rows("users")[0].get("password_hash").is_none());
+    assert_eq!(
+        tables["users"]["withheld"]["password_hash"],
+        "an Argon2id hash of your password"
+    );
+    assert_eq!(rows("usage").len(), 1);
+    assert_eq!(rows("usage")[0]["model"], "chat-model");
+    assert_eq!(rows("usage")[0]["ip"], "127.0.0.1");
+    let api_key = &rows("api_keys")[0];
+    assert!(key.starts_with(api_key["prefix"].as_str().unwrap()));
+    assert!(api_key.get("key_hash").is_none());
+    assert_eq!(rows("ledger").len(), 2, "the grant and the request");
+    assert!(!rows("sessions").is_empty());
+    assert!(rows("sessions")[0].get("token_hash").is_none());
+    let readable = common::text(
+        http.get(server.url("/dashboard/privacy/data"))
+            .send()
+            .unwrap(),
+    );
+    assert!(readable.contains(&email) && readable.contains("chat-model"));
+
+    let res = http
+        .post(server.url("/dashboard/privacy/restrict"))
+        .form(&[("csrf", token.as_str()), ("restrict", "on")])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = common::text(http.get(server.url("/dashboard/privacy")).send().unwrap());
+    assert!(page.contains("Restricted since"), "{page}");
+
+    let res = http
+        .post(server.url("/dashboard/privacy/delete"))
+        .form(&[("csrf", token.as_str()), ("password", "not-my-password")])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(common::text(res).contains("not right"));
+    let chat = || {
+        api.post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(chat(), 200, "a refused deletion changes nothing");
+
+    let res = http
+        .post(server.url("/dashboard/privacy/delete"))
+        .form(&[("csrf", token.as_str()), ("password", common::PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(common::text(res).contains("Your account is deleted"));
+    let deleted_at = std::time::Instant::now();
+
+    loop {
+        let status = chat();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            deleted_at.elapsed() < Duration::from_secs(1),
+            "the key still gets {status} a second after the deletion; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let res = http.get(server.url("/dashboard")).send().unwrap();
+    assert_eq!(res.status(), 303, "the session ended");
+
+    let mail = smtp.wait_for_mail(&email, Duration::from_secs(15));
+    assert_eq!(mail.subject, "Your account has been deleted");
+    assert!(
+        mail.text.contains("Deleted: users,") && mail.text.contains("ledger"),
+        "{}",
+        mail.text
+    );
+    let conn = open(&server);
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let started = std::time::Instant::now();
+    while count("SELECT count(*) FROM email_outbox") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the delivered mail's row stays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count("SELECT count(*) FROM users"), 0);
+    assert_eq!(count("SELECT count(*) FROM usage"), 0);
+    assert_eq!(
+        count("SELECT count(*) FROM ledger WHERE user_id IS NULL AND detached IS NOT NULL"),
+        3,
+        "the grant and two requests"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM audit_log WHERE action = 'account_erased'"),
+        1
+    );
+    drop(conn);
+
+    let dir = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    let db = dir.join("data/codexapi.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(more) = std::fs::read(db.with_extension("db-wal")) {
+        bytes.extend(more);
+    }
+    assert!(
+        !contains(&bytes, &email),
+        "the address is still in the file"
+    );
+    assert!(!log.contains(&email), "the address is in the log:\n{log}");
+    let (status, stdout, stderr) = common::run(
+        &dir,
+        &[
+            "--config",
+            dir.join("config.toml").to_str().unwrap(),
+            "check-db",
+        ],
+        &[],
+    );
+    assert!(status.success(), "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

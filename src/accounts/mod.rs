@@ -1,11 +1,13 @@
 //! Account flows, one module each: `signup`, `signin`, `recovery` (confirmation links and
-//! password resets), `profile` (name, password, email, sessions), `keys` and `two_factor`.
+//! password resets), `profile` (name, password, email, sessions), `keys`, `two_factor` and
+//! `rights` (the user's copy of their data, restriction, erasure).
 //! Handlers call one function here; SQL lives in `db::accounts`. This module holds what the flows
 //! share: the service value, the error, the actor of a change, and the security-event record.
 
 mod keys;
 mod profile;
 mod recovery;
+mod rights;
 mod signin;
 mod signup;
 mod two_factor;
@@ -25,6 +27,7 @@ use crate::mail::{self, Email, MailContext};
 pub use keys::*;
 pub use profile::*;
 pub use recovery::*;
+pub use rights::*;
 pub use signin::*;
 pub use signup::*;
 pub use two_factor::*;

@@ -160,30 +160,7 @@ pub async fn complete_second_factor(
         .db
         .run(move |conn| {
             let tx = crate::db::write(conn)?;
-            let Some((secret, true, last_step)) = repo::totp_state(&tx, &user2.id)? else {
-                return Ok(None);
-            };
-            let by_app = match totp::check(&secret, &code, last_step) {
-                Some(step) => repo::use_totp_step(&tx, &user2.id, step)?,
-                None => false,
-            };
-            let accepted = by_app || {
-                let hash = token::sha256(&totp::normalize_recovery_code(&code));
-                let used = repo::take_recovery_code(&tx, &user2.id, &hash, now_ms())?;
-                if used {
-                    let left = repo::recovery_codes_left(&tx, &user2.id)?;
-                    record(
-                        &tx,
-                        &state2,
-                        &user2,
-                        "recovery_code_used",
-                        &left.to_string(),
-                        &actor,
-                        Some("A two-factor recovery code was used to sign in"),
-                    )?;
-                }
-                used
-            };
+            let accepted = accept_code(&tx, &state2, &user2, &code, &actor)?;
             let new_token = if accepted {
                 repo::delete_session(&tx, &session)?;
                 Some(start_session(
@@ -207,4 +184,79 @@ pub async fn complete_second_factor(
     by_account.succeeded();
     state.mailer.wake();
     Ok(new_token)
+}
+
+/// Whether `code` is the account's authenticator code for now (not used before) or one of its
+/// unused recovery codes, which it uses up; false when two-factor sign-in is off. Runs in the
+/// caller's write transaction.
+fn accept_code(
+    tx: &rusqlite::Connection,
+    state: &Accounts,
+    user: &User,
+    code: &str,
+    actor: &Actor,
+) -> Result<bool, crate::db::DbError> {
+    let Some((secret, true, last_step)) = repo::totp_state(tx, &user.id)? else {
+        return Ok(false);
+    };
+    if let Some(step) = totp::check(&secret, code, last_step)
+        && repo::use_totp_step(tx, &user.id, step)?
+    {
+        return Ok(true);
+    }
+    let hash = token::sha256(&totp::normalize_recovery_code(code));
+    if !repo::take_recovery_code(tx, &user.id, &hash, now_ms())? {
+        return Ok(false);
+    }
+    let left = repo::recovery_codes_left(tx, &user.id)?;
+    record(
+        tx,
+        state,
+        user,
+        "recovery_code_used",
+        &left.to_string(),
+        actor,
+        Some("A two-factor recovery code was used"),
+    )?;
+    Ok(true)
+}
+
+/// Checks a second-factor code of a signed-in user with two-factor sign-in on, for a change as
+/// grave as deleting the account; bounded like the sign-in step, per account and per address.
+pub async fn check_second_factor(
+    state: &Accounts,
+    user: &User,
+    code: &str,
+    client: &ClientInfo,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    if code.trim().is_empty() {
+        return invalid("Enter a code from your authenticator app, or a recovery code.");
+    }
+    let by_address = state
+        .address_throttle
+        .attempt(&address_key("second_factor", client.ip))
+        .map_err(AccountError::Throttled)?;
+    let by_account = state
+        .account_throttle
+        .attempt(&format!("account:{}", user.email.to_lowercase()))
+        .map_err(AccountError::Throttled)?;
+    let (state2, user2, actor, code) =
+        (state.clone(), user.clone(), actor.clone(), code.to_owned());
+    let accepted = state
+        .db
+        .run(move |conn| {
+            let tx = crate::db::write(conn)?;
+            let accepted = accept_code(&tx, &state2, &user2, &code, &actor)?;
+            tx.commit()?;
+            Ok(accepted)
+        })
+        .await?;
+    if !accepted {
+        return invalid("That code is not right.");
+    }
+    by_address.refund();
+    by_account.succeeded();
+    state.mailer.wake();
+    Ok(())
 }

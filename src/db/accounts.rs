@@ -51,10 +51,16 @@ pub struct User {
     pub email_verified: bool,
     pub totp_enabled: bool,
     pub created_at: i64,
+    /// When the user restricted processing (no analytics, no non-essential mail).
+    pub restricted_at: Option<i64>,
+    /// The policy version (effective date) the user acknowledged.
+    pub policy_seen: Option<String>,
 }
 
-const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.status, u.email_verified_at, u.totp_enabled_at, u.created_at";
+/// The columns [`user_from_row`] reads, in its order.
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.status, u.email_verified_at, u.totp_enabled_at, u.created_at, u.restricted_at, u.policy_seen";
+/// How many columns [`USER_COLUMNS`] names.
+const USER_COLUMN_COUNT: usize = 10;
 
 fn user_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<User> {
     let role: String = row.get(offset + 3)?;
@@ -76,6 +82,8 @@ fn user_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<User> {
         email_verified: row.get::<_, Option<i64>>(offset + 5)?.is_some(),
         totp_enabled: row.get::<_, Option<i64>>(offset + 6)?.is_some(),
         created_at: row.get(offset + 7)?,
+        restricted_at: row.get(offset + 8)?,
+        policy_seen: row.get(offset + 9)?,
     })
 }
 
@@ -137,7 +145,9 @@ pub fn user_by_id(conn: &Connection, id: &str) -> Result<Option<User>, DbError> 
 pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<(User, String)>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = ?1");
     Ok(conn
-        .query_row(&sql, [email], |r| Ok((user_from_row(r, 0)?, r.get(8)?)))
+        .query_row(&sql, [email], |r| {
+            Ok((user_from_row(r, 0)?, r.get(USER_COLUMN_COUNT)?))
+        })
         .optional()?)
 }
 
@@ -533,14 +543,23 @@ fn allow_list(stored: Option<String>) -> Option<Vec<String>> {
     stored.map(|list| serde_json::from_str(&list).unwrap_or_default())
 }
 
-/// A change marker for the key cache: moves whenever a key or an account changes.
-pub fn key_marker(conn: &Connection) -> Result<(i64, i64, i64), DbError> {
+/// A change marker for the key cache: moves whenever a key or an account changes. Erasures
+/// count apart: deleting an account can bring the other figures back to where they were.
+pub fn key_marker(conn: &Connection) -> Result<(i64, i64, i64, i64), DbError> {
     Ok(conn.query_row(
         "SELECT (SELECT coalesce(max(revoked_at), 0) FROM api_keys),
                 (SELECT count(*) FROM api_keys),
-                (SELECT coalesce(max(updated_at), 0) FROM users)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                (SELECT coalesce(max(updated_at), 0) FROM users),
+                (SELECT coalesce(CAST(value AS INTEGER), 0) FROM settings WHERE key = ?1)",
+        [super::privacy::ERASURES_KEY],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+            ))
+        },
     )?)
 }
 

@@ -403,7 +403,8 @@ pub fn add_month_spend(
 }
 
 /// Whether `balance` just fell below the account's low-balance threshold with no warning sent
-/// since; if so, marks the warning as sent at `at`, so that it goes out once per crossing.
+/// since; if so, marks the warning as sent at `at`, so that it goes out once per crossing. The
+/// warning is non-essential mail: an account that restricted processing gets none.
 pub fn take_low_balance_alert(
     conn: &Connection,
     user_id: &str,
@@ -414,6 +415,7 @@ pub fn take_low_balance_alert(
         .prepare_cached(
             "UPDATE users SET low_balance_sent_at = ?3
              WHERE id = ?1 AND ?2 < low_balance_alert AND low_balance_sent_at IS NULL
+               AND restricted_at IS NULL
              RETURNING 1",
         )?
         .exists(params![user_id, balance, at])?)

@@ -4,10 +4,12 @@
 //! most `pool_size` of them run at once.
 
 pub mod accounts;
+pub mod audit;
 pub mod billing;
 pub mod ledger;
 mod migrate;
 pub mod outbox;
+pub mod privacy;
 pub mod retention;
 pub mod settings;
 pub mod usage;
@@ -331,6 +333,13 @@ fn private_file(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Folds the write-ahead log into the file and empties it; false when a reader was in the way
+/// and the log is left as it is, for the next checkpoint.
+pub fn fold_log(conn: &Connection) -> Result<bool, DbError> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
 }
 
 /// Whether the database answers: a trivial query.

@@ -31,13 +31,15 @@ pub(crate) struct NewMail<'a> {
     pub subject: &'a str,
     pub text: &'a str,
     pub html: &'a str,
+    /// The row goes as soon as the mail is delivered.
+    pub purge_on_send: bool,
 }
 
 pub(crate) fn insert(conn: &Connection, mail: &NewMail<'_>, now_ms: i64) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO email_outbox (to_addr, subject, text_body, html_body, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![mail.to, mail.subject, mail.text, mail.html, now_ms],
+        "INSERT INTO email_outbox (to_addr, subject, text_body, html_body, created_at, next_attempt_at, purge_on_send)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        params![mail.to, mail.subject, mail.text, mail.html, now_ms, mail.purge_on_send],
     )?;
     Ok(())
 }
@@ -98,7 +100,13 @@ pub(crate) fn claim_due(
     Ok(Claimed { due, next_due })
 }
 
+/// Marks a mail delivered: its bodies are blanked, or the whole row deleted if it was queued to
+/// go once sent.
 pub(crate) fn mark_sent(conn: &Connection, id: i64, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM email_outbox WHERE id = ?1 AND purge_on_send = 1",
+        [id],
+    )?;
     conn.execute(
         "UPDATE email_outbox
          SET sent_at = ?2, text_body = '', html_body = '', last_error = NULL
@@ -139,7 +147,31 @@ mod tests {
             subject: "s",
             text: "t",
             html: "h",
+            purge_on_send: false,
         }
+    }
+
+    #[test]
+    fn a_mail_queued_to_go_once_sent_leaves_no_row() {
+        let mut conn = db();
+        insert(&conn, &mail("kept@example.test"), 1).unwrap();
+        let once = NewMail {
+            purge_on_send: true,
+            ..mail("gone@example.test")
+        };
+        insert(&conn, &once, 1).unwrap();
+        let due = claim_due(&mut conn, 1, 10, 60_000).unwrap().due;
+        for mail in &due {
+            mark_sent(&conn, mail.id, 2).unwrap();
+        }
+        let left: Vec<String> = conn
+            .prepare("SELECT to_addr FROM email_outbox")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(left, ["kept@example.test"]);
     }
 
     #[test]

@@ -128,7 +128,9 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
         "INSERT INTO usage (at, user_id, key_id, endpoint, model, provider, status, latency_ms, ttfb_ms,
              input_tokens, cached_input_tokens, cache_creation_tokens, output_tokens, reasoning_tokens,
              estimated, streamed, outcome, error_kind, cost, ip, dropped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         SELECT ?1, ?2, (SELECT id FROM api_keys WHERE id = ?3), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21
+         WHERE ?2 IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = ?2)",
     )?;
     let mut touch = conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
@@ -136,7 +138,9 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
         let row = row.borrow();
-        insert.execute(params![
+        // An account erased while its request ran leaves no row (and a deleted key no link):
+        // the row would have gone with the account, and must not stop the rows around it.
+        let inserted = insert.execute(params![
             row.at,
             row.user_id,
             row.key_id,
@@ -159,7 +163,11 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
             row.ip,
             row.dropped,
         ])?;
-        ids.push(conn.last_insert_rowid());
+        ids.push(if inserted == 1 {
+            conn.last_insert_rowid()
+        } else {
+            0
+        });
         if let Some(key_id) = &row.key_id {
             touch.execute(params![key_id, row.at])?;
         }
@@ -568,16 +576,12 @@ pub fn export_chunk(
 
 #[cfg(test)]
 mod reading_tests {
-    use std::path::Path;
 
     use super::*;
 
     fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate(&mut conn, Path::new(":memory:")).unwrap();
-        // Rows for made-up users and keys, without creating them.
-        conn.pragma_update(None, "foreign_keys", false).unwrap();
-        conn
+        // Rows of two users, with made-up keys (not stored, so the rows link to none).
+        crate::db::test_db(&["a", "b"])
     }
 
     fn row(user: &str, at: i64, model: &str, status: u16, cost: i64) -> UsageRow {

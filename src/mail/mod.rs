@@ -373,14 +373,63 @@ pub fn low_balance(
     )
 }
 
+/// Confirms an erasure to the address of the account that is gone: what was deleted and what
+/// was kept. Queue it with [`queue_once`], so that the address goes once it is delivered.
+pub fn account_erased(ctx: &MailContext, to: &str, name: &str, deleted: &str, kept: &str) -> Email {
+    let layout = Layout::new(
+        ctx,
+        "Your account has been deleted",
+        name,
+        format!(
+            "You got this mail because the {} account with this address was deleted.",
+            ctx.site_name
+        ),
+    );
+    compose(
+        to,
+        &layout,
+        &ErasedText {
+            layout: &layout,
+            deleted,
+            kept,
+        },
+        &ErasedHtml {
+            layout: &layout,
+            deleted,
+            kept,
+        },
+    )
+}
+
+mail_templates!(ErasedText = "mail/account_erased.txt", ErasedHtml = "mail/account_erased.html" {
+    deleted: &'a str,
+    kept: &'a str,
+});
+
 /// Puts a mail in the outbox (table `email_outbox`); the sender delivers it. Call
 /// [`Mailer::wake`] once the surrounding transaction has committed.
 pub fn queue(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
+    insert(conn, email, false, now_ms)
+}
+
+/// Like [`queue`], for a mail whose row (recipient and subject) is deleted as soon as it is
+/// delivered, rather than kept for `privacy.outbox_retention_days`.
+pub fn queue_once(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {
+    insert(conn, email, true, now_ms)
+}
+
+fn insert(
+    conn: &rusqlite::Connection,
+    email: &Email,
+    purge_on_send: bool,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     let mail = crate::db::outbox::NewMail {
         to: &email.to,
         subject: &email.subject,
         text: &email.text,
         html: &email.html,
+        purge_on_send,
     };
     crate::db::outbox::insert(conn, &mail, now_ms)
 }

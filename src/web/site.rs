@@ -127,6 +127,16 @@ pub fn fill_placeholders(text: &str, config: &Config, public_url: &str) -> Strin
             "outbox_retention_days",
             config.privacy.outbox_retention_days.to_string(),
         ),
+        (
+            "erased_usage",
+            match config.privacy.erased_usage {
+                crate::config::ErasedUsage::Delete => "deleted too".to_owned(),
+                crate::config::ErasedUsage::Anonymise => {
+                    "kept for the service's totals, without your account, key or IP address"
+                        .to_owned()
+                }
+            },
+        ),
     ];
     values.iter().fold(text.to_owned(), |acc, (name, value)| {
         acc.replace(&format!("{{{{{name}}}}}"), value)

@@ -1,17 +1,16 @@
 //! The signed-in dashboard, a module per page: `overview`, `keys`, `setup`, `profile`,
-//! `security` (with two-factor sign-in). Usage, billing and privacy are in their own `web`
-//! modules. This module holds the routes and the frame every page shares.
+//! `security` (with two-factor sign-in), `privacy` (the user's data rights). Usage and billing
+//! are in their own `web` modules. This module holds the routes and the frame every page shares.
 
 mod keys;
 mod overview;
+mod privacy;
 mod profile;
 mod security;
 mod setup;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
-use askama::Template;
-use askama_web::WebTemplate;
 
 use super::AppState;
 use super::session::SignedIn;
@@ -21,6 +20,7 @@ use crate::db::accounts as repo;
 
 use keys::{create_key, keys, revoke_key, revoke_key_confirm};
 use overview::overview;
+use privacy::{delete_account, export_json, export_page, privacy, restrict};
 use profile::{change_email, change_name, profile, resend_confirmation};
 use security::{
     change_password, revoke_other_sessions, revoke_session, security, totp_disable, totp_enable,
@@ -65,7 +65,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/verify/resend",
             web::post().to(resend_confirmation),
         )
-        .route("/dashboard/privacy", web::get().to(privacy));
+        .route("/dashboard/privacy", web::get().to(privacy))
+        .route("/dashboard/privacy/export", web::get().to(export_json))
+        .route("/dashboard/privacy/data", web::get().to(export_page))
+        .route("/dashboard/privacy/restrict", web::post().to(restrict))
+        .route("/dashboard/privacy/delete", web::post().to(delete_account));
 }
 
 /// What the dashboard frame shows around every page.
@@ -122,22 +126,4 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_owned()))
         .finish()
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "dashboard/placeholder.html")]
-struct PlaceholderPage {
-    layout: Layout,
-    dash: Dash,
-    heading: &'static str,
-    text: &'static str,
-}
-
-async fn privacy(state: web::Data<AppState>, signed_in: SignedIn) -> PlaceholderPage {
-    PlaceholderPage {
-        layout: layout(&state, "Privacy"),
-        dash: Dash::new(&state, &signed_in, "privacy"),
-        heading: "Your data",
-        text: "Download everything we hold about you, restrict processing, or delete your account. Until these controls arrive here, write to the contact address on the contact page and the operator will do it for you.",
-    }
 }
