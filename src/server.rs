@@ -80,12 +80,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             .map_err(ServeError::Start)?;
     log_providers(&config);
     log_billing(&config);
+    let analytics = crate::privacy::analytics::Analytics::start(db.clone(), &public_url)?;
     let state = AppState::new(
         config.clone(),
         db.clone(),
         public_url.clone(),
         mailer.clone(),
         gateway.clone(),
+        analytics,
     )?;
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));

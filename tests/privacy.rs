@@ -415,3 +415,139 @@ fn a_user_downloads_restricts_and_deletes_their_data() {
     assert!(status.success(), "{stdout}{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// First-party analytics as the policy describes them: a page view keeps its route, the
+/// referring host, browser and OS families, the device class and a visitor hash, and no
+/// address; Do Not Track, Global Privacy Control, crawlers, the API and restricted users are
+/// not counted; the admins' page shows the figures.
+#[test]
+fn site_analytics_count_pages_without_addresses_and_skip_whoever_opted_out() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let visit = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = common::client().get(server.url(path));
+        if !headers.iter().any(|(name, _)| *name == "user-agent") {
+            req = req.header("user-agent", firefox);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        assert_eq!(req.send().unwrap().status(), 200, "{path}");
+    };
+    visit("/", &[("referer", "https://News.Example.org/item?id=42")]);
+    visit("/pricing", &[]);
+    visit("/pricing", &[("dnt", "1")]);
+    visit("/docs", &[("sec-gpc", "1")]);
+    visit(
+        "/docs",
+        &[(
+            "user-agent",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        )],
+    );
+    visit("/healthz", &[]);
+
+    // One account that restricted processing, one that did not: only the second is counted.
+    common::user_with_key(&server, "quiet@example.test");
+    common::user_with_key(&server, "open@example.test");
+    let quiet = common::signed_in(&server, "quiet@example.test");
+    let page = common::text(quiet.get(server.url("/dashboard/privacy")).send().unwrap());
+    let res = quiet
+        .post(server.url("/dashboard/privacy/restrict"))
+        .form(&[("csrf", common::csrf(&page).as_str()), ("restrict", "on")])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let open_user = common::signed_in(&server, "open@example.test");
+    for client in [&quiet, &open_user] {
+        let res = client
+            .get(server.url("/dashboard/keys"))
+            .header("user-agent", firefox)
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    // The views the quiet user made before restricting (sign-in, privacy page) count; none after.
+    let conn = open(&server);
+    let rows = || -> Vec<(String, Option<String>, String, String, String, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT path, referrer, browser, os, device, length(visitor) FROM page_views
+                 WHERE browser = 'Firefox' ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let started = std::time::Instant::now();
+    while rows().len() < 3 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let counted = rows();
+    let firefox_view = |path: &str, referrer: Option<&str>| {
+        (
+            path.to_owned(),
+            referrer.map(str::to_owned),
+            "Firefox".to_owned(),
+            "Linux".to_owned(),
+            "desktop".to_owned(),
+            16,
+        )
+    };
+    assert_eq!(
+        counted,
+        [
+            firefox_view("/", Some("news.example.org")),
+            firefox_view("/pricing", None),
+            firefox_view("/dashboard/keys", None),
+        ]
+    );
+    let all: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM page_views WHERE path IN ('/docs', '/healthz') OR path LIKE '/v1/%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(all, 0, "opted out, crawled, or not a page");
+    drop(conn);
+
+    let admin = common::admin(&server, "op@example.test");
+    let page = common::text(admin.get(server.url("/admin/site")).send().unwrap());
+    for shown in [
+        "news.example.org",
+        "/dashboard/keys",
+        "Firefox",
+        "Linux",
+        "desktop",
+    ] {
+        assert!(page.contains(shown), "{shown} on the admin page:\n{page}");
+    }
+    let user_page = open_user.get(server.url("/admin/site")).send().unwrap();
+    assert_eq!(user_page.status(), 404);
+
+    let dir = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    let db = dir.join("data/codexapi.db");
+    let bytes = std::fs::read(&db).unwrap();
+    let table_free = !contains(&bytes, "news.example.org/item");
+    assert!(
+        table_free,
+        "only the host of a referrer is kept; log:\n{log}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -4,6 +4,7 @@
 //! most `pool_size` of them run at once.
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
 pub mod billing;
 pub mod ledger;

@@ -107,6 +107,28 @@ pub async fn envelope(
     }
 
     let route = res.request().match_pattern();
+    if let (Some(state), Some(route)) = (&state, &route)
+        && counts_as_page_view(&res, route)
+    {
+        let request = res.request();
+        let header = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let session = request
+            .cookie(super::session::cookie_name(info.https))
+            .map(|c| crate::auth::token::sha256(c.value()));
+        state.analytics.count(crate::privacy::analytics::Visit {
+            route: route.clone(),
+            referer: header(header::REFERER),
+            user_agent: header(header::USER_AGENT).unwrap_or_default(),
+            ip: info.ip,
+            session,
+        });
+    }
     tracing::info!(
         target: "codexapi::access",
         "{method} {route} {status} {latency_ms}ms ip={ip} id={id}",
@@ -117,6 +139,29 @@ pub async fn envelope(
         id = info.request_id,
     );
     Ok(res)
+}
+
+/// A page of the site shown to a person who did not opt out: a successful GET of an HTML page
+/// outside the API and the admin console, without Do Not Track or Global Privacy Control.
+fn counts_as_page_view<B>(res: &ServiceResponse<B>, route: &str) -> bool {
+    let request = res.request();
+    let opted_out = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .is_some_and(|v| v.as_bytes() == b"1")
+    };
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    request.method() == actix_web::http::Method::GET
+        && res.status() == actix_web::http::StatusCode::OK
+        && html
+        && !route.starts_with("/v1/")
+        && !route.starts_with("/admin")
+        && !opted_out("dnt")
+        && !opted_out("sec-gpc")
 }
 
 /// 96 random bits, hex-encoded.

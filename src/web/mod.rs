@@ -45,6 +45,8 @@ pub struct AppState {
     pub stripe: Option<crate::billing::stripe::StripeClient>,
     /// The account flows, sharing this state's database, mailer, hasher and throttles.
     pub accounts: crate::accounts::Accounts,
+    /// First-party page-view counting.
+    pub analytics: crate::privacy::analytics::Analytics,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
         public_url: String,
         mailer: Mailer,
         health: Arc<dyn crate::health::ProviderHealth>,
+        analytics: crate::privacy::analytics::Analytics,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
         let stripe = billing::stripe_client(&config)?;
@@ -78,6 +81,7 @@ impl AppState {
             mailer,
             health,
             accounts,
+            analytics,
         })
     }
 }

@@ -138,8 +138,23 @@ pub fn fill_placeholders(text: &str, config: &Config, public_url: &str) -> Strin
             },
         ),
     ];
-    values.iter().fold(text.to_owned(), |acc, (name, value)| {
-        acc.replace(&format!("{{{{{name}}}}}"), value)
+    let analytics_fields: Vec<String> = crate::privacy::analytics::STORED
+        .iter()
+        .map(|(field, what)| format!("- **{field}**: {what};"))
+        .collect();
+    let values = values.into_iter().chain([
+        ("analytics_fields", analytics_fields.join("\n")),
+        (
+            "session_cookie",
+            format!(
+                "`{}` when the site is served over HTTPS, `{}` over plain HTTP",
+                super::session::cookie_name(true),
+                super::session::cookie_name(false)
+            ),
+        ),
+    ]);
+    values.fold(text.to_owned(), |acc, (name, value)| {
+        acc.replace(&format!("{{{{{name}}}}}"), &value)
     })
 }
 
