@@ -81,7 +81,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     log_providers(&config);
     log_billing(&config);
     let analytics = crate::privacy::analytics::Analytics::start(db.clone(), &public_url)?;
-    let state = AppState::new(
+    let mut state = AppState::new(
         config.clone(),
         db.clone(),
         public_url.clone(),
@@ -89,6 +89,23 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         gateway.clone(),
         analytics,
     )?;
+    // A database that cannot be written now (a full disk) still serves: the version is then
+    // recorded, and announced, at a later start.
+    match crate::privacy::policy::publish(
+        &db,
+        &config.policy.effective_date,
+        &state.pages.privacy_html,
+        &state.pages.terms_html,
+    ) {
+        Ok(policy) => {
+            state.policy = Arc::new(policy);
+            tokio::spawn(mail_policy_notices(state.clone()));
+        }
+        Err(e) => tracing::warn!(
+            "cannot record the policy version {} ({e}); earlier versions are not linked and nobody is told of a change until a later start",
+            config.policy.effective_date
+        ),
+    }
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
     let retention = tokio::spawn(retain(db.clone(), config.clone()));
@@ -249,6 +266,37 @@ async fn maintain(state: AppState) {
         if let Err(e) = result {
             tracing::warn!("housekeeping failed: {e}");
         }
+    }
+}
+
+/// Mails account holders about a new policy version, once each.
+async fn mail_policy_notices(state: AppState) {
+    let (db, policy, config, public_url) = (
+        state.db.clone(),
+        state.policy.clone(),
+        state.config.clone(),
+        state.public_url.clone(),
+    );
+    let sent = tokio::task::spawn_blocking(move || {
+        let ctx = crate::mail::MailContext {
+            site_name: &config.site.name,
+            public_url: &public_url,
+            contact_email: config.site.contact_email.as_deref(),
+        };
+        crate::privacy::policy::mail_notices(&db, &policy, &ctx)
+    })
+    .await;
+    match sent {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => {
+            tracing::info!(
+                "the policy of {} was mailed to {n} account holders",
+                state.policy.effective_date
+            );
+            state.mailer.wake();
+        }
+        Ok(Err(e)) => tracing::warn!("could not queue the policy notices: {e}"),
+        Err(_) => tracing::error!("queueing the policy notices stopped unexpectedly"),
     }
 }
 

@@ -551,3 +551,93 @@ fn site_analytics_count_pages_without_addresses_and_skip_whoever_opted_out() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A new policy version (a new `policy.effective_date`): the earlier text stays readable at its
+/// own address, account holders from before see a notice until they acknowledge it, and each
+/// gets exactly one mail about it, however often the server restarts.
+#[test]
+fn a_new_policy_version_is_announced_once_and_the_old_one_stays_readable() {
+    let up = FakeUpstream::start();
+    let smtp = common::smtp::SmtpServer::start();
+    let config_at = |date: &str| {
+        format!(
+            "{}[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Gateway <noreply@gateway.test>\"\nretry_secs = 1\n\n[policy]\neffective_date = \"{date}\"\n",
+            config(&up),
+            smtp.port
+        )
+    };
+    let server = Server::start(&config_at("2026-01-01"));
+    common::user_with_key(&server, "reader@example.test");
+    let http = common::signed_in(&server, "reader@example.test");
+    let dashboard = common::text(http.get(server.url("/dashboard")).send().unwrap());
+    assert!(
+        !dashboard.contains("policy and terms changed"),
+        "a first version is no change"
+    );
+    let privacy = common::text(common::client().get(server.url("/privacy")).send().unwrap());
+    assert!(privacy.contains("Effective 2026-01-01") && !privacy.contains("Earlier versions"));
+
+    std::fs::write(server.config_path(), config_at("2027-01-01")).unwrap();
+    let server = server.restart();
+    let privacy = common::text(common::client().get(server.url("/privacy")).send().unwrap());
+    assert!(privacy.contains("Effective 2027-01-01"), "{privacy}");
+    assert!(
+        privacy.contains("href=\"/privacy/2026-01-01\""),
+        "{privacy}"
+    );
+    let old = common::client()
+        .get(server.url("/privacy/2026-01-01"))
+        .send()
+        .unwrap();
+    assert_eq!(old.status(), 200);
+    let old = common::text(old);
+    assert!(old.contains("This is an earlier version") && old.contains("Effective 2026-01-01"));
+    let old_terms = common::client()
+        .get(server.url("/terms/2026-01-01"))
+        .send()
+        .unwrap();
+    assert_eq!(old_terms.status(), 200);
+    assert_eq!(
+        common::client()
+            .get(server.url("/privacy/1999-01-01"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let mail = smtp.wait_for_mail("reader@example.test", Duration::from_secs(15));
+    assert_eq!(mail.subject, "Our privacy policy has changed");
+    assert!(mail.text.contains("2027-01-01") && mail.text.contains("/privacy/2026-01-01"));
+
+    let http = common::signed_in(&server, "reader@example.test");
+    let page = common::text(http.get(server.url("/dashboard/keys")).send().unwrap());
+    assert!(page.contains("policy and terms changed"), "{page}");
+    let res = http
+        .post(server.url("/dashboard/policy/seen"))
+        .header("referer", server.url("/dashboard/keys"))
+        .form(&[("csrf", common::csrf(&page))])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(common::location(&res), "/dashboard/keys");
+    let page = common::text(http.get(server.url("/dashboard/keys")).send().unwrap());
+    assert!(!page.contains("policy and terms changed"));
+
+    // Someone who signs up now agreed to this version: no notice.
+    common::user_with_key(&server, "newcomer@example.test");
+    let newcomer = common::signed_in(&server, "newcomer@example.test");
+    let page = common::text(newcomer.get(server.url("/dashboard")).send().unwrap());
+    assert!(!page.contains("policy and terms changed"));
+
+    let server = server.restart();
+    std::thread::sleep(Duration::from_secs(2));
+    let notices = smtp
+        .received_for("reader@example.test")
+        .into_iter()
+        .filter(|m| m.subject == "Our privacy policy has changed")
+        .count();
+    assert_eq!(notices, 1, "one mail per version");
+    assert!(smtp.received_for("newcomer@example.test").is_empty());
+    drop(server);
+}

@@ -326,6 +326,104 @@ pub fn is_restricted(conn: &Connection, user_id: &str) -> Result<bool, DbError> 
         })?)
 }
 
+/// A version of the policy and terms the server has shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub effective_date: String,
+    pub first_shown_at: i64,
+}
+
+/// Keeps the current version's texts: a new date is added, the current date's texts are kept up
+/// to date (its first showing stays), earlier dates are never touched. Returns the version list,
+/// oldest first.
+pub fn record_policy(
+    conn: &Connection,
+    effective_date: &str,
+    privacy_html: &str,
+    terms_html: &str,
+    now: i64,
+) -> Result<Vec<PolicyVersion>, DbError> {
+    conn.execute(
+        "INSERT INTO policy_versions (effective_date, privacy, terms, first_shown_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (effective_date) DO UPDATE SET privacy = excluded.privacy, terms = excluded.terms",
+        params![effective_date, privacy_html, terms_html, now],
+    )?;
+    policy_versions(conn)
+}
+
+/// Every version shown, oldest first.
+pub fn policy_versions(conn: &Connection) -> Result<Vec<PolicyVersion>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT effective_date, first_shown_at FROM policy_versions ORDER BY first_shown_at, effective_date",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(PolicyVersion {
+                effective_date: r.get(0)?,
+                first_shown_at: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The texts of one version (privacy, terms), as HTML.
+pub fn policy_text(
+    conn: &Connection,
+    effective_date: &str,
+) -> Result<Option<(String, String)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT privacy, terms FROM policy_versions WHERE effective_date = ?1",
+            [effective_date],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?)
+}
+
+/// Up to `limit` accounts made before `since` that have neither acknowledged nor been mailed
+/// about the version `date`: (id, email, name).
+pub fn due_policy_notice(
+    conn: &Connection,
+    date: &str,
+    since: i64,
+    limit: u32,
+) -> Result<Vec<(String, String, String)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, email, name FROM users
+         WHERE created_at < ?2 AND coalesce(policy_seen, '') <> ?1 AND coalesce(policy_mailed, '') <> ?1
+         ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![date, since, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn mark_policy_mailed(conn: &Connection, user_id: &str, date: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET policy_mailed = ?2 WHERE id = ?1",
+        params![user_id, date],
+    )?;
+    Ok(())
+}
+
+/// The user acknowledged the version `date`.
+pub fn mark_policy_seen(conn: &Connection, user_id: &str, date: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET policy_seen = ?2 WHERE id = ?1",
+        params![user_id, date],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

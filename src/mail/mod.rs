@@ -401,6 +401,49 @@ pub fn account_erased(ctx: &MailContext, to: &str, name: &str, deleted: &str, ke
     )
 }
 
+/// Tells an account holder that the privacy policy and terms changed.
+pub fn policy_changed(
+    ctx: &MailContext,
+    to: &str,
+    name: &str,
+    date: &str,
+    earlier_date: &str,
+) -> Email {
+    let layout = Layout::new(
+        ctx,
+        "Our privacy policy has changed",
+        name,
+        format!(
+            "You got this mail because you have a {} account; notices like this one are sent to every account holder.",
+            ctx.site_name
+        ),
+    );
+    let link = ctx.link("/privacy");
+    let earlier_link = ctx.link(&format!("/privacy/{earlier_date}"));
+    compose(
+        to,
+        &layout,
+        &PolicyText {
+            layout: &layout,
+            date,
+            link: &link,
+            earlier_link: &earlier_link,
+        },
+        &PolicyHtml {
+            layout: &layout,
+            date,
+            link: &link,
+            earlier_link: &earlier_link,
+        },
+    )
+}
+
+mail_templates!(PolicyText = "mail/policy_changed.txt", PolicyHtml = "mail/policy_changed.html" {
+    date: &'a str,
+    link: &'a str,
+    earlier_link: &'a str,
+});
+
 mail_templates!(ErasedText = "mail/account_erased.txt", ErasedHtml = "mail/account_erased.html" {
     deleted: &'a str,
     kept: &'a str,

@@ -47,6 +47,9 @@ pub struct AppState {
     pub accounts: crate::accounts::Accounts,
     /// First-party page-view counting.
     pub analytics: crate::privacy::analytics::Analytics,
+    /// The policy version in force and the earlier ones; the server sets it once the database
+    /// has recorded the version.
+    pub policy: Arc<crate::privacy::policy::Current>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
         analytics: crate::privacy::analytics::Analytics,
     ) -> Result<AppState, crate::config::ConfigError> {
         let pages = site::Pages::render(&config, &public_url)?;
+        let config_date = config.policy.effective_date.clone();
         let stripe = billing::stripe_client(&config)?;
         let public_url: Arc<str> = public_url.into();
         let accounts = crate::accounts::Accounts::new(
@@ -82,6 +86,7 @@ impl AppState {
             health,
             accounts,
             analytics,
+            policy: Arc::new(crate::privacy::policy::Current::configured(&config_date)),
         })
     }
 }

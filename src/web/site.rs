@@ -16,7 +16,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/pricing", web::get().to(pricing))
         .route("/docs", web::get().to(docs))
         .route("/privacy", web::get().to(privacy))
+        .route("/privacy/{date}", web::get().to(privacy_version))
         .route("/terms", web::get().to(terms))
+        .route("/terms/{date}", web::get().to(terms_version))
         .route("/contact", web::get().to(contact))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -403,24 +405,106 @@ struct LegalPage {
     heading: &'static str,
     effective_date: String,
     html: String,
+    /// `/privacy` or `/terms`, for the links to other versions.
+    base: &'static str,
+    /// Earlier versions' effective dates, newest first (on the current page).
+    earlier: Vec<String>,
+    /// On an earlier version's page: the date of the version in force.
+    superseded_by: Option<String>,
+}
+
+/// Which of the two legal texts.
+#[derive(Clone, Copy)]
+enum Legal {
+    Privacy,
+    Terms,
+}
+
+impl Legal {
+    fn heading(self) -> &'static str {
+        match self {
+            Legal::Privacy => "Privacy policy",
+            Legal::Terms => "Terms of service",
+        }
+    }
+
+    fn base(self) -> &'static str {
+        match self {
+            Legal::Privacy => "/privacy",
+            Legal::Terms => "/terms",
+        }
+    }
+}
+
+fn current_legal(state: &AppState, which: Legal) -> LegalPage {
+    LegalPage {
+        layout: Layout::new(state, which.base().trim_start_matches('/'), which.heading()),
+        heading: which.heading(),
+        effective_date: state.policy.effective_date.clone(),
+        html: match which {
+            Legal::Privacy => state.pages.privacy_html.clone(),
+            Legal::Terms => state.pages.terms_html.clone(),
+        },
+        base: which.base(),
+        earlier: state
+            .policy
+            .earlier
+            .iter()
+            .map(|v| v.effective_date.clone())
+            .collect(),
+        superseded_by: None,
+    }
 }
 
 async fn privacy(state: web::Data<AppState>) -> impl Responder {
-    LegalPage {
-        layout: Layout::new(&state, "privacy", "Privacy policy"),
-        heading: "Privacy policy",
-        effective_date: state.config.policy.effective_date.clone(),
-        html: state.pages.privacy_html.clone(),
-    }
+    current_legal(&state, Legal::Privacy)
 }
 
 async fn terms(state: web::Data<AppState>) -> impl Responder {
-    LegalPage {
-        layout: Layout::new(&state, "terms", "Terms of service"),
-        heading: "Terms of service",
-        effective_date: state.config.policy.effective_date.clone(),
-        html: state.pages.terms_html.clone(),
+    current_legal(&state, Legal::Terms)
+}
+
+/// An earlier version, at its stable address `/privacy/{date}` (or `/terms/{date}`).
+async fn legal_version(
+    state: &AppState,
+    which: Legal,
+    date: String,
+) -> Result<LegalPage, super::error::WebError> {
+    if date == state.policy.effective_date {
+        return Ok(current_legal(state, which));
     }
+    let lookup = date.clone();
+    let texts = state
+        .db
+        .run(move |conn| crate::db::privacy::policy_text(conn, &lookup))
+        .await?
+        .ok_or(super::error::WebError::NotFound)?;
+    Ok(LegalPage {
+        layout: Layout::new(state, which.base().trim_start_matches('/'), which.heading()),
+        heading: which.heading(),
+        html: match which {
+            Legal::Privacy => texts.0,
+            Legal::Terms => texts.1,
+        },
+        effective_date: date,
+        base: which.base(),
+        earlier: Vec::new(),
+        superseded_by: Some(state.policy.effective_date.clone()),
+    })
+}
+
+async fn privacy_version(
+    state: web::Data<AppState>,
+    date: web::Path<String>,
+) -> Result<LegalPage, super::error::WebError> {
+    legal_version(&state, Legal::Privacy, date.into_inner()).await
+}
+
+async fn terms_version(
+    state: web::Data<AppState>,
+    date: web::Path<String>,
+) -> Result<LegalPage, super::error::WebError> {
+    legal_version(&state, Legal::Terms, date.into_inner()).await
 }
 
 #[derive(Template, WebTemplate)]

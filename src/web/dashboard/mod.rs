@@ -20,7 +20,7 @@ use crate::db::accounts as repo;
 
 use keys::{create_key, keys, revoke_key, revoke_key_confirm};
 use overview::overview;
-use privacy::{delete_account, export_json, export_page, privacy, restrict};
+use privacy::{delete_account, export_json, export_page, policy_seen, privacy, restrict};
 use profile::{change_email, change_name, profile, resend_confirmation};
 use security::{
     change_password, revoke_other_sessions, revoke_session, security, totp_disable, totp_enable,
@@ -65,6 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/verify/resend",
             web::post().to(resend_confirmation),
         )
+        .route("/dashboard/policy/seen", web::post().to(policy_seen))
         .route("/dashboard/privacy", web::get().to(privacy))
         .route("/dashboard/privacy/export", web::get().to(export_json))
         .route("/dashboard/privacy/data", web::get().to(export_page))
@@ -86,6 +87,8 @@ pub struct Dash {
     /// The sign-in is old enough that changes a stolen session must not make ask for the
     /// password.
     pub confirm_password: bool,
+    /// The effective date of a policy version the user has not acknowledged yet.
+    pub policy_news: Option<String>,
 }
 
 impl Dash {
@@ -104,6 +107,10 @@ impl Dash {
                 signed_in.signed_in_at,
                 &state.config.accounts,
             ),
+            policy_news: state
+                .policy
+                .is_news_to(user.created_at, user.policy_seen.as_deref())
+                .then(|| state.policy.effective_date.clone()),
         }
     }
 }

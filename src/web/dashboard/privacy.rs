@@ -286,3 +286,25 @@ pub(super) async fn delete_account(
         }
     }
 }
+
+/// The user acknowledged the policy version in force: the banner goes, and the browser returns
+/// to the dashboard page it was on.
+pub(super) async fn policy_seen(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    form: web::Form<crate::web::account::CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    crate::privacy::policy::acknowledge(&state.db, &signed_in.user.id, &state.policy).await?;
+    // Only the path of a signed-in page, taken from this site's own Referer: never elsewhere.
+    let back = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| u.path().to_owned())
+        .filter(|p| p.starts_with("/dashboard") || p.starts_with("/admin"))
+        .unwrap_or_else(|| "/dashboard".to_owned());
+    Ok(see_other(&back))
+}
