@@ -8,6 +8,7 @@ pub mod billing;
 pub mod charts;
 pub mod dashboard;
 pub mod error;
+pub mod legal;
 pub mod middleware;
 pub mod session;
 pub mod site;
@@ -30,7 +31,7 @@ pub struct AppState {
     pub db: Db,
     /// The public URL without a trailing slash.
     pub public_url: Arc<str>,
-    pub pages: Arc<site::Pages>,
+    pub pages: Arc<legal::Pages>,
     pub hasher: Hasher,
     /// Failed sign-ins (and reset requests) per client address.
     pub address_throttle: Arc<Throttle>,
@@ -62,7 +63,7 @@ impl AppState {
         health: Arc<dyn crate::health::ProviderHealth>,
         analytics: crate::privacy::analytics::Analytics,
     ) -> Result<AppState, crate::config::ConfigError> {
-        let pages = site::Pages::render(&config, &public_url)?;
+        let pages = legal::Pages::render(&config, &public_url)?;
         let config_date = config.policy.effective_date.clone();
         let stripe = billing::stripe_client(&config)?;
         let public_url: Arc<str> = public_url.into();
@@ -96,6 +97,7 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
             .configure(site::routes)
+            .configure(legal::routes)
             .configure(account::routes)
             .configure(dashboard::routes)
             .configure(admin::routes)
