@@ -24,4 +24,9 @@ pub struct ProviderStatus {
 /// Something that knows the providers' health: the gateway.
 pub trait ProviderHealth: Send + Sync {
     fn providers(&self) -> Vec<ProviderStatus>;
+
+    /// Secrets the secret guard found since the server started: rule and count, most first.
+    fn secrets_found(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod mail;
 pub mod money;
 pub mod privacy;
+pub mod secrets;
 pub mod server;
 pub mod setup;
 pub mod tls;

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("money", 1),
     ("tls", 1),
     ("translate", 1),
+    ("secrets", 1),
 ];
 const FACES: &[&str] = &["web", "gateway"];
 

@@ -641,3 +641,276 @@ fn a_new_policy_version_is_announced_once_and_the_old_one_stays_readable() {
     assert!(smtp.received_for("newcomer@example.test").is_empty());
     drop(server);
 }
+
+/// The secret guard: with "redact" the provider receives the request with the credential
+/// replaced (whatever the client format), with "block" the client gets a 400 in its own format
+/// naming the rule and nothing goes upstream; the secret reaches no file and no log line, and
+/// the admins' system page shows only counts per rule.
+#[test]
+fn the_secret_guard_redacts_or_blocks_credentials_before_they_go_upstream() {
+    let aws = format!("AKIA{}", "Q3VNZ7RTXK2MWP5L");
+    let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDr8aYhY2hSbXVh5k1TqWq2mF9yZ3vB6nD4pL0eR7sQ1wAAAJg=\n-----END OPENSSH PRIVATE KEY-----";
+    for mode in ["redact", "block"] {
+        let up = FakeUpstream::start();
+        let extra = format!("\n[privacy]\nsecret_guard = \"{mode}\"\n");
+        let server =
+            Server::start_with(&(config(&up) + &extra), &[("CODEXAPI_LOG__LEVEL", "trace")]);
+        let key = common::user_with_key(&server, "dev@example.test");
+        let http = common::client();
+        let prompt = format!("Why does this fail?\n\nAWS_ACCESS_KEY_ID={aws}\n\n{pem}\n");
+        let chat = http
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(
+                &json!({"model": "chat-model", "messages": [{"role": "user", "content": prompt}]}),
+            )
+            .send()
+            .unwrap();
+        let messages = http
+            .post(server.url("/v1/messages"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat-model", "max_tokens": 9, "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}]}))
+            .send()
+            .unwrap();
+        let clean = http
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "fn main() { let key = std::env::var(\"AWS_ACCESS_KEY_ID\"); }"}]}))
+            .send()
+            .unwrap();
+        assert_eq!(clean.status(), 200, "{mode}: code without secrets passes");
+        let seen = up.seen();
+        if mode == "redact" {
+            assert_eq!(chat.status(), 200);
+            assert_eq!(messages.status(), 200);
+            assert_eq!(seen.len(), 3);
+            for request in &seen[..2] {
+                let sent = request.body.to_string();
+                assert!(sent.contains("[redacted:aws-access-token]"), "{sent}");
+                assert!(sent.contains("[redacted:private-key]"), "{sent}");
+                assert!(
+                    sent.contains("Why does this fail?"),
+                    "the rest is kept: {sent}"
+                );
+            }
+        } else {
+            assert_eq!(chat.status(), 400);
+            let body: serde_json::Value = chat.json().unwrap();
+            assert_eq!(body["error"]["code"], "secret_detected");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("rule `"), "{message}");
+            assert_eq!(messages.status(), 400);
+            let body: serde_json::Value = messages.json().unwrap();
+            assert_eq!(body["type"], "error", "Anthropic's error format: {body}");
+            assert_eq!(seen.len(), 1, "only the clean request went upstream");
+        }
+        for request in &seen {
+            assert!(!request.body.to_string().contains(&aws));
+        }
+
+        let admin = common::admin(&server, "op@example.test");
+        let page = common::text(admin.get(server.url("/admin/system")).send().unwrap());
+        assert!(page.contains("<code>aws-access-token</code>"), "{page}");
+
+        let dir = server.dir.path().to_path_buf();
+        let log = server.stop_keeping_files();
+        assert!(!log.contains(&aws), "the secret is in the log");
+        for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(!contains(&bytes, &aws), "the secret is on disk");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// The canary suite over every face of the server, logging at trace level: passwords and codes
+/// typed into the sign-in, account and deletion forms, addresses and reports sent to the error
+/// pages, and the API under faults (a provider quoting the request back in its error, a stream
+/// it drops, a body over the limit, a client that hangs up mid-stream). Afterwards the canary is
+/// in no file of the data directory or the temp directory, in no export, in no backup and in no
+/// line of the log.
+#[test]
+fn canaries_reach_no_file_export_backup_or_log_on_any_face() {
+    let up = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let models = "\n[[models]]\nid = \"echo-error\"\nroutes = [{ provider = \"compat\", model = \"echo-error\" }]\nprice = { input = 1, output = 2 }\n\n[[models]]\nid = \"drop\"\nroutes = [{ provider = \"compat\", model = \"drop\" }]\nprice = { input = 1, output = 2 }\n\n[[models]]\nid = \"long\"\nroutes = [{ provider = \"compat\", model = \"long\" }]\nprice = { input = 1, output = 2 }\n";
+    let server = Server::start_with(
+        &(config(&up) + models),
+        &[
+            ("TMPDIR", tmp.path().to_str().unwrap()),
+            ("CODEXAPI_LOG__LEVEL", "trace"),
+            ("CODEXAPI_GATEWAY__MAX_BODY_BYTES", "1000000"),
+        ],
+    );
+    let key = common::user_with_key(&server, "dev@example.test");
+    let canary = format!("CANARY{}z{}", std::process::id(), now_ms() % 1_000_000_007);
+
+    // The pages: passwords and codes that must never be kept, where they are typed.
+    let anonymous = common::browser(&server);
+    let _ = anonymous
+        .post(server.url("/login"))
+        .form(&[("email", "dev@example.test"), ("password", canary.as_str())])
+        .send()
+        .unwrap();
+    let _ = anonymous
+        .post(server.url("/signup"))
+        .form(&[
+            ("name", "New"),
+            ("email", "new@example.test"),
+            ("password", canary.as_str()),
+        ])
+        .send()
+        .unwrap();
+    let _ = anonymous
+        .get(server.url(&format!("/no/such/{canary}?q={canary}")))
+        .send()
+        .unwrap();
+    let _ = anonymous
+        .get(server.url(&format!("/dashboard/billing/receipts/{canary}")))
+        .send()
+        .unwrap();
+    let _ = anonymous
+        .post(server.url("/csp-report"))
+        .header("content-type", "application/csp-report")
+        .body(json!({"csp-report": {"blocked-uri": format!("https://evil.test/{canary}"), "effective-directive": canary}}).to_string())
+        .send()
+        .unwrap();
+    let http = common::signed_in(&server, "dev@example.test");
+    let page = common::text(http.get(server.url("/dashboard/security")).send().unwrap());
+    let token = common::csrf(&page);
+    for (path, form) in [
+        (
+            "/dashboard/security/password",
+            vec![("current", canary.as_str()), ("password", canary.as_str())],
+        ),
+        (
+            "/dashboard/security/2fa/disable",
+            vec![("password", canary.as_str())],
+        ),
+        (
+            "/dashboard/privacy/delete",
+            vec![("password", canary.as_str()), ("code", canary.as_str())],
+        ),
+        ("/dashboard/billing/redeem", vec![("code", canary.as_str())]),
+    ] {
+        let mut form = form;
+        form.push(("csrf", token.as_str()));
+        let res = http.post(server.url(path)).form(&form).send().unwrap();
+        assert!(
+            res.status().is_client_error() || res.status().is_redirection(),
+            "{path}: {}",
+            res.status()
+        );
+    }
+
+    // The API under faults.
+    let api = common::client();
+    let ask = |model: &str, stream: bool| {
+        api.post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": canary}]}))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap_or_default()
+    };
+    for stream in [false, true] {
+        ask("echo-error", stream);
+        ask("drop", stream);
+    }
+    let oversized = api
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"model\": \"chat-model\", \"messages\": [{{\"role\": \"user\", \"content\": \"{}\"}}]}}",
+            canary.repeat(2_000_000 / canary.len())
+        ))
+        .send();
+    if let Ok(res) = oversized {
+        assert_eq!(res.status(), 413);
+    }
+    {
+        use std::io::{BufRead, Write};
+        let body = json!({"model": "long", "stream": true, "messages": [{"role": "user", "content": canary}]}).to_string();
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        write!(
+            socket,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(socket.try_clone().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains("200"), "{first}");
+        drop(socket);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // The exports and a backup.
+    let mut exports = Vec::new();
+    for path in [
+        "/dashboard/privacy/export",
+        "/dashboard/privacy/data",
+        "/dashboard/usage.csv",
+        "/dashboard/billing/transactions.csv",
+        "/dashboard/usage",
+        "/dashboard/security",
+    ] {
+        let res = http.get(server.url(path)).send().unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        exports.push((path, res.text().unwrap()));
+    }
+    for (path, text) in &exports {
+        assert!(!text.contains(&canary), "the canary is in {path}");
+    }
+    let backup = server.dir.path().join("copy.db");
+    let config = server.config_path();
+    let (status, _, stderr) = common::run(
+        server.dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "backup",
+            backup.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(status.success(), "{stderr}");
+
+    let dir = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "logging ran at trace level"
+    );
+    let leaks: Vec<&str> = log.lines().filter(|l| l.contains(&canary)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the canary is in the log:\n{}",
+        leaks.join("\n")
+    );
+    let mut files = vec![backup];
+    let mut pending = vec![dir.join("data"), tmp.path().to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, &canary),
+            "the canary is in {}",
+            file.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -158,6 +158,8 @@ pub struct PrivacyConfig {
     pub outbox_retention_days: u32,
     /// What becomes of an erased account's request metadata.
     pub erased_usage: ErasedUsage,
+    /// What the gateway does with credentials it recognises in a request.
+    pub secret_guard: SecretGuard,
 }
 
 impl Default for PrivacyConfig {
@@ -167,8 +169,21 @@ impl Default for PrivacyConfig {
             ip_retention_days: 30,
             outbox_retention_days: 7,
             erased_usage: ErasedUsage::Delete,
+            secret_guard: SecretGuard::Off,
         }
     }
+}
+
+/// `privacy.secret_guard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretGuard {
+    /// Requests are forwarded as they are.
+    Off,
+    /// Recognised secrets are replaced by `[redacted:<rule>]` before forwarding.
+    Redact,
+    /// A request with a recognised secret is refused with a 400 naming the rule.
+    Block,
 }
 
 /// `privacy.erased_usage`.

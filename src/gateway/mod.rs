@@ -2,6 +2,7 @@
 //! upstream model provider, stream the answer back and meter the request — keeping only metadata.
 
 pub mod error;
+pub mod guard;
 pub mod keys;
 pub mod metering;
 pub mod providers;
@@ -50,6 +51,8 @@ pub struct Gateway {
     /// Model id or alias → index into `config.models`.
     index: HashMap<String, usize>,
     created: i64,
+    /// The secret guard, unless `privacy.secret_guard` is off.
+    pub guard: Option<Arc<guard::Guard>>,
 }
 
 /// Unknown API keys an address may send within the throttle's window before it is refused for a
@@ -133,6 +136,7 @@ impl Gateway {
             limits: Arc::new(RateLimits::default()),
             unlimited: TierConfig::unlimited(&config.billing.default_tier),
             bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
+            guard: guard::Guard::new(config.privacy.secret_guard).map(Arc::new),
             config,
             index,
             created: crate::db::now_ms() / 1000,
@@ -195,6 +199,10 @@ impl Gateway {
 }
 
 impl crate::health::ProviderHealth for Gateway {
+    fn secrets_found(&self) -> Vec<(String, u64)> {
+        self.guard.as_ref().map(|g| g.counts()).unwrap_or_default()
+    }
+
     fn providers(&self) -> Vec<crate::health::ProviderStatus> {
         let now = std::time::Instant::now();
         self.providers

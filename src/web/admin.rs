@@ -265,6 +265,8 @@ struct SystemPage {
     metadata_days: u32,
     ip_days: u32,
     outbox_days: u32,
+    secret_guard: &'static str,
+    secrets_found: Vec<(String, u64)>,
 }
 
 /// `GET /admin/system`: the housekeeping the server does by itself, and when it last did it.
@@ -288,5 +290,11 @@ async fn system(
         metadata_days: privacy.metadata_retention_days,
         ip_days: privacy.ip_retention_days,
         outbox_days: privacy.outbox_retention_days,
+        secret_guard: match privacy.secret_guard {
+            crate::config::SecretGuard::Off => "off",
+            crate::config::SecretGuard::Redact => "redact",
+            crate::config::SecretGuard::Block => "block",
+        },
+        secrets_found: state.health.secrets_found(),
     })
 }

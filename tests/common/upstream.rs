@@ -219,6 +219,13 @@ async fn handle(
                 .content_type("application/json")
                 .body(format!("{{\"filler\": \"{filler}\"}}"));
         }
+        "echo-error" => {
+            // A provider refusing the request with its content quoted back in the message.
+            let quoted = body.to_string();
+            return HttpResponse::BadRequest().json(json!({"error": {
+                "message": format!("Invalid request content: {quoted}"),
+                "type": "invalid_request_error"}}));
+        }
         "bad-request" => return HttpResponse::BadRequest().json(json!({"error": {"message": "upstream says the request is wrong", "type": "invalid_request_error"}})),
         "slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         _ => {}

@@ -15,7 +15,7 @@ use crate::config::BillingMode;
 use crate::db::now_ms;
 use crate::gateway::Gateway;
 use crate::gateway::error::{ApiError, Dialect, ErrorKind};
-use crate::gateway::metering;
+use crate::gateway::{guard, metering, tokens};
 use crate::money::Money;
 
 use super::meter::Meter;
@@ -266,8 +266,8 @@ pub(super) async fn prepare(
         return Err(too_large(limit));
     }
     let idle = Duration::from_secs(gateway.config.gateway.body_idle_secs);
-    let raw = read_body(&mut payload, limit, idle).await?;
-    let body: Value = serde_json::from_slice(&raw).map_err(|e| {
+    let mut raw = read_body(&mut payload, limit, idle).await?;
+    let mut body: Value = serde_json::from_slice(&raw).map_err(|e| {
         // serde_json's message gives a position, never the text it choked on.
         ApiError::new(
             ErrorKind::InvalidRequest,
@@ -279,6 +279,34 @@ pub(super) async fn prepare(
             ErrorKind::InvalidRequest,
             "The body must be a JSON object.",
         ));
+    }
+    if let Some(guard) = &gateway.guard {
+        let (checked, outcome) = if raw.len() <= guard::INLINE_BYTES {
+            let outcome = guard.check(&mut body);
+            (body, outcome)
+        } else {
+            let guard = guard.clone();
+            tokens::off_thread(move || {
+                let outcome = guard.check(&mut body);
+                (body, outcome)
+            })
+            .await
+            .ok_or_else(|| {
+                ApiError::new(ErrorKind::Internal, "The request could not be checked.")
+            })?
+        };
+        body = checked;
+        match outcome {
+            guard::Outcome::Clean => {}
+            guard::Outcome::Redacted => {
+                raw = serde_json::to_vec(&body)
+                    .map_err(|_| {
+                        ApiError::new(ErrorKind::Internal, "The request could not be checked.")
+                    })?
+                    .into();
+            }
+            guard::Outcome::Refused(rule) => return Err(guard::refusal(&rule)),
+        }
     }
     let model_id = match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
