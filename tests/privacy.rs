@@ -433,7 +433,12 @@ fn site_analytics_count_pages_without_addresses_and_skip_whoever_opted_out() {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        assert_eq!(req.send().unwrap().status(), 200, "{path}");
+        let res = req.send().unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers().get("set-cookie").is_none(),
+            "{path}: a visitor gets no cookie"
+        );
     };
     visit("/", &[("referer", "https://News.Example.org/item?id=42")]);
     visit("/pricing", &[]);

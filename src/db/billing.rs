@@ -590,6 +590,18 @@ mod tests {
     }
 
     #[test]
+    fn an_account_that_restricted_processing_gets_no_low_balance_mail() {
+        let conn = crate::db::test_db(&["open", "quiet"]);
+        for user in ["open", "quiet"] {
+            set_low_balance_alert(&conn, user, Some(5_000_000)).unwrap();
+        }
+        crate::db::privacy::set_restricted(&conn, "quiet", true, 1).unwrap();
+        assert!(take_low_balance_alert(&conn, "open", 1_000_000, 2).unwrap());
+        assert!(!take_low_balance_alert(&conn, "quiet", 1_000_000, 2).unwrap());
+        assert_eq!(low_balance_sent_at(&conn, "quiet").unwrap(), None);
+    }
+
+    #[test]
     fn events_are_recorded_once() {
         let conn = db();
         assert!(record_event(&conn, "evt_1", "charge.refunded", 1).unwrap());
