@@ -258,6 +258,51 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
     eprintln!("[browser] {pngs} screenshots in {}", shots.display());
+
+    // Download the data, restrict processing, delete the account: afterwards the key is
+    // refused and the address is in no byte of the database.
+    run_flow("privacy", &env);
+    let deleted = Instant::now();
+    loop {
+        let status = common::client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(key.trim())
+            .json(&serde_json::json!({"model": "m-fast", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            deleted.elapsed() < Duration::from_secs(1),
+            "the deleted account's key still gets {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM users"), 0);
+    // The confirmation is delivered, and its row goes with it.
+    let mails_to_the_address =
+        format!("SELECT count(*) FROM email_outbox WHERE to_addr = '{EMAIL}'");
+    while count(&mails_to_the_address) > 0 {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(20),
+            "the confirmation mail was not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(db);
-    server.stop();
+    let dir = server.dir.path().to_path_buf();
+    server.stop_keeping_files();
+    let file = dir.join("data/codexapi.db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    if let Ok(more) = std::fs::read(file.with_extension("db-wal")) {
+        bytes.extend(more);
+    }
+    assert!(
+        !bytes.windows(EMAIL.len()).any(|w| w == EMAIL.as_bytes()),
+        "the deleted account's address is still in the database file"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -542,6 +542,11 @@ fn site_analytics_count_pages_without_addresses_and_skip_whoever_opted_out() {
     ] {
         assert!(page.contains(shown), "{shown} on the admin page:\n{page}");
     }
+    let system = common::text(admin.get(server.url("/admin/system")).send().unwrap());
+    assert!(
+        system.contains("quiet@example.test") && !system.contains("open@example.test"),
+        "admins see who restricted processing:\n{system}"
+    );
     let user_page = open_user.get(server.url("/admin/site")).send().unwrap();
     assert_eq!(user_page.status(), 404);
 

@@ -311,6 +311,18 @@ pub fn set_restricted(
     Ok(())
 }
 
+/// Accounts that restricted processing, most recent first: (email, since).
+pub fn restricted_accounts(conn: &Connection, limit: u32) -> Result<Vec<(String, i64)>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT email, restricted_at FROM users WHERE restricted_at IS NOT NULL
+         ORDER BY restricted_at DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Whether the account restricted processing (an unknown account counts as restricted: nothing
 /// optional is done for it).
 pub fn is_restricted(conn: &Connection, user_id: &str) -> Result<bool, DbError> {

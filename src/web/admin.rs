@@ -267,6 +267,8 @@ struct SystemPage {
     outbox_days: u32,
     secret_guard: &'static str,
     secrets_found: Vec<(String, u64)>,
+    /// Accounts that restricted processing: address and since when.
+    restricted: Vec<(String, String)>,
 }
 
 /// `GET /admin/system`: the housekeeping the server does by itself, and when it last did it.
@@ -274,9 +276,14 @@ async fn system(
     state: web::Data<AppState>,
     Admin(signed_in): Admin,
 ) -> Result<SystemPage, WebError> {
-    let retention = state
+    let (retention, restricted) = state
         .db
-        .run(|conn| crate::privacy::retention::last_run(conn))
+        .run(|conn| {
+            Ok((
+                crate::privacy::retention::last_run(conn)?,
+                crate::db::privacy::restricted_accounts(conn, 500)?,
+            ))
+        })
         .await?;
     let privacy = &state.config.privacy;
     Ok(SystemPage {
@@ -296,5 +303,9 @@ async fn system(
             crate::config::SecretGuard::Block => "block",
         },
         secrets_found: state.health.secrets_found(),
+        restricted: restricted
+            .into_iter()
+            .map(|(email, at)| (email, crate::clock::format_ms(at)))
+            .collect(),
     })
 }

@@ -15,7 +15,7 @@
 // non-zero exit and one line saying what was expected, where, and which screenshot shows it.
 
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -48,8 +48,8 @@ function expect(condition, message) {
 }
 
 const phase = process.argv[2];
-if (!['signup', 'rest', 'usage'].includes(phase)) {
-  fail(`usage: node flow.mjs signup|rest|usage (got ${JSON.stringify(phase)})`);
+if (!['signup', 'rest', 'usage', 'privacy'].includes(phase)) {
+  fail(`usage: node flow.mjs signup|rest|usage|privacy (got ${JSON.stringify(phase)})`);
 }
 const BASE = env('BASE_URL').replace(/\/$/, '');
 const EMAIL = env('EMAIL');
@@ -156,6 +156,52 @@ async function usage() {
   const rows = await page.locator('table.usage-log tbody tr').count();
   expect(rows === requests, `the request log lists ${rows} requests, expected ${requests}`);
   await shot('18-usage');
+}
+
+// The data rights, as a user exercises them: download the data and read it, restrict
+// processing, then delete the account.
+async function privacy() {
+  await page.goto(`${BASE}/login`);
+  const login = page.locator('form[action="/login"]');
+  await login.locator('input[name=email]').fill(EMAIL);
+  await login.locator('input[name=password]').fill(PASSWORD);
+  await clickAndLoad(login.getByRole('button', { name: 'Sign in' }));
+  await expectPath('/dashboard', 'after signing in for the privacy page');
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'Privacy' }));
+  await expectHeading('Privacy', 'privacy page');
+  await shot('19-privacy');
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download my data (JSON)' }).click(),
+  ]);
+  const file = await download.path();
+  const data = JSON.parse(readFileSync(file, 'utf8'));
+  const me = data.tables.users.rows[0];
+  expect(me.email === EMAIL, `the download names ${JSON.stringify(me.email)}, expected ${EMAIL}`);
+  expect(!('password_hash' in me), 'the download holds the password hash');
+  const usageRows = data.tables.usage.rows.length;
+  expect(usageRows > 0, 'the download holds no request metadata although requests were made');
+
+  await clickAndLoad(page.getByRole('link', { name: 'Read it here' }));
+  await expectHeading('Your data', 'the readable copy');
+  expect((await page.getByText(EMAIL).count()) > 0, 'the readable copy does not show the address');
+  await shot('20-my-data');
+  await page.goBack();
+  await page.waitForLoadState();
+
+  await clickAndLoad(page.getByRole('button', { name: 'Restrict processing' }));
+  expect(await page.getByText('Processing is restricted').isVisible(), 'no notice that processing is restricted');
+  await shot('21-restricted');
+
+  const erase = page.locator('form[action="/dashboard/privacy/delete"]');
+  await erase.locator('input[name=password]').fill(PASSWORD);
+  await shot('22-delete-form');
+  await clickAndLoad(erase.getByRole('button', { name: 'Delete my account' }));
+  await expectHeading('Your account is deleted', 'after deleting the account');
+  await shot('23-deleted');
+  await page.goto(`${BASE}/dashboard`);
+  await expectHeading('Sign in', 'the dashboard after the deletion');
 }
 
 async function rest() {
@@ -352,6 +398,7 @@ try {
   });
   if (phase === 'signup') await signup();
   else if (phase === 'usage') await usage();
+  else if (phase === 'privacy') await privacy();
   else await rest();
   expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
   await browser.close();
