@@ -40,6 +40,28 @@ fn open(server: &Server) -> Connection {
     conn
 }
 
+/// Stops the server as an operator does (the stop folds the write-ahead log into the file) and
+/// returns every byte of its database file and log, with the server's own log. The ledger is
+/// checked first, as for every server the tests start; then the directory goes.
+fn stop_and_read(server: Server) -> (Vec<u8>, String) {
+    let dir = server.dir.path().to_path_buf();
+    let log = server.stop_keeping_files();
+    let db = dir.join("data/codexapi.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(more) = std::fs::read(db.with_extension("db-wal")) {
+        bytes.extend(more);
+    }
+    let config = dir.join("config.toml");
+    let (status, stdout, stderr) = common::run(
+        &dir,
+        &["--config", config.to_str().unwrap(), "check-db"],
+        &[],
+    );
+    assert!(status.success(), "{stdout}{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+    (bytes, log)
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -208,14 +230,8 @@ fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes()
     assert_eq!(usage, ["127.0.0.1", "2001:db8:1::", "203.0.113.0"]);
     drop(conn);
 
-    // A stop folds the log into the file; none of the old values is left in either.
-    let dir = server.dir.path().to_path_buf();
-    let log = server.stop_keeping_files();
-    let db = dir.join("data/codexapi.db");
-    let mut bytes = std::fs::read(&db).unwrap();
-    if let Ok(more) = std::fs::read(db.with_extension("db-wal")) {
-        bytes.extend(more);
-    }
+    // None of the old values is left in the file or its log.
+    let (bytes, log) = stop_and_read(server);
     for gone in [
         "198.51.100.123",
         "198.51.100.124",
@@ -232,7 +248,6 @@ fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes()
         );
     }
     assert!(contains(&bytes, "recent@example.test"));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The data rights, as a user goes through them in the dashboard: the page lists what is
@@ -391,29 +406,12 @@ fn a_user_downloads_restricts_and_deletes_their_data() {
     );
     drop(conn);
 
-    let dir = server.dir.path().to_path_buf();
-    let log = server.stop_keeping_files();
-    let db = dir.join("data/codexapi.db");
-    let mut bytes = std::fs::read(&db).unwrap();
-    if let Ok(more) = std::fs::read(db.with_extension("db-wal")) {
-        bytes.extend(more);
-    }
+    let (bytes, log) = stop_and_read(server);
     assert!(
         !contains(&bytes, &email),
         "the address is still in the file"
     );
     assert!(!log.contains(&email), "the address is in the log:\n{log}");
-    let (status, stdout, stderr) = common::run(
-        &dir,
-        &[
-            "--config",
-            dir.join("config.toml").to_str().unwrap(),
-            "check-db",
-        ],
-        &[],
-    );
-    assert!(status.success(), "{stdout}{stderr}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// First-party analytics as the policy describes them: a page view keeps its route, the
@@ -550,16 +548,11 @@ fn site_analytics_count_pages_without_addresses_and_skip_whoever_opted_out() {
     let user_page = open_user.get(server.url("/admin/site")).send().unwrap();
     assert_eq!(user_page.status(), 404);
 
-    let dir = server.dir.path().to_path_buf();
-    let log = server.stop_keeping_files();
-    let db = dir.join("data/codexapi.db");
-    let bytes = std::fs::read(&db).unwrap();
-    let table_free = !contains(&bytes, "news.example.org/item");
+    let (bytes, log) = stop_and_read(server);
     assert!(
-        table_free,
+        !contains(&bytes, "news.example.org/item"),
         "only the host of a referrer is kept; log:\n{log}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A new policy version (a new `policy.effective_date`): the earlier text stays readable at its

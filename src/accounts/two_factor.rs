@@ -1,7 +1,7 @@
 //! Two-factor sign-in: setting up an authenticator app, recovery codes, and the second step of a
 //! sign-in.
 
-use crate::auth::throttle::address_key;
+use crate::auth::throttle::{Attempt, address_key};
 use crate::auth::{token, totp};
 use crate::client::ClientInfo;
 use crate::db::accounts::{self as repo, User};
@@ -138,16 +138,7 @@ pub async fn complete_second_factor(
     client: &ClientInfo,
     actor: &Actor,
 ) -> Result<String, AccountError> {
-    // Codes are cheap to try (no Argon2 in the way): bounded per account and per address.
-    let key = format!("account:{}", user.email.to_lowercase());
-    let by_address = state
-        .address_throttle
-        .attempt(&address_key("second_factor", client.ip))
-        .map_err(AccountError::Throttled)?;
-    let by_account = state
-        .account_throttle
-        .attempt(&key)
-        .map_err(AccountError::Throttled)?;
+    let (by_address, by_account) = code_attempts(state, user, client)?;
     let (state2, user2, actor, code, session, client) = (
         state.clone(),
         user.clone(),
@@ -184,6 +175,24 @@ pub async fn complete_second_factor(
     by_account.succeeded();
     state.mailer.wake();
     Ok(new_token)
+}
+
+/// Counts a try at a second-factor code, per address and per account, before it is checked.
+/// Codes are cheap to try (no Argon2 in the way), so both bounds apply to every check.
+fn code_attempts<'a>(
+    state: &'a Accounts,
+    user: &User,
+    client: &ClientInfo,
+) -> Result<(Attempt<'a>, Attempt<'a>), AccountError> {
+    let by_address = state
+        .address_throttle
+        .attempt(&address_key("second_factor", client.ip))
+        .map_err(AccountError::Throttled)?;
+    let by_account = state
+        .account_throttle
+        .attempt(&format!("account:{}", user.email.to_lowercase()))
+        .map_err(AccountError::Throttled)?;
+    Ok((by_address, by_account))
 }
 
 /// Whether `code` is the account's authenticator code for now (not used before) or one of its
@@ -233,14 +242,7 @@ pub async fn check_second_factor(
     if code.trim().is_empty() {
         return invalid("Enter a code from your authenticator app, or a recovery code.");
     }
-    let by_address = state
-        .address_throttle
-        .attempt(&address_key("second_factor", client.ip))
-        .map_err(AccountError::Throttled)?;
-    let by_account = state
-        .account_throttle
-        .attempt(&format!("account:{}", user.email.to_lowercase()))
-        .map_err(AccountError::Throttled)?;
+    let (by_address, by_account) = code_attempts(state, user, client)?;
     let (state2, user2, actor, code) =
         (state.clone(), user.clone(), actor.clone(), code.to_owned());
     let accepted = state
