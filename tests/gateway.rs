@@ -1261,6 +1261,15 @@ fn translated_requests_report_what_they_left_out() {
     );
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("x-codexapi-dropped").is_none());
+    // A translated request the provider refuses still says what was left out of it.
+    let res = post(
+        &server,
+        "/v1/responses",
+        &key,
+        json!({"model": "refused-model", "input": "hi", "include": ["reasoning.encrypted_content"]}),
+    );
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["x-codexapi-dropped"], "include");
 
     let conn = Connection::open(server.db_path()).unwrap();
     let dropped: Vec<Option<String>> = conn
@@ -1272,7 +1281,12 @@ fn translated_requests_report_what_they_left_out() {
         .collect();
     assert_eq!(
         dropped,
-        [Some(expected.to_owned()), Some(expected.to_owned()), None]
+        [
+            Some(expected.to_owned()),
+            Some(expected.to_owned()),
+            None,
+            Some("include".to_owned())
+        ]
     );
     let page = common::text(
         common::signed_in(&server, "dev@example.test")

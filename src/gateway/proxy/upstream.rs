@@ -36,6 +36,9 @@ pub(super) enum AttemptError {
         kind: ErrorKind,
         /// Counts against the provider's health, with the reason.
         down: Option<&'static str>,
+        /// What the translation left out of the request the provider refused, comma-separated
+        /// (empty when nothing): the client may want to know, and the usage row records it.
+        dropped: String,
     },
 }
 
@@ -55,6 +58,7 @@ impl AttemptError {
             kind: error.kind,
             response: Box::new(error.response(dialect(wire))),
             down,
+            dropped: String::new(),
         }
     }
 }
@@ -111,11 +115,18 @@ pub(super) async fn forward(
                 last_error = error;
             }
             Err(AttemptError::Final {
-                response,
+                mut response,
                 status,
                 kind,
                 down,
+                dropped,
             }) => {
+                if !dropped.is_empty() {
+                    put(response.headers_mut(), DROPPED_HEADER, dropped.clone());
+                    if let Some(row) = meter.row() {
+                        row.dropped = Some(dropped);
+                    }
+                }
                 if let Some(what) = down {
                     gateway.providers.failed(&candidate.upstream, what);
                     tracing::warn!(
@@ -289,6 +300,7 @@ pub(super) async fn attempt_once(
             status: status.as_u16(),
             kind: ErrorKind::InvalidRequest,
             down: None,
+            dropped: exchange.dropped.join(","),
         });
     }
 
