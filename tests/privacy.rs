@@ -714,6 +714,14 @@ fn the_secret_guard_redacts_or_blocks_credentials_before_they_go_upstream() {
         let admin = common::admin(&server, "op@example.test");
         let page = common::text(admin.get(server.url("/admin/system")).send().unwrap());
         assert!(page.contains("<code>aws-access-token</code>"), "{page}");
+        // The policy says what the guard does on this server.
+        let policy = common::text(http.get(server.url("/privacy")).send().unwrap());
+        let says = if mode == "redact" {
+            "replaced by a placeholder"
+        } else {
+            "is refused and not sent to any provider"
+        };
+        assert!(policy.contains(says), "{mode}: the policy does not say so");
 
         let dir = server.dir.path().to_path_buf();
         let log = server.stop_keeping_files();

@@ -84,6 +84,14 @@ pub fn fill_placeholders(text: &str, config: &Config, public_url: &str) -> Strin
             config.privacy.outbox_retention_days.to_string(),
         ),
         (
+            "secret_guard",
+            match config.privacy.secret_guard {
+                crate::config::SecretGuard::Off => "Credentials that happen to be in your code (API keys, private keys, passwords) are forwarded as they are: this server does not look for them.".to_owned(),
+                crate::config::SecretGuard::Redact => "Credentials the server recognises in your requests (cloud and API keys, tokens, private keys, passwords in connection strings) are replaced by a placeholder such as `[redacted:aws-access-token]` before the request goes to the provider. Only how often each kind was found is counted; the credentials themselves are not kept.".to_owned(),
+                crate::config::SecretGuard::Block => "A request in which the server recognises a credential (a cloud or API key, a token, a private key, a password in a connection string) is refused and not sent to any provider; the error names the kind of credential, never the value. Only how often each kind was found is counted.".to_owned(),
+            },
+        ),
+        (
             "erased_usage",
             match config.privacy.erased_usage {
                 crate::config::ErasedUsage::Delete => "deleted too".to_owned(),
