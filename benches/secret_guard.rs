@@ -40,7 +40,7 @@ fn per_mib(rules: &Rules, text: &str, rounds: u32) -> (Duration, usize) {
 
 fn main() {
     let started = Instant::now();
-    let rules = Rules::built_in();
+    let rules = Rules::built_in().unwrap();
     let compile = started.elapsed();
     let clean = code_mib();
     let mut dirty = clean.clone();

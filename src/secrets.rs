@@ -109,25 +109,12 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 
 impl Rules {
     /// The built-in rule set, compiled once, on first use.
-    pub fn built_in() -> &'static Rules {
-        static RULES: OnceLock<Rules> = OnceLock::new();
-        RULES.get_or_init(|| {
-            // The file is part of the build and checked by a test; an empty set is the
-            // fallback should it ever not parse.
-            Rules::parse(BUILT_IN).unwrap_or_else(|_| Rules::empty())
-        })
-    }
-
-    fn empty() -> Rules {
-        Rules {
-            rules: Vec::new(),
-            keywords: AhoCorasick::new(Vec::<String>::new()).unwrap_or_else(|_| unreachable_ac()),
-            woken: Vec::new(),
-            always: Vec::new(),
-            allow: Vec::new(),
-            stopwords: Vec::new(),
-            skipped: Vec::new(),
-        }
+    pub fn built_in() -> Result<&'static Rules, String> {
+        static RULES: OnceLock<Result<Rules, String>> = OnceLock::new();
+        RULES
+            .get_or_init(|| Rules::parse(BUILT_IN))
+            .as_ref()
+            .map_err(|e| format!("the built-in secret rules do not load: {e}"))
     }
 
     /// Compiles a rule set in gitleaks' format.
@@ -298,13 +285,6 @@ impl Rules {
     }
 }
 
-/// `AhoCorasick::new` of no patterns does not fail; this keeps the types whole without a panic.
-fn unreachable_ac() -> AhoCorasick {
-    AhoCorasickBuilder::new()
-        .build(["\u{0}"])
-        .unwrap_or_else(|_| unreachable_ac())
-}
-
 /// Shannon entropy of the text's bytes, in bits per byte.
 pub fn entropy(text: &str) -> f64 {
     if text.is_empty() {
@@ -345,7 +325,7 @@ mod tests {
     use super::*;
 
     fn rules() -> &'static Rules {
-        Rules::built_in()
+        Rules::built_in().unwrap()
     }
 
     #[test]

@@ -82,14 +82,22 @@ pub async fn what_is_stored(state: &Accounts) -> Result<Vec<Stored>, AccountErro
     Ok(tables
         .into_iter()
         .map(|table| {
-            let on_erase = match table.on_erase {
-                OnErase::Deleted if table.name == "usage" && anonymise => {
-                    "kept, without your account, key or IP address"
+            let anonymised = table.name == "usage" && anonymise;
+            let (deleted, on_erase) = match table.on_erase {
+                OnErase::Deleted if anonymised => {
+                    (false, "kept, without your account, key or IP address")
                 }
-                OnErase::Deleted => "deleted",
-                OnErase::Detached => "kept for accounting, without your name, email or IP address",
+                OnErase::Deleted => (true, "deleted"),
+                OnErase::Detached => (
+                    false,
+                    "kept for accounting, without your name, email or IP address",
+                ),
             };
-            Stored { table, on_erase }
+            Stored {
+                table,
+                deleted,
+                on_erase,
+            }
         })
         .collect())
 }
@@ -97,21 +105,22 @@ pub async fn what_is_stored(state: &Accounts) -> Result<Vec<Stored>, AccountErro
 /// One table that holds data about an account.
 pub struct Stored {
     pub table: PersonalTable,
+    /// Whether erasing the account deletes its rows here (else they are kept, detached).
+    pub deleted: bool,
     /// What erasing the account does to its rows, in words.
     pub on_erase: &'static str,
 }
 
 /// What erasure deletes and keeps, in words: `(deleted, kept)`.
 pub fn erasure_summary(stored: &[Stored]) -> (String, String) {
-    let (mut deleted, mut kept) = (Vec::new(), Vec::new());
-    for s in stored {
-        if s.on_erase == "deleted" {
-            deleted.push(s.table.name.as_str());
-        } else {
-            kept.push(s.table.name.as_str());
-        }
-    }
-    (deleted.join(", "), kept.join(", "))
+    let (deleted, kept): (Vec<&Stored>, Vec<&Stored>) = stored.iter().partition(|s| s.deleted);
+    let names = |list: Vec<&Stored>| {
+        list.iter()
+            .map(|s| s.table.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (names(deleted), names(kept))
 }
 
 /// Sets or lifts the restriction of processing: while it is on, page views of the account are

@@ -33,17 +33,18 @@ pub enum Outcome {
 }
 
 impl Guard {
-    /// The guard for `mode`; `None` when it is off. The rules are compiled here, at start.
-    pub fn new(mode: SecretGuard) -> Option<Guard> {
+    /// The guard for `mode`; `None` when it is off. The rules are compiled here, at start: a
+    /// guard that was asked for and cannot work stops the start.
+    pub fn new(mode: SecretGuard) -> Result<Option<Guard>, String> {
         if mode == SecretGuard::Off {
-            return None;
+            return Ok(None);
         }
-        let rules = Rules::built_in();
-        Some(Guard {
+        let rules = Rules::built_in()?;
+        Ok(Some(Guard {
             mode,
             rules,
             counts: (0..rules.len()).map(|_| AtomicU64::new(0)).collect(),
-        })
+        }))
     }
 
     /// Scans every string of the body (keys stay as they are) and, when redacting, replaces
@@ -115,7 +116,7 @@ mod tests {
 
     #[test]
     fn redaction_replaces_the_secret_wherever_it_sits() {
-        let guard = Guard::new(SecretGuard::Redact).unwrap();
+        let guard = Guard::new(SecretGuard::Redact).unwrap().unwrap();
         let mut body = json!({"model": "m", "messages": [
             {"role": "user", "content": "hello"},
             {"role": "user", "content": [{"type": "text", "text": format!("key = \"{}\"", aws())}]}
@@ -129,7 +130,7 @@ mod tests {
 
     #[test]
     fn blocking_names_the_rule_and_clean_bodies_pass() {
-        let guard = Guard::new(SecretGuard::Block).unwrap();
+        let guard = Guard::new(SecretGuard::Block).unwrap().unwrap();
         let mut body = json!({"input": format!("export AWS_ACCESS_KEY_ID={}", aws())});
         assert_eq!(
             guard.check(&mut body),
@@ -139,6 +140,6 @@ mod tests {
             guard.check(&mut json!({"input": "fn main() {}"})),
             Outcome::Clean
         );
-        assert!(Guard::new(SecretGuard::Off).is_none());
+        assert!(Guard::new(SecretGuard::Off).unwrap().is_none());
     }
 }

@@ -136,7 +136,7 @@ impl Gateway {
             limits: Arc::new(RateLimits::default()),
             unlimited: TierConfig::unlimited(&config.billing.default_tier),
             bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
-            guard: guard::Guard::new(config.privacy.secret_guard).map(Arc::new),
+            guard: guard::Guard::new(config.privacy.secret_guard)?.map(Arc::new),
             config,
             index,
             created: crate::db::now_ms() / 1000,
