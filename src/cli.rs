@@ -164,6 +164,20 @@ pub enum UserCommand {
         #[arg(long)]
         default: bool,
     },
+    /// Print everything stored about an account as JSON, as its owner's download has it.
+    Export {
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete an account as its owner can from the dashboard: personal data goes, ledger and
+    /// payments stay detached, and a confirmation is queued for the server to send.
+    Erase {
+        #[arg(long)]
+        email: String,
+        /// Yes, at once and for good.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Set an account's monthly spend cap (or go back to its tier's).
     Cap {
         #[arg(long)]
@@ -328,6 +342,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Admin(AdminCommand::Create(args)) => create_user(&config, &args, true),
         Command::User(UserCommand::Create { user, admin }) => create_user(&config, &user, admin),
         Command::User(UserCommand::Approve { email }) => approve_user(&config, &email),
+        Command::User(UserCommand::Export { email }) => export_user(&config, &email),
+        Command::User(UserCommand::Erase { email, yes }) => erase_user(&config, &email, yes),
         Command::Key(KeyCommand::Create {
             user,
             name,
@@ -467,6 +483,43 @@ fn approve_user(config: &Config, email: &str) -> Result<(), CliError> {
     }
     set_status(&conn, &user.id, Status::Active, crate::db::now_ms())?;
     eprintln!("approved {}", user.email);
+    Ok(())
+}
+
+fn export_user(config: &Config, email: &str) -> Result<(), CliError> {
+    let db = open_migrated(config)?;
+    let conn = db.conn()?;
+    let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())?
+        .ok_or_else(|| input(format!("no account uses {}", email.trim())))?;
+    let export = crate::accounts::Export {
+        generated_at: crate::db::now_ms(),
+        tables: crate::db::privacy::personal_data(&conn, &user.id, &user.email)?,
+    };
+    let json = serde_json::to_string_pretty(&export.to_json(&config.site.name))
+        .map_err(|e| CliError::Internal(format!("cannot write the export: {e}")))?;
+    say!("{json}");
+    Ok(())
+}
+
+fn erase_user(config: &Config, email: &str, yes: bool) -> Result<(), CliError> {
+    if !yes {
+        return Err(input(
+            "erasing an account cannot be undone: add --yes to go ahead",
+        ));
+    }
+    let db = open_migrated(config)?;
+    let mut conn = db.conn()?;
+    let (user, _) = crate::db::accounts::user_by_email(&conn, email.trim())?
+        .ok_or_else(|| input(format!("no account uses {}", email.trim())))?;
+    let public_url = config.public_base(config.server.listen);
+    let actor = crate::accounts::ErasedBy::CommandLine.actor();
+    let kept =
+        crate::accounts::erase_blocking(&mut conn, config, &public_url, &user, &actor, None)?
+            .ok_or_else(|| input(format!("no account uses {}", email.trim())))?;
+    eprintln!(
+        "erased {}: {} ledger rows and {} payments kept, detached; a confirmation is queued",
+        user.email, kept.ledger_rows, kept.payments
+    );
     Ok(())
 }
 

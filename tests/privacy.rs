@@ -925,3 +925,86 @@ fn canaries_reach_no_file_export_backup_or_log_on_any_face() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// For a request that reaches the operator by mail: `codexapi user export` prints what the
+/// owner's download holds, and `codexapi user erase --yes` erases as the dashboard does (without
+/// `--yes` nothing changes), beside a running server that then refuses the account's key.
+#[test]
+fn the_operator_exports_and_erases_an_account_from_the_command_line() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let key = common::user_with_key(&server, "asked@example.test");
+    let config = server.config_path();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend(args);
+        common::run(server.dir.path(), &all, &[])
+    };
+    let (status, stdout, stderr) = cli(&["user", "export", "--email", "asked@example.test"]);
+    assert!(status.success(), "{stderr}");
+    let export: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        export["tables"]["users"]["rows"][0]["email"],
+        "asked@example.test"
+    );
+    assert_eq!(
+        export["tables"]["ledger"]["rows"].as_array().unwrap().len(),
+        1
+    );
+
+    let (status, _, stderr) = cli(&["user", "erase", "--email", "asked@example.test"]);
+    assert_eq!(status.code(), Some(65), "{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let chat = || {
+        common::client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(chat(), 200, "nothing changed without --yes");
+
+    let (status, _, stderr) = cli(&["user", "erase", "--email", "asked@example.test", "--yes"]);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("ledger rows"), "{stderr}");
+    let erased = std::time::Instant::now();
+    while chat() != 401 {
+        assert!(
+            erased.elapsed() < Duration::from_secs(1),
+            "the key still works"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let conn = open(&server);
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM users"), 0);
+    assert_eq!(
+        count("SELECT count(*) FROM ledger WHERE user_id IS NULL"),
+        2
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM audit_log WHERE action = 'account_erased' AND actor = 'cli'"),
+        1
+    );
+    // The running server's sender picks the confirmation up at its next look at the outbox
+    // (within 5 s) and, once it is delivered, its row goes.
+    while count("SELECT count(*) FROM email_outbox WHERE to_addr = 'asked@example.test'") > 0 {
+        assert!(
+            erased.elapsed() < Duration::from_secs(15),
+            "the confirmation stays queued"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(conn);
+    let (bytes, log) = stop_and_read(server);
+    assert!(
+        log.contains("Your account has been deleted"),
+        "the mail went to the log"
+    );
+    assert!(
+        !contains(&bytes, "asked@example.test"),
+        "the address is still in the file"
+    );
+}

@@ -2,16 +2,18 @@
 //! restriction of processing, and erasure. What they cover is read from the database's schema,
 //! so a table added later is covered, and described, without a change here.
 
+use rusqlite::Connection;
+
 use crate::client::ClientInfo;
-use crate::config::ErasedUsage;
+use crate::config::{Config, ErasedUsage};
 use crate::db::accounts::User;
 use crate::db::privacy::{self as repo, Kept, OnErase, PersonalTable, UsageAfterErasure};
-use crate::db::{audit, now_ms};
-use crate::mail;
+use crate::db::{DbError, audit, now_ms};
+use crate::mail::{self, MailContext};
 
 use super::profile::check_current_password;
 use super::two_factor::check_second_factor;
-use super::{AccountError, Accounts, Actor, mail_context, record};
+use super::{AccountError, Accounts, Actor, record};
 
 /// Everything stored about one account, as of `generated_at`.
 pub struct Export {
@@ -77,8 +79,16 @@ pub async fn export(state: &Accounts, user: &User) -> Result<Export, AccountErro
 
 /// The tables that hold data about an account, with what erasure does to each, as configured.
 pub async fn what_is_stored(state: &Accounts) -> Result<Vec<Stored>, AccountError> {
-    let tables = state.db.run(|conn| repo::personal_tables(conn)).await?;
-    let anonymise = state.config.privacy.erased_usage == ErasedUsage::Anonymise;
+    let config = state.config.clone();
+    Ok(state
+        .db
+        .run(move |conn| stored_tables(conn, &config))
+        .await?)
+}
+
+fn stored_tables(conn: &Connection, config: &Config) -> Result<Vec<Stored>, DbError> {
+    let tables = repo::personal_tables(conn)?;
+    let anonymise = config.privacy.erased_usage == ErasedUsage::Anonymise;
     Ok(tables
         .into_iter()
         .map(|table| {
@@ -157,6 +167,19 @@ pub enum ErasedBy<'a> {
     Owner,
     /// An administrator, by user id.
     Admin(&'a str),
+    /// The operator, with `codexapi user erase`.
+    CommandLine,
+}
+
+impl ErasedBy<'_> {
+    /// As the audit log names it.
+    pub fn actor(self) -> String {
+        match self {
+            ErasedBy::Owner => "owner".to_owned(),
+            ErasedBy::Admin(id) => id.to_owned(),
+            ErasedBy::CommandLine => "cli".to_owned(),
+        }
+    }
 }
 
 /// The owner deletes their account: the password always, and a second-factor code when
@@ -185,64 +208,72 @@ pub async fn erase(
     by: ErasedBy<'_>,
     ip: Option<&str>,
 ) -> Result<Kept, AccountError> {
-    let stored = what_is_stored(state).await?;
-    let (deleted, kept_words) = erasure_summary(&stored);
-    let confirmation = mail::account_erased(
-        &mail_context(state),
-        &user.email,
-        &user.name,
-        &deleted,
-        &kept_words,
-    );
-    let usage = match state.config.privacy.erased_usage {
-        ErasedUsage::Delete => UsageAfterErasure::Delete,
-        ErasedUsage::Anonymise => UsageAfterErasure::Anonymise,
-    };
-    let actor = match by {
-        ErasedBy::Owner => "owner".to_owned(),
-        ErasedBy::Admin(id) => id.to_owned(),
-    };
-    let (user_id, ip) = (user.id.clone(), ip.map(str::to_owned));
-    let detached = crate::auth::token::random_token();
+    let (config, public_url, user2) =
+        (state.config.clone(), state.public_url.clone(), user.clone());
+    let (actor, ip) = (by.actor(), ip.map(str::to_owned));
     let kept = state
         .db
-        .run(move |conn| {
-            let tx = crate::db::write(conn)?;
-            let Some(kept) = repo::erase_account(&tx, &user_id, &detached, usage)? else {
-                return Ok(None);
-            };
-            let now = now_ms();
-            mail::queue_once(&tx, &confirmation, now)?;
-            let detail = format!(
-                "{} ledger rows and {} payments kept, detached as {detached}",
-                kept.ledger_rows, kept.payments
-            );
-            audit::record(
-                &tx,
-                &audit::Entry {
-                    at: now,
-                    actor: &actor,
-                    action: "account_erased",
-                    target: None,
-                    detail: Some(&detail),
-                    ip: ip.as_deref(),
-                },
-            )?;
-            tx.commit()?;
-            // Deleted pages may still sit in the write-ahead log: fold it into the file (whose
-            // freed bytes `secure_delete` has zeroed) and empty it, if no reader is in the way.
-            // The erasure is done whatever this says.
-            if !crate::db::fold_log(conn).unwrap_or(false) {
-                tracing::debug!("the write-ahead log is folded in at a later checkpoint");
-            }
-            Ok(Some(kept))
-        })
+        .run(move |conn| erase_blocking(conn, &config, &public_url, &user2, &actor, ip.as_deref()))
         .await?
         .ok_or(AccountError::NotFound)?;
     state.mailer.wake();
+    Ok(kept)
+}
+
+/// [`erase`] on a connection of the caller's, for the command line: the confirmation waits in
+/// the outbox for the server's sender. `Ok(None)` if the account is already gone.
+pub fn erase_blocking(
+    conn: &mut Connection,
+    config: &Config,
+    public_url: &str,
+    user: &User,
+    actor: &str,
+    ip: Option<&str>,
+) -> Result<Option<Kept>, DbError> {
+    let stored = stored_tables(conn, config)?;
+    let (deleted, kept_words) = erasure_summary(&stored);
+    let ctx = MailContext {
+        site_name: &config.site.name,
+        public_url,
+        contact_email: config.site.contact_email.as_deref(),
+    };
+    let confirmation = mail::account_erased(&ctx, &user.email, &user.name, &deleted, &kept_words);
+    let usage = match config.privacy.erased_usage {
+        ErasedUsage::Delete => UsageAfterErasure::Delete,
+        ErasedUsage::Anonymise => UsageAfterErasure::Anonymise,
+    };
+    let detached = crate::auth::token::random_token();
+    let tx = crate::db::write(conn)?;
+    let Some(kept) = repo::erase_account(&tx, &user.id, &detached, usage)? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    mail::queue_once(&tx, &confirmation, now)?;
+    let detail = format!(
+        "{} ledger rows and {} payments kept, detached as {detached}",
+        kept.ledger_rows, kept.payments
+    );
+    audit::record(
+        &tx,
+        &audit::Entry {
+            at: now,
+            actor,
+            action: "account_erased",
+            target: None,
+            detail: Some(&detail),
+            ip,
+        },
+    )?;
+    tx.commit()?;
+    // Deleted pages may still sit in the write-ahead log: fold it into the file (whose freed
+    // bytes `secure_delete` has zeroed) and empty it, if no reader is in the way. The erasure is
+    // done whatever this says.
+    if !crate::db::fold_log(conn).unwrap_or(false) {
+        tracing::debug!("the write-ahead log is folded in at a later checkpoint");
+    }
     tracing::info!(
         "an account was erased ({} ledger rows kept, detached)",
         kept.ledger_rows
     );
-    Ok(kept)
+    Ok(Some(kept))
 }
