@@ -139,23 +139,34 @@ pub fn addresses(
     Ok(rows)
 }
 
-/// Replaces the addresses of the given rows (`None` clears one).
+/// One address to replace: the row, the address it was read with, and the new one (`None`
+/// clears it).
+pub struct NewAddress<'a> {
+    pub rowid: i64,
+    pub was: &'a str,
+    pub now: Option<String>,
+}
+
+/// Replaces the addresses of the given rows, each only if it still holds the address it was
+/// read with (a session in use may have moved on to a new one meanwhile).
 pub fn set_addresses(
     conn: &mut Connection,
     table: AddressTable,
-    rows: &[(i64, Option<String>)],
+    rows: &[NewAddress<'_>],
 ) -> Result<(), DbError> {
     let sql = match table {
-        AddressTable::Usage => "UPDATE usage SET ip = ?2 WHERE rowid = ?1",
-        AddressTable::SecurityEvents => "UPDATE security_events SET ip = ?2 WHERE rowid = ?1",
-        AddressTable::AuditLog => "UPDATE audit_log SET ip = ?2 WHERE rowid = ?1",
-        AddressTable::Sessions => "UPDATE sessions SET ip = ?2 WHERE rowid = ?1",
+        AddressTable::Usage => "UPDATE usage SET ip = ?2 WHERE rowid = ?1 AND ip = ?3",
+        AddressTable::SecurityEvents => {
+            "UPDATE security_events SET ip = ?2 WHERE rowid = ?1 AND ip = ?3"
+        }
+        AddressTable::AuditLog => "UPDATE audit_log SET ip = ?2 WHERE rowid = ?1 AND ip = ?3",
+        AddressTable::Sessions => "UPDATE sessions SET ip = ?2 WHERE rowid = ?1 AND ip = ?3",
     };
     let tx = super::write(conn)?;
     {
         let mut stmt = tx.prepare_cached(sql)?;
-        for (rowid, ip) in rows {
-            stmt.execute(params![rowid, ip])?;
+        for row in rows {
+            stmt.execute(params![row.rowid, row.now, row.was])?;
         }
     }
     tx.commit()?;

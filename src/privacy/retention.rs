@@ -119,14 +119,20 @@ pub fn last_run(conn: &rusqlite::Connection) -> Result<Option<Report>, DbError> 
     Ok(settings::get(conn, REPORT_KEY)?.and_then(|json| serde_json::from_str(&json).ok()))
 }
 
-/// Repeats `batch` until it touches nothing; the total it touched.
+/// Repeats `batch` until it touches less than a whole batch; the total it touched. Each batch
+/// is a transaction that takes the write lock first, so that it waits for the usage writer
+/// rather than failing on a snapshot the writer made stale.
 fn in_batches(
     db: &Db,
     mut batch: impl FnMut(&rusqlite::Connection) -> Result<usize, DbError>,
 ) -> Result<u64, DbError> {
     let mut total = 0u64;
     loop {
-        let n = batch(&*db.conn()?)?;
+        let mut conn = db.conn()?;
+        let tx = crate::db::write(&mut conn)?;
+        let n = batch(&tx)?;
+        tx.commit()?;
+        drop(conn);
         total += n as u64;
         if n < BATCH as usize {
             return Ok(total);
@@ -155,11 +161,15 @@ fn shorten_addresses(db: &Db, table: AddressTable, before: i64, now: i64) -> Res
         let rows = repo::addresses(&conn, table, after, before, BATCH)?;
         let Some(last) = rows.last() else { break };
         after = (last.at, last.rowid);
-        let updates: Vec<(i64, Option<String>)> = rows
+        let updates: Vec<repo::NewAddress<'_>> = rows
             .iter()
             .filter_map(|row| {
                 let short = super::address::truncate(&row.ip);
-                (short.as_deref() != Some(row.ip.as_str())).then_some((row.rowid, short))
+                (short.as_deref() != Some(row.ip.as_str())).then_some(repo::NewAddress {
+                    rowid: row.rowid,
+                    was: &row.ip,
+                    now: short,
+                })
             })
             .collect();
         if !updates.is_empty() {
