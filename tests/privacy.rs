@@ -34,6 +34,17 @@ fn config(up: &FakeUpstream) -> String {
     )
 }
 
+/// The status of one plain Chat request with `key`.
+fn chat_status(server: &Server, key: &str) -> reqwest::StatusCode {
+    common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap()
+        .status()
+}
+
 fn open(server: &Server) -> Connection {
     let conn = Connection::open(server.db_path()).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -156,13 +167,7 @@ fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes()
         "{}",
         server.log()
     );
-    let answer = common::client()
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    assert_eq!(chat_status(&server, &key), 200);
 
     let conn = open(&server);
     let mut usage = ips(&conn, "SELECT ip FROM usage ORDER BY at");
@@ -267,14 +272,7 @@ fn a_user_downloads_restricts_and_deletes_their_data() {
     let server = Server::start(&config);
     let email = format!("erase-me-{}@example.test", std::process::id());
     let key = common::user_with_key(&server, &email);
-    let api = common::client();
-    let answer = api
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    assert_eq!(chat_status(&server, &key), 200);
 
     let http = common::signed_in(&server, &email);
     let page = common::text(http.get(server.url("/dashboard/privacy")).send().unwrap());
@@ -342,14 +340,7 @@ fn a_user_downloads_restricts_and_deletes_their_data() {
         .unwrap();
     assert_eq!(res.status(), 400);
     assert!(common::text(res).contains("not right"));
-    let chat = || {
-        api.post(server.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .unwrap()
-            .status()
-    };
+    let chat = || chat_status(&server, &key);
     assert_eq!(chat(), 200, "a refused deletion changes nothing");
 
     let res = http
@@ -955,15 +946,7 @@ fn the_operator_exports_and_erases_an_account_from_the_command_line() {
     let (status, _, stderr) = cli(&["user", "erase", "--email", "asked@example.test"]);
     assert_eq!(status.code(), Some(65), "{stderr}");
     assert!(stderr.contains("--yes"), "{stderr}");
-    let chat = || {
-        common::client()
-            .post(server.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .unwrap()
-            .status()
-    };
+    let chat = || chat_status(&server, &key);
     assert_eq!(chat(), 200, "nothing changed without --yes");
 
     let (status, _, stderr) = cli(&["user", "erase", "--email", "asked@example.test", "--yes"]);

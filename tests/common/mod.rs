@@ -177,8 +177,8 @@ impl Server {
         }
     }
 
-    /// Stops with SIGTERM and waits; returns the log.
-    pub fn stop(mut self) -> String {
+    /// Stops with SIGTERM and waits for a clean exit.
+    fn stop_gracefully(&mut self) {
         self.terminate();
         let status = self.wait(Duration::from_secs(30));
         assert!(
@@ -186,6 +186,11 @@ impl Server {
             "exit status {status:?}; log:\n{}",
             self.log()
         );
+    }
+
+    /// Stops with SIGTERM and waits; returns the log.
+    pub fn stop(mut self) -> String {
+        self.stop_gracefully();
         self.log()
     }
 }
@@ -194,13 +199,7 @@ impl Server {
     /// Stops with SIGTERM, keeps the data directory on disk (the caller removes it) and returns
     /// the log.
     pub fn stop_keeping_files(mut self) -> String {
-        self.terminate();
-        let status = self.wait(Duration::from_secs(30));
-        assert!(
-            status.success(),
-            "exit status {status:?}; log:\n{}",
-            self.log()
-        );
+        self.stop_gracefully();
         let log = self.log();
         // Leave the directory for the caller to inspect.
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
@@ -223,13 +222,7 @@ impl Server {
     /// Stops with SIGTERM, as an operator does, and starts a new process on the same data
     /// directory and config.
     pub fn restart(mut self) -> Server {
-        self.terminate();
-        let status = self.wait(Duration::from_secs(30));
-        assert!(
-            status.success(),
-            "exit status {status:?}; log:\n{}",
-            self.log()
-        );
+        self.stop_gracefully();
         self.child = None;
         self.start_again()
     }
