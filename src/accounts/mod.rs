@@ -5,6 +5,7 @@
 //! share: the service value, the error, the actor of a change, and the security-event record.
 
 mod keys;
+pub mod moderation;
 mod profile;
 mod recovery;
 mod rights;

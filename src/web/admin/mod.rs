@@ -1,0 +1,59 @@
+//! The admin console: for accounts with the admin role only; anyone else gets the site's 404,
+//! as if the pages did not exist. A module per page; this one holds the routes and the frame
+//! the console's pages share.
+
+mod flags;
+mod providers;
+mod site;
+mod system;
+
+use actix_web::web;
+
+use super::AppState;
+use super::dashboard::Dash;
+use super::session::SignedIn;
+use super::site::Layout;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(providers::routes)
+        .configure(flags::routes)
+        .configure(site::routes)
+        .configure(system::routes);
+}
+
+/// What the console's frame shows around every page: its own navigation, with the signed-in
+/// admin's name and the form token.
+pub struct Console {
+    /// The page the navigation marks as current.
+    pub section: &'static str,
+    pub dash: Dash,
+}
+
+impl Console {
+    pub fn new(state: &AppState, signed_in: &SignedIn, section: &'static str) -> Console {
+        Console {
+            section,
+            dash: Dash::new(state, signed_in, "admin"),
+        }
+    }
+
+    /// The console's pages in the navigation's order: section, address, label.
+    pub fn nav(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        NAV
+    }
+
+    pub fn csrf(&self) -> &str {
+        &self.dash.csrf
+    }
+}
+
+const NAV: &[(&str, &str, &str)] = &[
+    ("providers", "/admin/providers", "Providers"),
+    ("flags", "/admin/flags", "Flags"),
+    ("site", "/admin/site", "Site analytics"),
+    ("system", "/admin/system", "System"),
+];
+
+pub fn layout(state: &AppState, title: &str) -> Layout {
+    Layout::new(state, "admin", title).signed_in()
+}
