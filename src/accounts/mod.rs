@@ -56,6 +56,16 @@ pub enum AccountError {
     Internal(String),
 }
 
+impl From<crate::billing::service::BillingError> for AccountError {
+    fn from(e: crate::billing::service::BillingError) -> AccountError {
+        use crate::billing::service::BillingError;
+        match e {
+            BillingError::Invalid(message) => AccountError::Invalid(message),
+            BillingError::Db(e) => AccountError::Db(e),
+        }
+    }
+}
+
 impl From<password::PasswordError> for AccountError {
     fn from(e: password::PasswordError) -> AccountError {
         AccountError::Internal(e.to_string())

@@ -223,6 +223,14 @@ pub fn set_status(
     Ok(())
 }
 
+pub fn set_role(conn: &Connection, user_id: &str, role: Role, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
+        params![user_id, role.as_str(), now],
+    )?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- sessions
 
 pub struct NewSession<'a> {
@@ -800,4 +808,126 @@ mod tests {
         assert_eq!(allow_list(Some("not json".to_owned())), Some(Vec::new()));
         assert_eq!(allow_list(Some("{}".to_owned())), Some(Vec::new()));
     }
+}
+
+// ---------------------------------------------------------------- the admin console's lists
+
+/// What the admin's user list is filtered by; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Part of the name or the email address.
+    pub text: Option<String>,
+    pub status: Option<Status>,
+    pub role: Option<Role>,
+    /// A tier's name, or `default` for accounts in the default tier.
+    pub tier: Option<String>,
+    /// Signed up at or after (unix ms).
+    pub joined_from: Option<i64>,
+    /// Signed up before (unix ms).
+    pub joined_to: Option<i64>,
+}
+
+/// One account in the admin's list.
+#[derive(Debug, Clone)]
+pub struct ListedUser {
+    pub user: User,
+    pub tier: Option<String>,
+    pub balance: i64,
+    /// The last time any of its sessions was seen.
+    pub last_seen: Option<i64>,
+}
+
+/// `%part%` for LIKE, with LIKE's own characters taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The accounts that match, newest first: one page of them and how many match in all.
+pub fn find_users(
+    conn: &Connection,
+    query: &UserQuery,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ListedUser>, i64), DbError> {
+    const MATCHES: &str =
+        "(?1 IS NULL OR u.email LIKE ?1 ESCAPE '\\' OR u.name LIKE ?1 ESCAPE '\\')
+        AND (?2 IS NULL OR u.status = ?2) AND (?3 IS NULL OR u.role = ?3)
+        AND (?4 IS NULL OR (?4 = 'default' AND u.tier IS NULL) OR u.tier = ?4)
+        AND (?5 IS NULL OR u.created_at >= ?5) AND (?6 IS NULL OR u.created_at < ?6)";
+    let text = query
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(like_pattern);
+    let filters = params![
+        text,
+        query.status.map(Status::as_str),
+        query.role.map(Role::as_str),
+        query.tier,
+        query.joined_from,
+        query.joined_to,
+    ];
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM users u WHERE {MATCHES}"),
+        filters,
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, u.tier, u.balance,
+                (SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = u.id)
+         FROM users u WHERE {MATCHES} ORDER BY u.created_at DESC, u.id LIMIT ?7 OFFSET ?8"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            text,
+            query.status.map(Status::as_str),
+            query.role.map(Role::as_str),
+            query.tier,
+            query.joined_from,
+            query.joined_to,
+            limit,
+            offset
+        ],
+        |r| {
+            Ok(ListedUser {
+                user: user_from_row(r, 0)?,
+                tier: r.get(USER_COLUMN_COUNT)?,
+                balance: r.get(USER_COLUMN_COUNT + 1)?,
+                last_seen: r.get(USER_COLUMN_COUNT + 2)?,
+            })
+        },
+    )?;
+    Ok((rows.collect::<Result<_, _>>()?, total))
+}
+
+/// How many accounts there are in each status: active, pending, suspended.
+pub fn count_by_status(conn: &Connection) -> Result<(i64, i64, i64), DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status = 'pending'),
+                count(*) FILTER (WHERE status = 'suspended')
+         FROM users",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+/// How many invites are still in force, and how many sign-ups they allow between them.
+pub fn invites_in_force(conn: &Connection, now: i64) -> Result<(i64, i64), DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*), coalesce(sum(uses_left), 0) FROM invites
+         WHERE uses_left > 0 AND (expires_at IS NULL OR expires_at > ?1)",
+        [now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }

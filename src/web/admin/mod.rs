@@ -2,10 +2,12 @@
 //! as if the pages did not exist. A module per page; this one holds the routes and the frame
 //! the console's pages share.
 
+mod audit;
 mod flags;
 mod providers;
 mod site;
 mod system;
+mod users;
 
 use actix_web::web;
 
@@ -15,10 +17,12 @@ use super::session::SignedIn;
 use super::site::Layout;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(providers::routes)
+    cfg.configure(audit::routes)
+        .configure(providers::routes)
         .configure(flags::routes)
         .configure(site::routes)
-        .configure(system::routes);
+        .configure(system::routes)
+        .configure(users::routes);
 }
 
 /// What the console's frame shows around every page: its own navigation, with the signed-in
@@ -48,11 +52,23 @@ impl Console {
 }
 
 const NAV: &[(&str, &str, &str)] = &[
+    ("users", "/admin/users", "Users"),
     ("providers", "/admin/providers", "Providers"),
     ("flags", "/admin/flags", "Flags"),
     ("site", "/admin/site", "Site analytics"),
     ("system", "/admin/system", "System"),
+    ("audit", "/admin/audit", "Audit log"),
 ];
+
+/// A form posted to the console. Taken as a `Result` so that a malformed form from someone who
+/// is not an admin still gets the 404 of the admin check, never a 400 that admits the page
+/// exists; an admin's malformed form is a 400 naming what is wrong.
+pub(super) type Posted<T> = Result<web::Form<T>, actix_web::Error>;
+
+pub(super) fn posted<T>(form: Posted<T>) -> Result<T, super::error::WebError> {
+    form.map(web::Form::into_inner)
+        .map_err(|e| super::error::WebError::BadRequest(e.to_string()))
+}
 
 pub fn layout(state: &AppState, title: &str) -> Layout {
     Layout::new(state, "admin", title).signed_in()

@@ -1,0 +1,472 @@
+//! The admin console over real HTTP, as an operator uses it: approve a sign-up, book credit,
+//! watch the account's requests, suspend it and see the API refuse its key, revoke a key, and
+//! delete the account; each action in the audit log.
+
+// Tests and benchmarks: a failed step fails the run at once, with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::upstream::FakeUpstream;
+use common::{PASSWORD, Server, csrf, location, text};
+use reqwest::blocking::Client;
+use serde_json::json;
+
+fn config(up: &FakeUpstream) -> String {
+    format!(
+        r#"
+[accounts]
+signup = "approval"
+require_verified_email = false
+reauthenticate_after_secs = 0
+
+{providers}
+
+[[models]]
+id = "chat-model"
+routes = [{{ provider = "compat", model = "upstream-chat" }}]
+price = {{ input = "1.00", cached_input = "0.50", output = "2.00" }}
+"#,
+        providers = up.providers_toml()
+    )
+}
+
+fn one<T: rusqlite::types::FromSql>(server: &Server, sql: &str) -> T {
+    rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn chat(server: &Server, key: &str) -> u16 {
+    common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Posts one of the account page's forms with the page's CSRF token.
+fn act(
+    admin: &Client,
+    server: &Server,
+    user: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let page = text(
+        admin
+            .get(server.url(&format!("/admin/users/{user}")))
+            .send()
+            .unwrap(),
+    );
+    let token = csrf(&page);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    admin
+        .post(server.url(&format!("/admin/users/{user}/{action}")))
+        .form(&form)
+        .send()
+        .unwrap()
+}
+
+/// How long the API took to start refusing the key, polling every 50 ms for at most 3 s.
+fn refused_within(server: &Server, key: &str) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if chat(server, key) == 403 || chat(server, key) == 401 {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the API still accepts the key after 3 s");
+}
+
+#[test]
+fn an_operator_runs_an_account_from_sign_up_to_deletion() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up));
+    let admin = common::admin(&server, "op@example.test");
+    let admin_id: String = one(
+        &server,
+        "SELECT id FROM users WHERE email = 'op@example.test'",
+    );
+
+    // A sign-up waits for approval and is listed as such.
+    let visitor = common::browser(&server);
+    let res = visitor
+        .post(server.url("/signup"))
+        .form(&[
+            ("name", "Ada Lovelace"),
+            ("email", "ada@example.test"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status() == 303,
+        "{}",
+        res.status()
+    );
+    let ada: String = one(
+        &server,
+        "SELECT id FROM users WHERE email = 'ada@example.test'",
+    );
+    let pending = text(
+        admin
+            .get(server.url("/admin/users?status=pending"))
+            .send()
+            .unwrap(),
+    );
+    assert!(pending.contains("ada@example.test"), "{pending}");
+    let active = text(
+        admin
+            .get(server.url("/admin/users?status=active&q=ada"))
+            .send()
+            .unwrap(),
+    );
+    assert!(!active.contains("ada@example.test"));
+    let found = text(
+        admin
+            .get(server.url("/admin/users?q=Lovel"))
+            .send()
+            .unwrap(),
+    );
+    assert!(found.contains("ada@example.test"));
+    let res = admin
+        .get(server.url("/admin/users?status=gone"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("status:"));
+
+    // Approve.
+    let res = act(&admin, &server, &ada, "approve", &[]);
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/admin/users/{ada}?notice=approve"));
+    assert_eq!(
+        one::<String>(
+            &server,
+            "SELECT status FROM users WHERE email = 'ada@example.test'"
+        ),
+        "active"
+    );
+
+    // A wallet booking needs a reason and, with an old sign-in, the password; a refusal books
+    // nothing.
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "wallet",
+        &[("kind", "grant"), ("amount", "5.00"), ("reason", "trial")],
+    );
+    assert_eq!(res.status(), 400);
+    assert!(
+        text(res).contains("password"),
+        "the refusal asks for the password"
+    );
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "wallet",
+        &[
+            ("kind", "grant"),
+            ("amount", "5.00"),
+            ("reason", " "),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        one::<i64>(
+            &server,
+            "SELECT count(*) FROM ledger WHERE kind = 'grant' AND actor <> 'system'"
+        ),
+        0
+    );
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "wallet",
+        &[
+            ("kind", "grant"),
+            ("amount", "5.00"),
+            ("reason", "trial"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(res.status(), 303);
+    let (actor, note): (String, String) = rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT actor, note FROM ledger WHERE kind = 'grant' AND user_id = ?1 ORDER BY id DESC",
+            [&ada],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (actor.as_str(), note.as_str()),
+        (admin_id.as_str(), "trial")
+    );
+    let page = text(
+        admin
+            .get(server.url(&format!("/admin/users/{ada}")))
+            .send()
+            .unwrap(),
+    );
+    assert!(page.contains("$5.00"), "the balance shows the grant");
+
+    // The account's requests show on its page.
+    let (status, key, _) = common::run(
+        server.dir.path(),
+        &[
+            "--config",
+            server.config_path().to_str().unwrap(),
+            "key",
+            "create",
+            "--user",
+            "ada@example.test",
+            "--name",
+            "laptop",
+        ],
+        &[],
+    );
+    assert!(status.success());
+    let key = key.trim().to_owned();
+    assert_eq!(chat(&server, &key), 200);
+    let ada_browser = common::signed_in(&server, "ada@example.test");
+    assert_eq!(
+        ada_browser
+            .get(server.url("/dashboard"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let page = text(
+        admin
+            .get(server.url(&format!("/admin/users/{ada}")))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        page.contains("/v1/chat/completions") && page.contains("chat-model"),
+        "the request is listed"
+    );
+
+    // Suspend: the API refuses the key within a second, and the sessions are over.
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "suspend",
+        &[("reason", "chargeback")],
+    );
+    assert_eq!(res.status(), 303);
+    let took = refused_within(&server, &key);
+    println!("suspension refused the key after {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let res = ada_browser.get(server.url("/dashboard")).send().unwrap();
+    assert_eq!(res.status(), 303, "the suspended account's session ended");
+
+    // Unsuspend, then revoke the key from the console.
+    assert_eq!(act(&admin, &server, &ada, "unsuspend", &[]).status(), 303);
+    let started = Instant::now();
+    while chat(&server, &key) != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the key stays refused after unsuspending"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key_id: String = one(&server, "SELECT id FROM api_keys WHERE name = 'laptop'");
+    assert_eq!(
+        act(&admin, &server, &ada, "revoke-key", &[("key", &key_id)]).status(),
+        303
+    );
+    let took = refused_within(&server, &key);
+    println!("revocation refused the key after {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // Tier, cap and role changes; the last admin cannot stop being one.
+    assert_eq!(
+        act(&admin, &server, &ada, "cap", &[("cap", "12.50")]).status(),
+        303
+    );
+    assert_eq!(
+        one::<i64>(
+            &server,
+            "SELECT monthly_cap FROM users WHERE email = 'ada@example.test'"
+        ),
+        12_500_000
+    );
+    let res = act(&admin, &server, &ada, "tier", &[("tier", "no-such-tier")]);
+    assert_eq!(res.status(), 400);
+    let res = act(
+        &admin,
+        &server,
+        &admin_id,
+        "role",
+        &[("role", "user"), ("password", PASSWORD)],
+    );
+    assert_eq!(res.status(), 400, "an admin does not demote themselves");
+
+    // Export: the owner's own copy, recorded in the audit log.
+    let res = admin
+        .get(server.url(&format!("/admin/users/{ada}/export")))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let export: serde_json::Value = res.json().unwrap();
+    assert!(export.to_string().contains("ada@example.test"));
+
+    // Delete: the address typed again and the password.
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "delete",
+        &[("confirm", "someone@else.test"), ("password", PASSWORD)],
+    );
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        one::<i64>(
+            &server,
+            "SELECT count(*) FROM users WHERE email = 'ada@example.test'"
+        ),
+        1
+    );
+    let res = act(
+        &admin,
+        &server,
+        &ada,
+        "delete",
+        &[("confirm", "ada@example.test"), ("password", PASSWORD)],
+    );
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/users?notice=deleted");
+    assert_eq!(
+        one::<i64>(
+            &server,
+            "SELECT count(*) FROM users WHERE email = 'ada@example.test'"
+        ),
+        0
+    );
+
+    // Every action is in the audit log, by the admin, with before and after.
+    let audit = admin.get(server.url("/admin/audit.csv")).send().unwrap();
+    assert_eq!(audit.status(), 200);
+    let rows = common::parse_csv(&audit.text().unwrap());
+    assert_eq!(
+        rows[0],
+        ["time_utc", "actor", "action", "target", "detail", "ip"]
+    );
+    let actions: Vec<&str> = rows[1..].iter().map(|r| r[2].as_str()).collect();
+    for expected in [
+        "user.status",
+        "wallet.grant",
+        "key.revoke",
+        "user.cap",
+        "user.export",
+        "account_erased",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let suspension = rows[1..]
+        .iter()
+        .find(|r| r[2] == "user.status" && r[4].starts_with("active → suspended"))
+        .expect("the suspension is recorded");
+    assert_eq!(suspension[1], "op@example.test");
+    assert_eq!(suspension[4], "active → suspended: chargeback");
+    assert_eq!(suspension[5], "127.0.0.1");
+    let filtered = text(
+        admin
+            .get(server.url("/admin/audit?action=wallet.grant"))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        filtered.contains("<code>wallet.grant</code>")
+            && !filtered.contains("<code>key.revoke</code>")
+    );
+
+    // A plain user finds no console.
+    let _ = common::user_with_key(&server, "bob@example.test");
+    let bob = common::signed_in(&server, "bob@example.test");
+    for path in ["/admin/users", "/admin/audit", "/admin/audit.csv"] {
+        assert_eq!(
+            bob.get(server.url(path)).send().unwrap().status(),
+            404,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn an_admin_creates_an_account_and_a_refusal_is_shown_at_the_form() {
+    let server = Server::start("[accounts]\nrequire_verified_email = false\n");
+    let admin = common::admin(&server, "op@example.test");
+    let page = text(admin.get(server.url("/admin/users")).send().unwrap());
+    let token = csrf(&page);
+    let form = [
+        ("csrf", token.as_str()),
+        ("name", "Grace"),
+        ("email", "grace@example.test"),
+        ("password", PASSWORD),
+        ("role", "user"),
+    ];
+    let res = admin
+        .post(server.url("/admin/users"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).ends_with("?notice=created"));
+    // The new account signs in with the password it was given.
+    assert_eq!(
+        common::signed_in(&server, "grace@example.test")
+            .get(server.url("/dashboard"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // The same address again is refused beside the form, and nothing changes.
+    let res = admin
+        .post(server.url("/admin/users"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("already has an account"));
+    assert_eq!(one::<i64>(&server, "SELECT count(*) FROM users"), 2);
+    let res = admin
+        .post(server.url("/admin/users"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "X"),
+            ("email", "x@example.test"),
+            ("password", PASSWORD),
+            ("role", "root"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("role:"));
+}
