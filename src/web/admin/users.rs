@@ -1,9 +1,9 @@
 //! `/admin/users`: find accounts, see one whole, and act on it — approve or reject a sign-up,
 //! suspend, change role, tier or cap, book credit, revoke a key, reset the second factor, sign
 //! out everywhere, export, delete — and create accounts. Every action goes through the same
-//! service functions as the owner's own (`accounts`), and leaves an audit row. One module
-//! because the list, the account's page and its actions share one view of the account: a refused
-//! action shows that page again with the refusal beside its form.
+//! service functions as the owner's own (`accounts`), and leaves an audit row.
+//! One module because the list, the account's page and its actions share one view of the
+//! account: a refused action shows that page again with the refusal beside its form.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
