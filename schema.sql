@@ -287,3 +287,46 @@ CREATE TABLE page_views (
 ) STRICT;
 
 CREATE INDEX page_views_at ON page_views (at);
+
+-- Usage summed per UTC day, account, model and provider, kept in step with `usage` by the usage
+-- writer. Deleted with the usage it sums (the account's erasure, the retention period).
+CREATE TABLE usage_daily (
+    day           INTEGER NOT NULL,
+    user_id       TEXT REFERENCES users (id) ON DELETE CASCADE,
+    model         TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    requests      INTEGER NOT NULL,
+    errors        INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          INTEGER NOT NULL,
+    latency_ms    INTEGER NOT NULL
+) STRICT;
+
+CREATE UNIQUE INDEX usage_daily_key ON usage_daily (day, coalesce(user_id, ''), model, provider);
+CREATE INDEX usage_daily_user ON usage_daily (user_id, day);
+
+-- Technical and administrative notices from the admins: a dashboard banner until show_until (none
+-- when NULL), and a mail to the accounts of the audience when mailed.
+CREATE TABLE notices (
+    id         INTEGER PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    created_by TEXT,
+    kind       TEXT NOT NULL CHECK (kind IN ('technical', 'administrative')),
+    title      TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    audience   TEXT NOT NULL CHECK (audience IN ('everyone', 'active', 'admins')),
+    show_until INTEGER,
+    mailed     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE INDEX notices_shown ON notices (show_until);
+
+-- The notices an account holder closed on their dashboard.
+CREATE TABLE notice_dismissals (
+    notice_id  INTEGER NOT NULL REFERENCES notices (id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (notice_id, user_id)
+) STRICT;

@@ -80,6 +80,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             .map_err(ServeError::Start)?;
     log_providers(&config);
     log_billing(&config);
+    {
+        let gateway = gateway.clone();
+        let restored = db
+            .run(move |conn| crate::health::restore_rotation(conn, &*gateway))
+            .await;
+        if let Err(e) = restored {
+            tracing::warn!("cannot read which providers are out of rotation ({e}); all serve");
+        }
+    }
     let analytics = crate::privacy::analytics::Analytics::start(db.clone(), &public_url)?;
     let mut state = AppState::new(
         config.clone(),

@@ -470,3 +470,248 @@ fn an_admin_creates_an_account_and_a_refusal_is_shown_at_the_form() {
     assert_eq!(res.status(), 400);
     assert!(text(res).contains("role:"));
 }
+
+/// Posts a console form whose page is `page`, with that page's CSRF token.
+fn post_from(
+    admin: &Client,
+    server: &Server,
+    page: &str,
+    to: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let html = text(admin.get(server.url(page)).send().unwrap());
+    let token = csrf(&html);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    admin.post(server.url(to)).form(&form).send().unwrap()
+}
+
+#[test]
+fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&format!(
+        "{}\n[gateway]\nbreaker_failures = 3\n",
+        config(&up)
+    ));
+    let admin = common::admin(&server, "op@example.test");
+    let key = common::user_with_key(&server, "dev@example.test");
+    for _ in 0..3 {
+        assert_eq!(chat(&server, &key), 200);
+    }
+
+    // The requests are in the day's sums: the home page, the analytics page and its CSV.
+    let home = text(admin.get(server.url("/admin")).send().unwrap());
+    assert!(home.contains("3 requests"), "{home}");
+    let page = text(
+        admin
+            .get(server.url("/admin/analytics?days=7"))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        page.contains("dev@example.test") && page.contains("chat-model") && page.contains("compat")
+    );
+    let res = admin
+        .get(server.url("/admin/analytics?days=12"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("days:"));
+    let csv = admin
+        .get(server.url("/admin/analytics.csv?days=7"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let rows = common::parse_csv(&csv);
+    assert_eq!(
+        rows[0][..5],
+        ["day", "account", "model", "provider", "requests"]
+    );
+    let row = rows
+        .iter()
+        .find(|r| r[1] == "dev@example.test")
+        .expect("the account's row");
+    assert_eq!(
+        (row[2].as_str(), row[3].as_str(), row[4].as_str()),
+        ("chat-model", "compat", "3")
+    );
+    // The sums match the rows they sum.
+    let (requests, cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT sum(requests), sum(cost) FROM usage_daily",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let (raw_requests, raw_cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row("SELECT count(*), sum(cost) FROM usage", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((requests, cost), (raw_requests, raw_cost));
+
+    // The provider goes down: requests fail, the test button says so.
+    up.set_down(true);
+    for _ in 0..3 {
+        assert_ne!(chat(&server, &key), 200);
+    }
+    let page = text(admin.get(server.url("/admin/providers")).send().unwrap());
+    assert!(page.contains("Resting for"), "the breaker rests it: {page}");
+    let tested = text(post_from(
+        &admin,
+        &server,
+        "/admin/providers",
+        "/admin/providers/compat/test",
+        &[],
+    ));
+    assert!(
+        tested.contains("Test of <strong>compat</strong>: failed")
+            && tested.contains("503: overloaded_error"),
+        "{tested}"
+    );
+
+    // It comes back: the test succeeds and ends the rest.
+    up.set_down(false);
+    let tested = text(post_from(
+        &admin,
+        &server,
+        "/admin/providers",
+        "/admin/providers/compat/test",
+        &[],
+    ));
+    assert!(
+        tested.contains("Test of <strong>compat</strong>: answered"),
+        "{tested}"
+    );
+    assert!(!tested.contains("Resting for"));
+    assert_eq!(chat(&server, &key), 200);
+
+    // Out of rotation: the model has no other provider, so requests are refused until it is back,
+    // across a restart.
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/providers",
+        "/admin/providers/compat/rotation",
+        &[("rotation", "out")],
+    );
+    assert_eq!(res.status(), 303);
+    let before = up.seen().len();
+    assert_ne!(chat(&server, &key), 200);
+    assert_eq!(up.seen().len(), before, "nothing went to the provider");
+    let server = server.restart();
+    let admin = common::signed_in(&server, "op@example.test");
+    let page = text(admin.get(server.url("/admin/providers")).send().unwrap());
+    assert!(page.contains("Out of rotation"));
+    assert_ne!(chat(&server, &key), 200);
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/providers",
+        "/admin/providers/compat/rotation",
+        &[("rotation", "in")],
+    );
+    assert_eq!(res.status(), 303);
+    assert_eq!(chat(&server, &key), 200);
+    let audit = text(
+        admin
+            .get(server.url("/admin/audit?action=provider.rotation"))
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        audit.contains("compat: out of rotation") && audit.contains("compat: back in rotation")
+    );
+}
+
+#[test]
+fn a_notice_reaches_the_dashboards_and_the_mailboxes_and_the_outbox_shows_it() {
+    let smtp = common::smtp::SmtpServer::start();
+    let server = Server::start(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Test <noreply@gateway.test>\"\nretry_secs = 1\n\n[accounts]\nrequire_verified_email = false\n",
+        smtp.port
+    ));
+    let admin = common::admin(&server, "op@example.test");
+    let _ = common::user_with_key(&server, "dev@example.test");
+    let dev = common::signed_in(&server, "dev@example.test");
+
+    // An incomplete notice is refused at its form and sends nothing.
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/notices",
+        "/admin/notices",
+        &[
+            ("kind", "technical"),
+            ("audience", "everyone"),
+            ("title", ""),
+            ("body", "x"),
+            ("banner_days", "3"),
+            ("mail", "on"),
+        ],
+    );
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("title:"));
+    assert_eq!(one::<i64>(&server, "SELECT count(*) FROM notices"), 0);
+
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/notices",
+        "/admin/notices",
+        &[
+            ("kind", "technical"),
+            ("audience", "everyone"),
+            ("title", "Maintenance on Sunday"),
+            ("body", "The API pauses for ten minutes at 02:00 UTC."),
+            ("banner_days", "3"),
+            ("mail", "on"),
+        ],
+    );
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/notices?mailed=2");
+    let mail = smtp.wait_for_mail("dev@example.test", Duration::from_secs(15));
+    assert!(
+        mail.subject.contains("Maintenance on Sunday"),
+        "{}",
+        mail.subject
+    );
+    let page = text(dev.get(server.url("/dashboard")).send().unwrap());
+    assert!(page.contains("Maintenance on Sunday") && page.contains("ten minutes"));
+
+    // Closed, it stays closed for that account.
+    let token = csrf(&page);
+    let id: i64 = one(&server, "SELECT id FROM notices");
+    let res = dev
+        .post(server.url(&format!("/dashboard/notices/{id}/dismiss")))
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(
+        !text(dev.get(server.url("/dashboard")).send().unwrap()).contains("Maintenance on Sunday")
+    );
+
+    // The outbox lists both mails by recipient and subject, never the body.
+    smtp.wait_for_mail("op@example.test", Duration::from_secs(15));
+    let started = Instant::now();
+    loop {
+        let page = text(admin.get(server.url("/admin/outbox")).send().unwrap());
+        if page.matches("Maintenance on Sunday").count() == 2 && page.contains("sent ") {
+            assert!(!page.contains("ten minutes"), "no body in the outbox page");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{page}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let audit = text(
+        admin
+            .get(server.url("/admin/audit?action=notice.send"))
+            .send()
+            .unwrap(),
+    );
+    assert!(audit.contains("Maintenance on Sunday"));
+}

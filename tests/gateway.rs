@@ -1193,21 +1193,33 @@ fn admins_see_provider_health_and_nobody_else_does() {
         .unwrap()
         .text()
         .unwrap();
-    let row = |name: &str| {
+    // Each provider is a section of the page, from its heading to the next.
+    let section = |name: &str| {
         let at = page
-            .find(&format!("<th scope=\"row\">{name} "))
-            .unwrap_or_else(|| panic!("no row for {name}:\n{page}"));
-        page[at..at + page[at..].find("</tr>").unwrap()].to_owned()
+            .find(&format!("\">{name} <span class=\"badge"))
+            .unwrap_or_else(|| panic!("no section for {name}:\n{page}"));
+        page[at..at + page[at..].find("</section>").unwrap()].to_owned()
     };
-    let broken = row("broken");
-    assert!(!broken.contains("—"), "the last failure is named: {broken}");
-    let cells: Vec<&str> = broken.split("class=\"num\">").skip(1).collect();
-    assert!(cells[0].starts_with('1'), "one failure in a row: {broken}");
-    assert!(cells[2].starts_with('1'), "one failure: {broken}");
-    let compat = row("compat");
+    let broken = section("broken");
+    assert!(
+        broken.contains("0 answered · 1 failed · 1 failures in a row"),
+        "{broken}"
+    );
+    let last_failure = broken.split("Last failure</dt><dd>").nth(1).unwrap();
+    assert!(
+        !last_failure.starts_with('—'),
+        "the last failure is named: {broken}"
+    );
+    let compat = section("compat");
     assert!(compat.contains("Serving"), "{compat}");
-    let cells: Vec<&str> = compat.split("class=\"num\">").skip(1).collect();
-    assert!(cells[1].starts_with('1'), "one answer: {compat}");
+    assert!(
+        compat.contains("1 answered · 0 failed"),
+        "one answer: {compat}"
+    );
+    assert!(
+        compat.contains("p50 ") && !compat.contains("p50 —"),
+        "{compat}"
+    );
 
     let user = common::signed_in(&server, "dev@example.test");
     let res = user.get(server.url("/admin/providers")).send().unwrap();

@@ -6,6 +6,7 @@
 
 mod keys;
 pub mod moderation;
+pub mod notices;
 mod profile;
 mod recovery;
 mod rights;

@@ -9,9 +9,11 @@ pub mod audit;
 pub mod billing;
 pub mod ledger;
 mod migrate;
+pub mod notices;
 pub mod outbox;
 pub mod privacy;
 pub mod retention;
+pub mod rollup;
 pub mod settings;
 pub mod usage;
 
@@ -297,9 +299,19 @@ impl Db {
         std::fs::rename(&partial, dest).map_err(|source| DbError::BackupIo {
             path: dest.to_path_buf(),
             source,
-        })
+        })?;
+        // For the admin console: when the last good copy was made. The copy is made whatever
+        // this says.
+        let note = format!("{}", dest.display());
+        if let Err(e) = settings::set(&src, LAST_BACKUP_KEY, &note, now_ms()) {
+            tracing::debug!("the backup is not noted in the database: {e}");
+        }
+        Ok(())
     }
 }
+
+/// The `settings` key of the last backup: its path, and when (the row's `updated_at`).
+pub const LAST_BACKUP_KEY: &str = "backup.last";
 
 /// Begins a transaction that will write, taking the write lock at once.
 ///

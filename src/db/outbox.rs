@@ -13,6 +13,76 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// `next_attempt_at` of a mail that was given up on.
 pub(crate) const NEVER: i64 = i64::MAX;
 
+/// How the outbox stands: mail waiting to go, mail whose last attempt failed and will be tried
+/// again, and mail given up on (within the outbox's retention period).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub waiting: i64,
+    pub retrying: i64,
+    pub given_up: i64,
+}
+
+pub fn standing(conn: &Connection) -> Result<Standing, super::DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FILTER (WHERE next_attempt_at < ?1 AND attempts = 0),
+                count(*) FILTER (WHERE next_attempt_at < ?1 AND attempts > 0),
+                count(*) FILTER (WHERE next_attempt_at = ?1)
+         FROM email_outbox WHERE sent_at IS NULL",
+        [NEVER],
+        |r| {
+            Ok(Standing {
+                waiting: r.get(0)?,
+                retrying: r.get(1)?,
+                given_up: r.get(2)?,
+            })
+        },
+    )?)
+}
+
+/// One mail as the admin's outbox page lists it: recipient and subject, never the body.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: i64,
+    pub to: String,
+    pub subject: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    pub given_up: bool,
+    pub last_error: Option<String>,
+}
+
+/// The newest mails, `failed` only those not delivered after an attempt; at most `limit`.
+pub fn list(conn: &Connection, failed: bool, limit: i64) -> Result<Vec<Listed>, super::DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, to_addr, subject, created_at, attempts, sent_at, next_attempt_at = ?1, last_error
+         FROM email_outbox WHERE NOT ?2 OR (sent_at IS NULL AND attempts > 0)
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![NEVER, failed, limit], |r| {
+        Ok(Listed {
+            id: r.get(0)?,
+            to: r.get(1)?,
+            subject: r.get(2)?,
+            created_at: r.get(3)?,
+            attempts: r.get(4)?,
+            sent_at: r.get(5)?,
+            given_up: r.get(6)?,
+            last_error: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Makes an undelivered mail due now, with a fresh count of attempts; `Ok(false)` when it was
+/// delivered (or is gone).
+pub fn retry(conn: &Connection, id: i64, now_ms: i64) -> Result<bool, super::DbError> {
+    Ok(conn.execute(
+        "UPDATE email_outbox SET attempts = 0, next_attempt_at = ?2 WHERE id = ?1 AND sent_at IS NULL",
+        params![id, now_ms],
+    )? == 1)
+}
+
 /// A due mail, as the sender needs it.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued {

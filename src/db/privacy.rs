@@ -277,6 +277,21 @@ pub fn erase_account(
         [user_id],
     )?;
     if usage == UsageAfterErasure::Anonymise {
+        // The account's daily sums join those of earlier anonymised usage.
+        conn.execute(
+            "INSERT INTO usage_daily (day, user_id, model, provider, requests, errors, input_tokens,
+                 cached_input_tokens, output_tokens, cost, latency_ms)
+             SELECT day, NULL, model, provider, requests, errors, input_tokens, cached_input_tokens,
+                    output_tokens, cost, latency_ms
+             FROM usage_daily WHERE user_id = ?1
+             ON CONFLICT (day, coalesce(user_id, ''), model, provider) DO UPDATE SET
+                 requests = requests + excluded.requests, errors = errors + excluded.errors,
+                 input_tokens = input_tokens + excluded.input_tokens,
+                 cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+                 output_tokens = output_tokens + excluded.output_tokens,
+                 cost = cost + excluded.cost, latency_ms = latency_ms + excluded.latency_ms",
+            [user_id],
+        )?;
         kept.usage_rows = conn.execute(
             "UPDATE usage SET user_id = NULL, key_id = NULL, ip = NULL WHERE user_id = ?1",
             [user_id],

@@ -10,13 +10,16 @@ use super::outbox::NEVER;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiring {
     Usage,
+    /// The daily sums of usage, by the day they sum.
+    UsageDaily,
     SecurityEvents,
     PageViews,
 }
 
 impl Expiring {
-    pub const ALL: [Expiring; 3] = [
+    pub const ALL: [Expiring; 4] = [
         Expiring::Usage,
+        Expiring::UsageDaily,
         Expiring::SecurityEvents,
         Expiring::PageViews,
     ];
@@ -24,6 +27,7 @@ impl Expiring {
     pub fn table(self) -> &'static str {
         match self {
             Expiring::Usage => "usage",
+            Expiring::UsageDaily => "usage_daily",
             Expiring::SecurityEvents => "security_events",
             Expiring::PageViews => "page_views",
         }
@@ -41,6 +45,11 @@ pub fn delete_batch(
         Expiring::Usage => {
             "DELETE FROM usage WHERE id IN
              (SELECT id FROM usage WHERE at < ?1 ORDER BY at LIMIT ?2)"
+        }
+        // A day goes once all of it is past the period.
+        Expiring::UsageDaily => {
+            "DELETE FROM usage_daily WHERE rowid IN
+             (SELECT rowid FROM usage_daily WHERE day < ?1 / 86400000 ORDER BY day LIMIT ?2)"
         }
         Expiring::SecurityEvents => {
             "DELETE FROM security_events WHERE id IN

@@ -13,6 +13,17 @@ pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, DbError> {
         .optional()?)
 }
 
+/// A value and when it was last set (unix ms).
+pub fn get_dated(conn: &Connection, key: &str) -> Result<Option<(String, i64)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT value, updated_at FROM settings WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 pub fn set(conn: &Connection, key: &str, value: &str, now_ms: i64) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)

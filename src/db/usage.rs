@@ -135,6 +135,17 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
     let mut touch = conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
     )?;
+    let mut roll_up = conn.prepare_cached(
+        "INSERT INTO usage_daily (day, user_id, model, provider, requests, errors, input_tokens,
+             cached_input_tokens, output_tokens, cost, latency_ms)
+         VALUES (?1 / 86400000, ?2, coalesce(?3, ''), coalesce(?4, ''), 1, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (day, coalesce(user_id, ''), model, provider) DO UPDATE SET
+             requests = requests + 1, errors = errors + excluded.errors,
+             input_tokens = input_tokens + excluded.input_tokens,
+             cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+             output_tokens = output_tokens + excluded.output_tokens,
+             cost = cost + excluded.cost, latency_ms = latency_ms + excluded.latency_ms",
+    )?;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
         let row = row.borrow();
@@ -168,6 +179,20 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
         } else {
             0
         });
+        if inserted == 1 {
+            roll_up.execute(params![
+                row.at,
+                row.user_id,
+                row.model,
+                row.provider,
+                !(200..300).contains(&row.status),
+                row.input_tokens,
+                row.cached_input_tokens,
+                row.output_tokens,
+                row.cost,
+                row.latency_ms,
+            ])?;
+        }
         if let Some(key_id) = &row.key_id {
             touch.execute(params![key_id, row.at])?;
         }

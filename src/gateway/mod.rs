@@ -5,6 +5,7 @@ pub mod error;
 pub mod guard;
 pub mod keys;
 pub mod metering;
+mod probe;
 pub mod providers;
 pub mod proxy;
 pub mod tokens;
@@ -199,6 +200,28 @@ impl Gateway {
 }
 
 impl crate::health::ProviderHealth for Gateway {
+    fn set_in_rotation(&self, name: &str, on: bool) -> bool {
+        match self.providers.all().iter().find(|u| u.config.name == name) {
+            Some(upstream) => {
+                upstream.set_in_rotation(on);
+                tracing::info!(
+                    "provider {name} is {} rotation",
+                    if on { "back in" } else { "out of" }
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn probe<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<crate::health::Probe>> + 'a>>
+    {
+        Box::pin(probe::probe(self, name))
+    }
+
     fn secrets_found(&self) -> Vec<(String, u64)> {
         self.guard.as_ref().map(|g| g.counts()).unwrap_or_default()
     }
@@ -227,6 +250,9 @@ impl crate::health::ProviderHealth for Gateway {
                     successes: health.successes,
                     failures: health.failures,
                     last_failure: health.last_failure,
+                    last_success_at: health.last_success_at,
+                    last_failure_at: health.last_failure_at,
+                    in_rotation: upstream.in_rotation(),
                 }
             })
             .collect()

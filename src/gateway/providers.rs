@@ -2,6 +2,7 @@
 //! tried (priority, then weighted at random), and a circuit breaker that rests a provider that
 //! keeps failing. Health is kept for the admin view.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,12 +17,17 @@ pub struct Health {
     pub failures: u64,
     /// What went wrong last (a kind, never a body).
     pub last_failure: Option<&'static str>,
+    /// When it last answered, and last failed (unix ms).
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
 }
 
 pub struct Upstream {
     pub config: ProviderConfig,
     pub key: Option<Secret>,
     health: Mutex<Health>,
+    /// Whether requests may go to it; an admin takes it out of rotation and back.
+    in_rotation: AtomicBool,
 }
 
 impl Upstream {
@@ -55,6 +61,14 @@ impl Upstream {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    pub fn in_rotation(&self) -> bool {
+        self.in_rotation.load(Ordering::Relaxed)
+    }
+
+    pub fn set_in_rotation(&self, on: bool) {
+        self.in_rotation.store(on, Ordering::Relaxed);
     }
 
     fn resting(&self, now: Instant) -> bool {
@@ -91,6 +105,7 @@ impl Providers {
                         key: p.resolve_key(),
                         config: p.clone(),
                         health: Mutex::new(Health::default()),
+                        in_rotation: AtomicBool::new(true),
                     })
                 })
                 .collect(),
@@ -104,7 +119,8 @@ impl Providers {
     }
 
     /// The providers to try for `model` from a `client`-format request, best first. Resting
-    /// providers come last, so that a request still has a chance when every provider rests.
+    /// providers come last, so that a request still has a chance when every provider rests;
+    /// providers out of rotation are not tried at all.
     pub fn candidates(&self, model: &ModelConfig, client: Wire) -> Vec<Candidate> {
         let routes: Vec<(Arc<Upstream>, String)> = if model.routes.is_empty() {
             self.list
@@ -127,6 +143,7 @@ impl Providers {
         let now = Instant::now();
         let mut scored: Vec<(bool, u32, f64, Candidate)> = routes
             .into_iter()
+            .filter(|(upstream, _)| upstream.in_rotation())
             .filter_map(|(upstream, model)| {
                 let wire = upstream.wire_for(client)?;
                 // Weighted shuffle: a smaller key sorts first; weight w wins proportionally.
@@ -155,6 +172,7 @@ impl Providers {
     pub fn succeeded(&self, upstream: &Upstream) {
         let mut health = upstream.health.lock().unwrap_or_else(|e| e.into_inner());
         health.successes += 1;
+        health.last_success_at = Some(crate::clock::now_ms());
         health.consecutive_failures = 0;
         health.open_until = None;
     }
@@ -164,6 +182,7 @@ impl Providers {
         health.failures += 1;
         health.consecutive_failures += 1;
         health.last_failure = Some(what);
+        health.last_failure_at = Some(crate::clock::now_ms());
         if health.consecutive_failures >= self.breaker_failures {
             // A cooldown too long for the clock rests the provider for as long as it can.
             let now = Instant::now();

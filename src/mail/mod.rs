@@ -438,6 +438,42 @@ pub fn policy_changed(
     )
 }
 
+/// A technical or administrative notice from the admins; `kind` names which in the footer.
+pub fn notice(
+    ctx: &MailContext,
+    to: &str,
+    name: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+) -> Email {
+    let layout = Layout::new(
+        ctx,
+        title,
+        name,
+        format!(
+            "You got this {kind} notice because you have a {} account; the admins send these about the service itself.",
+            ctx.site_name
+        ),
+    );
+    compose(
+        to,
+        &layout,
+        &NoticeText {
+            layout: &layout,
+            body,
+        },
+        &NoticeHtml {
+            layout: &layout,
+            body,
+        },
+    )
+}
+
+mail_templates!(NoticeText = "mail/notice.txt", NoticeHtml = "mail/notice.html" {
+    body: &'a str,
+});
+
 mail_templates!(PolicyText = "mail/policy_changed.txt", PolicyHtml = "mail/policy_changed.html" {
     date: &'a str,
     link: &'a str,

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod legal;
 pub mod middleware;
+pub mod notices;
 pub mod session;
 pub mod site;
 pub mod usage;
@@ -101,6 +102,7 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(account::routes)
             .configure(dashboard::routes)
             .configure(admin::routes)
+            .configure(notices::routes)
             .configure(usage::routes)
             .configure(billing::routes);
     }

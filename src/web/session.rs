@@ -51,6 +51,8 @@ pub fn removal_cookie(https: bool) -> Cookie<'static> {
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     pub user: User,
+    /// The admins' notice whose banner this account should see now, if any.
+    pub banner: Option<crate::db::notices::Banner>,
     pub session_id: String,
     pub csrf_token: String,
     pub token_hash: Vec<u8>,
@@ -118,11 +120,13 @@ async fn load(req: HttpRequest) -> Result<Option<SignedIn>, WebError> {
             if now - session.last_seen_at > TOUCH_EVERY_MS || session.ip != ip {
                 accounts::touch_session(conn, &hash, &ip, now)?;
             }
-            Ok(Some((session, user)))
+            let banner = crate::db::notices::banner_for(conn, &user.id, now)?;
+            Ok(Some((session, user, banner)))
         })
         .await?;
-    Ok(found.map(|(session, user)| SignedIn {
+    Ok(found.map(|(session, user, banner)| SignedIn {
         user,
+        banner,
         mfa_pending: session.mfa_pending,
         signed_in_at: session.created_at,
         session_id: session.id,
@@ -190,6 +194,18 @@ impl FromRequest for MaybeSignedIn {
         // Half a sign-in (second factor due) does not count as signed in here.
         Box::pin(async move { Ok(MaybeSignedIn(load(req).await?.filter(|s| !s.mfa_pending))) })
     }
+}
+
+/// The signed-in page a form was sent from, from this site's own `Referer`: the path of a
+/// dashboard or console page, or else the dashboard. Never anywhere else.
+pub fn back_to_page(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| u.path().to_owned())
+        .filter(|p| p.starts_with("/dashboard") || p.starts_with("/admin"))
+        .unwrap_or_else(|| "/dashboard".to_owned())
 }
 
 /// Only paths inside this site are followed after sign-in: `/x`, never `//host` or `https://…`.

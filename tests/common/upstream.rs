@@ -10,7 +10,11 @@
 //! - `slow`: wait 3 s before answering;
 //! - `drop`: stream a little, then cut the connection;
 //! - `garbage`: stream an event that is not JSON, then stop.
+//!
+//! [`FakeUpstream::set_down`] makes every request fail with a 503 until it is set back: an
+//! outage and its end.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +57,7 @@ pub struct FakeUpstream {
     pub base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     closed: Closed,
+    down: Arc<AtomicBool>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -90,12 +95,15 @@ api_key = "upstream-secret-anthropic"
         let (tx, rx) = std::sync::mpsc::channel();
         let state = seen.clone();
         let closed_state = closed.clone();
+        let down = Arc::new(AtomicBool::new(false));
+        let down_state = down.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(web::Data::new(state.clone()))
                         .app_data(web::Data::new(closed_state.clone()))
+                        .app_data(web::Data::new(down_state.clone()))
                         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                         .default_service(web::to(handle))
                 })
@@ -122,8 +130,14 @@ api_key = "upstream-secret-anthropic"
             base: format!("http://{addr}/v1"),
             seen,
             closed,
+            down,
             handle,
         }
+    }
+
+    /// Every request fails with a 503 while `down` holds.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -177,7 +191,13 @@ async fn handle(
     body: web::Bytes,
     seen: web::Data<Arc<Mutex<Vec<Seen>>>>,
     closed: web::Data<Closed>,
+    down: web::Data<Arc<AtomicBool>>,
 ) -> HttpResponse {
+    if down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().json(
+            json!({"error": {"message": "the service is down", "type": "overloaded_error"}}),
+        );
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     seen.lock().unwrap().push(Seen {
         path: req.path().to_owned(),

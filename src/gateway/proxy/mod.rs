@@ -29,7 +29,7 @@ use meter::Meter;
 use upstream::forward;
 
 /// The default `anthropic-version` when the client sends none.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(super) const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Names the request fields a translation left out (see `translate::policy`).
 pub const DROPPED_HEADER: &str = "x-codexapi-dropped";
 /// Headers a client may send that an upstream of its own format needs to see.

@@ -2,8 +2,12 @@
 //! as if the pages did not exist. A module per page; this one holds the routes and the frame
 //! the console's pages share.
 
+mod analytics;
 mod audit;
 mod flags;
+mod home;
+mod notices;
+mod outbox;
 mod providers;
 mod site;
 mod system;
@@ -17,7 +21,11 @@ use super::session::SignedIn;
 use super::site::Layout;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(audit::routes)
+    cfg.configure(home::routes)
+        .configure(analytics::routes)
+        .configure(audit::routes)
+        .configure(notices::routes)
+        .configure(outbox::routes)
         .configure(providers::routes)
         .configure(flags::routes)
         .configure(site::routes)
@@ -52,10 +60,14 @@ impl Console {
 }
 
 const NAV: &[(&str, &str, &str)] = &[
+    ("home", "/admin", "Overview"),
     ("users", "/admin/users", "Users"),
+    ("analytics", "/admin/analytics", "Analytics"),
     ("providers", "/admin/providers", "Providers"),
     ("flags", "/admin/flags", "Flags"),
     ("site", "/admin/site", "Site analytics"),
+    ("notices", "/admin/notices", "Notices"),
+    ("outbox", "/admin/outbox", "Outbox"),
     ("system", "/admin/system", "System"),
     ("audit", "/admin/audit", "Audit log"),
 ];

@@ -139,7 +139,7 @@ impl UserRow {
         status_class(self.status)
     }
 
-    fn new(listed: ListedUser, currency: &str) -> UserRow {
+    pub(super) fn new(listed: ListedUser, currency: &str) -> UserRow {
         let user = listed.user;
         UserRow {
             role: user.role.as_str(),

@@ -89,6 +89,8 @@ pub struct Dash {
     pub confirm_password: bool,
     /// The effective date of a policy version the user has not acknowledged yet.
     pub policy_news: Option<String>,
+    /// A notice from the admins, shown until the user closes it.
+    pub banner: Option<crate::db::notices::Banner>,
 }
 
 impl Dash {
@@ -107,6 +109,7 @@ impl Dash {
                 signed_in.signed_in_at,
                 &state.config.accounts,
             ),
+            banner: signed_in.banner.clone(),
             policy_news: state
                 .policy
                 .is_news_to(user.created_at, user.policy_seen.as_deref())
