@@ -715,3 +715,118 @@ fn a_notice_reaches_the_dashboards_and_the_mailboxes_and_the_outbox_shows_it() {
     );
     assert!(audit.contains("Maintenance on Sunday"));
 }
+
+#[test]
+fn codes_and_invites_are_shown_once_and_work() {
+    let server = Server::start("[accounts]\nsignup = \"invite\"\nrequire_verified_email = false\n");
+    let admin = common::admin(&server, "op@example.test");
+
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/codes",
+        "/admin/codes",
+        &[("amount", "abc"), ("uses", "1")],
+    );
+    assert_eq!(res.status(), 400);
+    assert!(text(res).contains("amount:"));
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/codes",
+        "/admin/codes",
+        &[("amount", "2.50"), ("uses", "0")],
+    );
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        one::<i64>(&server, "SELECT count(*) FROM redemption_codes"),
+        0
+    );
+
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/codes",
+        "/admin/codes",
+        &[("amount", "2.50"), ("uses", "3"), ("expires_in_days", "30")],
+    );
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let page = text(res);
+    let code = page
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(code.starts_with("CX-"), "{code}");
+    assert!(
+        !text(admin.get(server.url("/admin/codes")).send().unwrap()).contains(&code),
+        "shown once"
+    );
+
+    // The invite lets someone sign up; the code then credits their wallet.
+    let res = post_from(
+        &admin,
+        &server,
+        "/admin/codes",
+        "/admin/invites",
+        &[("uses", "1"), ("expires_in_days", "7")],
+    );
+    assert_eq!(res.status(), 200);
+    let invite = text(res)
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let visitor = common::browser(&server);
+    let res = visitor
+        .post(server.url("/signup"))
+        .form(&[
+            ("name", "Ada"),
+            ("email", "ada@example.test"),
+            ("password", PASSWORD),
+            ("invite", invite.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status() == 303,
+        "{}",
+        res.status()
+    );
+    assert_eq!(
+        one::<i64>(
+            &server,
+            "SELECT count(*) FROM users WHERE email = 'ada@example.test'"
+        ),
+        1
+    );
+    let ada = common::signed_in(&server, "ada@example.test");
+    let billing = text(ada.get(server.url("/dashboard/billing")).send().unwrap());
+    let token = csrf(&billing);
+    let res = ada
+        .post(server.url("/dashboard/billing/redeem"))
+        .form(&[("csrf", token.as_str()), ("code", code.as_str())])
+        .send()
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status() == 303,
+        "{}",
+        res.status()
+    );
+    let balance: i64 = one(
+        &server,
+        "SELECT balance FROM users WHERE email = 'ada@example.test'",
+    );
+    assert!(balance >= 2_500_000, "{balance}");
+    let listed = text(admin.get(server.url("/admin/codes")).send().unwrap());
+    assert!(listed.contains("1 of 3"), "{listed}");
+    let audit = text(admin.get(server.url("/admin/audit")).send().unwrap());
+    assert!(audit.contains("code.create") && audit.contains("invite.create"));
+}

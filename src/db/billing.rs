@@ -628,3 +628,38 @@ mod tests {
         }
     }
 }
+
+/// A redemption code as the admin's list shows it (never the code itself: only its hash is
+/// kept).
+#[derive(Debug, Clone)]
+pub struct ListedCode {
+    pub id: String,
+    pub amount: i64,
+    pub uses: i64,
+    pub max_uses: i64,
+    pub expires_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// The newest codes, at most `limit`; `created_by` is the admin's address while the account
+/// exists.
+pub fn list_codes(conn: &Connection, limit: i64) -> Result<Vec<ListedCode>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT c.id, c.amount, c.uses, c.max_uses, c.expires_at, coalesce(u.email, c.created_by), c.created_at
+         FROM redemption_codes c LEFT JOIN users u ON u.id = c.created_by
+         ORDER BY c.created_at DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok(ListedCode {
+            id: r.get(0)?,
+            amount: r.get(1)?,
+            uses: r.get(2)?,
+            max_uses: r.get(3)?,
+            expires_at: r.get(4)?,
+            created_by: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -121,10 +121,8 @@ impl From<Row> for AuditView {
             at: format_ms(row.at),
             actor: row.actor_email.or(row.actor).unwrap_or_default(),
             action: row.action,
-            target: row
-                .target_email
-                .or_else(|| row.target.map(|t| format!("deleted account {t}")))
-                .unwrap_or_default(),
+            // An erased account's rows name it as such (the erasure rewrites its id).
+            target: row.target_email.or(row.target).unwrap_or_default(),
             detail: row.detail.unwrap_or_default(),
             ip: row.ip.unwrap_or_default(),
         }

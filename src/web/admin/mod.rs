@@ -4,6 +4,7 @@
 
 mod analytics;
 mod audit;
+mod codes;
 mod flags;
 mod home;
 mod notices;
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(home::routes)
         .configure(analytics::routes)
         .configure(audit::routes)
+        .configure(codes::routes)
         .configure(notices::routes)
         .configure(outbox::routes)
         .configure(providers::routes)
@@ -62,14 +64,15 @@ impl Console {
 const NAV: &[(&str, &str, &str)] = &[
     ("home", "/admin", "Overview"),
     ("users", "/admin/users", "Users"),
+    ("codes", "/admin/codes", "Codes and invites"),
     ("analytics", "/admin/analytics", "Analytics"),
+    ("site", "/admin/site", "Site analytics"),
     ("providers", "/admin/providers", "Providers"),
     ("flags", "/admin/flags", "Flags"),
-    ("site", "/admin/site", "Site analytics"),
     ("notices", "/admin/notices", "Notices"),
     ("outbox", "/admin/outbox", "Outbox"),
-    ("system", "/admin/system", "System"),
     ("audit", "/admin/audit", "Audit log"),
+    ("system", "/admin/system", "System"),
 ];
 
 /// A form posted to the console. Taken as a `Result` so that a malformed form from someone who
