@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod agents;
+pub mod e2e;
 pub mod smtp;
 pub mod stripe;
 pub mod upstream;

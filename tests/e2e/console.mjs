@@ -1,0 +1,242 @@
+// The browser half of tests/console_browser.rs: an operator runs the service from the admin
+// console in Debian's Chromium, driven by playwright-core. One phase per run, because between
+// them the Rust test sends API requests and breaks or mends the provider:
+//
+//   node tests/e2e/console.mjs approve    approve USER's sign-up and grant it credit
+//   node tests/e2e/console.mjs analytics  see USER's REQUESTS requests in analytics
+//   node tests/e2e/console.mjs down       test PROVIDER and see it fail
+//   node tests/e2e/console.mjs up         test PROVIDER and see it answer again
+//   node tests/e2e/console.mjs suspend    suspend USER
+//   node tests/e2e/console.mjs delete     delete USER
+//   node tests/e2e/console.mjs layout     every page of PAGES at 1280 and 390 px wide
+//
+// Every phase signs in as ADMIN (with PASSWORD) at BASE_URL and writes PNG screenshots to SHOTS.
+// A failed expectation ends the script with a non-zero exit and one line saying what, where,
+// and which screenshot shows it.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT_MS = 30_000;
+const PHASE_TIMEOUT_MS = 90_000;
+const PHASES = ['approve', 'analytics', 'down', 'up', 'suspend', 'delete', 'layout'];
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  fail(`playwright-core is not installed (${e.code || e.message}); run scripts/test or npm ci --prefix tests/e2e`);
+}
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) fail(`environment variable ${name} is not set`);
+  return value;
+}
+
+function fail(message) {
+  process.stderr.write(`console e2e FAILED: ${message}\n`);
+  process.exit(1);
+}
+
+class Expectation extends Error {}
+
+function expect(condition, message) {
+  if (!condition) throw new Expectation(message);
+}
+
+const phase = process.argv[2];
+if (!PHASES.includes(phase)) fail(`usage: node console.mjs ${PHASES.join('|')} (got ${JSON.stringify(phase)})`);
+const BASE = env('BASE_URL').replace(/\/$/, '');
+const ADMIN = env('ADMIN');
+const PASSWORD = env('PASSWORD');
+const SHOTS = env('SHOTS');
+mkdirSync(SHOTS, { recursive: true });
+const watchdog = setTimeout(() => fail(`phase ${phase} took longer than ${PHASE_TIMEOUT_MS / 1000} s`), PHASE_TIMEOUT_MS);
+
+let browser;
+let page;
+let lastShot = '(none yet)';
+const pageErrors = [];
+
+function log(line) {
+  process.stderr.write(`[console ${phase}] ${line}\n`);
+}
+
+async function shot(name) {
+  lastShot = join(SHOTS, `console-${name}.png`);
+  await page.screenshot({ path: lastShot, fullPage: true });
+  log(`screenshot ${lastShot}`);
+}
+
+async function clickAndLoad(locator) {
+  await Promise.all([page.waitForEvent('load'), locator.click()]);
+}
+
+async function expectText(text, step) {
+  try {
+    await page.getByText(text).first().waitFor({ state: 'visible' });
+  } catch {
+    throw new Expectation(`${step}: expected ${JSON.stringify(text)} on ${new URL(page.url()).pathname}`);
+  }
+}
+
+async function signIn() {
+  await page.goto(`${BASE}/login`);
+  const login = page.locator('form[action="/login"]');
+  await login.locator('input[name=email]').fill(ADMIN);
+  await login.locator('input[name=password]').fill(PASSWORD);
+  await clickAndLoad(login.getByRole('button', { name: 'Sign in' }));
+  expect(new URL(page.url()).pathname === '/dashboard', `sign-in ended at ${page.url()}`);
+}
+
+// The console is reached from the dashboard, and the user's page from the list.
+async function openUser(user) {
+  await clickAndLoad(page.getByRole('link', { name: 'Admin console' }));
+  await clickAndLoad(page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Users', exact: true }));
+  const search = page.locator('form[action="/admin/users"][method="get"]');
+  await search.locator('input[name=q]').fill(user);
+  await clickAndLoad(search.getByRole('button', { name: 'Find' }));
+  await clickAndLoad(page.locator('table').getByRole('link').first());
+  await expectText(user, 'the account page');
+}
+
+async function approve() {
+  const user = env('USER');
+  await clickAndLoad(page.getByRole('link', { name: 'Admin console' }));
+  await expectText('Waiting for approval', 'the overview');
+  await shot('01-overview');
+  await clickAndLoad(page.locator('main, body').getByRole('link', { name: 'Ada Lovelace' }).first());
+  await expectText(user, 'the pending account');
+  await shot('02-pending-user');
+  await clickAndLoad(page.getByRole('button', { name: 'Approve' }));
+  await expectText('The sign-up is approved', 'after approving');
+  const wallet = page.locator('form[action$="/wallet"]');
+  await wallet.locator('select[name=kind]').selectOption('grant');
+  await wallet.locator('input[name=amount]').fill('5.00');
+  await wallet.locator('input[name=reason]').fill('welcome credit');
+  await clickAndLoad(wallet.getByRole('button', { name: 'Book' }));
+  await expectText('The wallet is booked', 'after the grant');
+  const balance = (await page.locator('#user-balance').innerText()).trim();
+  expect(balance.includes('5.00'), `the balance reads ${JSON.stringify(balance)} after a 5.00 grant`);
+  await shot('03-approved-and-granted');
+}
+
+async function analytics() {
+  const user = env('USER');
+  const requests = env('REQUESTS');
+  await clickAndLoad(page.getByRole('link', { name: 'Admin console' }));
+  await clickAndLoad(page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Analytics', exact: true }));
+  const total = (await page.locator('#total-requests').innerText()).trim();
+  expect(total === requests, `analytics counts ${total} requests, expected ${requests}`);
+  const accounts = await page.locator('#admin-accounts-table').innerText();
+  expect(accounts.includes(user), `the top accounts do not list ${user}`);
+  expect((await page.locator('svg[role=img]').count()) >= 2, 'analytics shows no charts');
+  await shot('04-analytics');
+}
+
+async function testProvider(expected, name) {
+  const provider = env('PROVIDER');
+  await clickAndLoad(page.getByRole('link', { name: 'Admin console' }));
+  await clickAndLoad(page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Providers', exact: true }));
+  await clickAndLoad(page.locator(`form[action="/admin/providers/${provider}/test"]`).getByRole('button', { name: 'Test' }));
+  const result = (await page.locator('#probe-result').innerText()).trim();
+  expect(result.includes(expected), `the test of ${provider} says ${JSON.stringify(result)}, expected ${JSON.stringify(expected)}`);
+  await shot(name);
+}
+
+async function suspend() {
+  await openUser(env('USER'));
+  const form = page.locator('form[action$="/suspend"]');
+  await form.locator('input[name=reason]').fill('card dispute');
+  await clickAndLoad(form.getByRole('button', { name: 'Suspend' }));
+  await expectText('The account is suspended', 'after suspending');
+  await shot('07-suspended');
+}
+
+async function remove() {
+  const user = env('USER');
+  await openUser(user);
+  const form = page.locator('form[action$="/delete"]');
+  await form.locator('input[name=confirm]').fill(user);
+  await shot('08-delete-form');
+  await clickAndLoad(form.getByRole('button', { name: 'Delete the account' }));
+  await expectText('The account is deleted', 'after deleting');
+  const listed = await page.locator('body').innerText();
+  expect(!listed.includes(user), `${user} is still listed after the deletion`);
+  await shot('09-deleted');
+}
+
+// Each page at a desktop and a phone width: the page body never scrolls sideways, and at the
+// desktop width no table is wider than its box.
+async function layout() {
+  const pages = env('PAGES').split(',').filter(Boolean);
+  const problems = [];
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const path of pages) {
+      await page.goto(`${BASE}${path}`);
+      const name = `layout-${width}-${path.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'root'}`;
+      await shot(name);
+      const { scroll, client } = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      }));
+      if (scroll > client + 1) problems.push(`${path} at ${width} px: the page is ${scroll} px wide in a ${client} px window (${name}.png)`);
+      if (width === 1280) {
+        const clipped = await page.evaluate(() =>
+          [...document.querySelectorAll('.table-wrap')]
+            .filter((w) => w.scrollWidth > w.clientWidth + 1)
+            .map((w) => w.getAttribute('aria-label') || w.querySelector('caption')?.innerText || 'a table'),
+        );
+        for (const table of clipped) problems.push(`${path} at ${width} px: ${table} is wider than its box (${name}.png)`);
+      }
+    }
+  }
+  expect(problems.length === 0, problems.join('; '));
+}
+
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: STEP_TIMEOUT_MS,
+  });
+} catch (e) {
+  fail(`cannot start ${CHROMIUM} (${e.message.split('\n')[0]}); run scripts/test, which installs Debian's chromium`);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && m.text().includes('Content Security Policy')) pageErrors.push(`${page.url()}: ${m.text()}`);
+  });
+  await signIn();
+  if (phase === 'approve') await approve();
+  else if (phase === 'analytics') await analytics();
+  else if (phase === 'down') await testProvider('failed', '05-provider-down');
+  else if (phase === 'up') await testProvider('answered', '06-provider-up');
+  else if (phase === 'suspend') await suspend();
+  else if (phase === 'delete') await remove();
+  else await layout();
+  expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
+  await browser.close();
+  clearTimeout(watchdog);
+  log('ok');
+} catch (e) {
+  const where = page ? ` (at ${page.url()})` : '';
+  if (page) {
+    try {
+      await shot('failure');
+    } catch {}
+  }
+  const message = e instanceof Expectation ? e.message : `${e.name}: ${e.message.split('\n')[0]}`;
+  await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+  fail(`${message}${where}; last screenshot: ${lastShot}`);
+}
