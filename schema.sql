@@ -289,7 +289,8 @@ CREATE TABLE page_views (
 CREATE INDEX page_views_at ON page_views (at);
 
 -- Usage summed per UTC day, account, model and provider, kept in step with `usage` by the usage
--- writer. Deleted with the usage it sums (the account's erasure, the retention period).
+-- writer; a request that reached no provider sums under no model. Deleted with the usage it sums
+-- (the account's erasure, the retention period).
 CREATE TABLE usage_daily (
     day           INTEGER NOT NULL,
     user_id       TEXT REFERENCES users (id) ON DELETE CASCADE,

@@ -2,7 +2,8 @@
 -- and the notices admins send to account holders.
 
 -- Usage summed per UTC day, account, model and provider, kept in step with `usage` by the usage
--- writer. Deleted with the usage it sums (the account's erasure, the retention period).
+-- writer; a request that reached no provider sums under no model. Deleted with the usage it sums
+-- (the account's erasure, the retention period).
 CREATE TABLE usage_daily (
     day           INTEGER NOT NULL,
     user_id       TEXT REFERENCES users (id) ON DELETE CASCADE,
@@ -22,10 +23,11 @@ CREATE INDEX usage_daily_user ON usage_daily (user_id, day);
 
 INSERT INTO usage_daily (day, user_id, model, provider, requests, errors, input_tokens,
                          cached_input_tokens, output_tokens, cost, latency_ms)
-SELECT at / 86400000, user_id, coalesce(model, ''), coalesce(provider, ''), count(*),
+SELECT at / 86400000, user_id, CASE WHEN provider IS NULL THEN '' ELSE coalesce(model, '') END,
+       coalesce(provider, ''), count(*),
        count(*) FILTER (WHERE status NOT BETWEEN 200 AND 299), sum(input_tokens),
        sum(cached_input_tokens), sum(output_tokens), sum(cost), sum(latency_ms)
-FROM usage GROUP BY at / 86400000, coalesce(user_id, ''), coalesce(model, ''), coalesce(provider, '');
+FROM usage GROUP BY 1, coalesce(user_id, ''), 3, 4;
 
 -- Technical and administrative notices from the admins: a dashboard banner until show_until (none
 -- when NULL), and a mail to the accounts of the audience when mailed.

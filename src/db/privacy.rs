@@ -276,6 +276,10 @@ pub fn erase_account(
         "UPDATE audit_log SET target = 'erased account' WHERE target = ?1",
         [user_id],
     )?;
+    conn.execute(
+        "UPDATE notices SET created_by = NULL WHERE created_by = ?1",
+        [user_id],
+    )?;
     if usage == UsageAfterErasure::Anonymise {
         // The account's daily sums join those of earlier anonymised usage.
         conn.execute(

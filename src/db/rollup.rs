@@ -228,4 +228,19 @@ mod tests {
         assert_eq!(by_model[0].0, "a", "the costlier model first");
         assert_eq!(totals(&conn, day + 1, day + 2).unwrap().requests, 1);
     }
+
+    #[test]
+    fn a_request_that_reached_no_provider_sums_under_no_model() {
+        let conn = crate::db::test_db(&[]);
+        let day = 20_000_i64;
+        let mut refused = row(day * 86_400_000, "made-up-model", 404, 0);
+        refused.provider = None;
+        insert_rows(&conn, &[refused, row(day * 86_400_000, "a", 200, 1)]).unwrap();
+        let models: Vec<String> = grouped(&conn, Group::Model, day, day + 1, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert_eq!(models, ["a", ""]);
+    }
 }

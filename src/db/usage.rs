@@ -180,10 +180,13 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
             0
         });
         if inserted == 1 {
+            // A request that reached no provider sums under no model: its model is whatever
+            // the client typed, not one the server serves.
+            let model = row.provider.as_ref().and(row.model.as_ref());
             roll_up.execute(params![
                 row.at,
                 row.user_id,
-                row.model,
+                model,
                 row.provider,
                 !(200..300).contains(&row.status),
                 row.input_tokens,
