@@ -716,3 +716,37 @@ fn the_blocklist_refuses_pages_and_api_in_their_own_formats_until_it_expires() {
         1
     );
 }
+
+#[test]
+fn operators_run_the_rules_from_the_command_line() {
+    let up = FakeUpstream::start();
+    let server = Server::start(&config(&up, "").replace(
+        "scan_every_secs = 1",
+        "scan_every_secs = 86400\nmail_admins = false\n\
+         [abuse.signin_failures_account]\nthreshold = 2\nwindow_mins = 15",
+    ));
+    common::user_and_key(&server, "ada@example.test");
+    let http = browser_from(&server, "203.0.113.50");
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in(&http, &server, "ada@example.test", "wrong-password-1").status(),
+            400
+        );
+    }
+    let config = server.config_path();
+    let scan = || {
+        let (status, stdout, stderr) = common::run(
+            server.dir.path(),
+            &["--config", config.to_str().unwrap(), "abuse", "scan"],
+            &[],
+        );
+        assert!(status.success(), "{stderr}");
+        stdout
+    };
+    let first = scan();
+    assert!(first.contains("1 flag(s) raised"), "{first}");
+    assert_eq!(open_flags(&server, "signin_failures_account").len(), 1);
+    let again = scan();
+    assert!(again.contains("0 flag(s) raised, 1 updated"), "{again}");
+    assert_eq!(open_flags(&server, "signin_failures_account").len(), 1);
+}
