@@ -107,3 +107,27 @@ pub fn resolve(
     tx.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_named_with_their_prefix_and_never_hold_the_host() {
+        let cases = [
+            ("203.0.113.77", Some("203.0.113.0/24")),
+            ("::ffff:198.51.100.9", Some("198.51.100.0/24")),
+            ("2001:db8:1:2::5", Some("2001:db8:1::/48")),
+            ("", None),
+            ("unknown", None),
+        ];
+        for (ip, expected) in cases {
+            assert_eq!(network_of(ip).as_deref(), expected, "{ip}");
+        }
+        assert!(evidence_of(Some("not json")).is_empty());
+        assert_eq!(
+            evidence_of(Some(r#"[["networks","3"]]"#)),
+            vec![("networks".to_owned(), "3".to_owned())]
+        );
+    }
+}

@@ -143,22 +143,19 @@ pub fn findings(
 ) -> Result<Vec<Finding>, DbError> {
     let mut found = Vec::new();
     let failures = &config.signin_failures_network;
+    if failures.enabled {
+        let events = repo::events(conn, "sign_in_failed", since(failures, now))?;
+        found.extend(per_network(
+            Rule::SigninFailuresNetwork,
+            failures,
+            &events,
+            now,
+        ));
+    }
     let by_account = &config.signin_failures_account;
-    if failures.enabled || by_account.enabled {
-        let wider = failures.window_mins.max(by_account.window_mins);
-        let since_any = now - i64::from(wider) * MINUTE_MS;
-        let events = repo::events(conn, "sign_in_failed", since_any)?;
-        if failures.enabled {
-            found.extend(per_network(
-                Rule::SigninFailuresNetwork,
-                failures,
-                &events,
-                now,
-            ));
-        }
-        if by_account.enabled {
-            found.extend(signin_failures_account(by_account, &events, now));
-        }
+    if by_account.enabled {
+        let events = repo::events(conn, "sign_in_failed", since(by_account, now))?;
+        found.extend(signin_failures_account(by_account, &events, now));
     }
     if config.key_networks.enabled {
         found.extend(key_networks(conn, &config.key_networks, now)?);
@@ -177,7 +174,7 @@ pub fn findings(
     Ok(found)
 }
 
-/// Events counted per network (failed sign-ins, sign-ups) within the rule's window.
+/// Events counted per network (failed sign-ins, sign-ups); `events` are the rule's window's.
 fn per_network(
     which: Rule,
     rule: &CountRule,
@@ -192,7 +189,7 @@ fn per_network(
     }
     let start = since(rule, now);
     let mut networks: BTreeMap<String, Seen> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.last >= start) {
+    for e in events {
         let Some(network) = network_of(&e.ip) else {
             continue;
         };
@@ -204,7 +201,7 @@ fn per_network(
         });
         seen.count += e.count;
         seen.accounts.insert(e.user_id.clone());
-        seen.first = seen.first.min(e.first.max(start));
+        seen.first = seen.first.min(e.first);
         seen.last = seen.last.max(e.last);
     }
     let what = match which {
@@ -245,7 +242,7 @@ fn signin_failures_account(
 ) -> Vec<Finding> {
     let start = since(rule, now);
     let mut accounts: BTreeMap<&str, (i64, BTreeSet<String>, i64, i64)> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.last >= start) {
+    for e in events {
         let seen =
             accounts
                 .entry(e.user_id.as_str())
@@ -254,7 +251,7 @@ fn signin_failures_account(
         if let Some(network) = network_of(&e.ip) {
             seen.1.insert(network);
         }
-        seen.2 = seen.2.min(e.first.max(start));
+        seen.2 = seen.2.min(e.first);
         seen.3 = seen.3.max(e.last);
     }
     accounts

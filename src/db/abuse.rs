@@ -190,7 +190,8 @@ pub fn raise(conn: &Connection, flag: &NewFlag<'_>, quiet_since: i64) -> Result<
         .optional()?;
     if let Some(id) = open {
         conn.execute(
-            "UPDATE flags SET detail = ?2, evidence = ?3 WHERE id = ?1",
+            "UPDATE flags SET detail = ?2, evidence = ?3
+             WHERE id = ?1 AND (detail IS NOT ?2 OR evidence IS NOT ?3)",
             params![id, flag.detail, flag.evidence],
         )?;
         return Ok(Raised::Updated(id));
