@@ -35,9 +35,13 @@ pub struct Report {
 
 impl Report {
     pub fn summary(&self) -> String {
+        use super::rules::count;
         format!(
-            "{} flag(s) raised, {} updated, {} account(s) suspended, {} mail(s) queued",
-            self.raised, self.updated, self.suspended, self.mailed
+            "{} raised, {} updated, {} suspended, {} queued",
+            count(self.raised as u64, "flag"),
+            self.updated,
+            count(self.suspended as u64, "account"),
+            count(self.mailed as u64, "mail")
         )
     }
 }

@@ -108,11 +108,20 @@ fn pair(label: &str, value: impl ToString) -> (String, String) {
     (label.to_owned(), value.to_string())
 }
 
+/// "1 minute", "15 minutes".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn window_text(mins: u32) -> String {
     match mins {
-        m if m % 1440 == 0 => format!("{} day(s)", m / 1440),
-        m if m % 60 == 0 => format!("{} hour(s)", m / 60),
-        m => format!("{m} minute(s)"),
+        m if m % 1440 == 0 => count(u64::from(m / 1440), "day"),
+        m if m % 60 == 0 => count(u64::from(m / 60), "hour"),
+        m => count(u64::from(m), "minute"),
     }
 }
 
@@ -214,10 +223,10 @@ fn per_network(
         .map(|(network, seen)| Finding {
             rule: which,
             detail: format!(
-                "{} {what} from {network} within {} ({} account(s))",
+                "{} {what} from {network} within {} ({})",
                 seen.count,
                 window_text(rule.window_mins),
-                seen.accounts.len()
+                count(seen.accounts.len() as u64, "account")
             ),
             evidence: vec![
                 pair("network", &network),
@@ -257,18 +266,18 @@ fn signin_failures_account(
     accounts
         .into_iter()
         .filter(|(_, seen)| seen.0 >= i64::from(rule.threshold))
-        .map(|(user_id, (count, networks, first, last))| Finding {
+        .map(|(user_id, (failures, networks, first, last))| Finding {
             rule: Rule::SigninFailuresAccount,
             reference: user_id.to_owned(),
             user_id: Some(user_id.to_owned()),
             accounts: vec![user_id.to_owned()],
             detail: format!(
-                "{count} failed sign-ins within {} from {} network(s)",
+                "{failures} failed sign-ins within {} from {}",
                 window_text(rule.window_mins),
-                networks.len()
+                count(networks.len() as u64, "network")
             ),
             evidence: vec![
-                pair("failed sign-ins", count),
+                pair("failed sign-ins", failures),
                 pair("window", window_text(rule.window_mins)),
                 pair("networks", networks_text(&networks)),
                 pair("first", format_ms(first)),
@@ -361,7 +370,7 @@ fn spend_spike(
             evidence: vec![
                 pair("last 24 hours", money(today)),
                 pair("average day", money(average)),
-                pair("baseline", format!("{days} day(s)")),
+                pair("baseline", count(u64::from(rule.baseline_days), "day")),
                 pair("factor", format!("more than {}×", rule.factor)),
                 pair("floor", money(rule.min_spend.micros())),
             ],

@@ -128,7 +128,8 @@ struct FlagsPage {
     resolved: Vec<FlagRow>,
     blocked: Vec<BlockRow>,
     stripe: bool,
-    scan_every_secs: u64,
+    /// "60 seconds".
+    scan_every: String,
     forms: Forms,
 }
 
@@ -172,7 +173,7 @@ async fn page(state: &AppState, signed_in: &SignedIn, forms: Forms) -> Result<Fl
         resolved: resolved.into_iter().map(flag_row).collect(),
         blocked,
         stripe: state.stripe.is_some(),
-        scan_every_secs: state.config.abuse.scan_every_secs,
+        scan_every: crate::abuse::rules::count(state.config.abuse.scan_every_secs, "second"),
         forms,
     })
 }
