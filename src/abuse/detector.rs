@@ -58,7 +58,7 @@ pub fn scan(
     let mut conn = db.conn()?;
     let findings = rules::findings(&conn, &config.abuse, &config.billing.currency, now)?;
     let mut report = Report::default();
-    // The accounts each flag raised now concerns: a network's sign-ups name several.
+    // The accounts each flag found now concerns: a network's sign-ups name several.
     let mut accounts: HashMap<i64, Vec<String>> = HashMap::new();
     for finding in &findings {
         match raise(&mut conn, finding, now)? {
@@ -66,7 +66,10 @@ pub fn scan(
                 report.raised += 1;
                 accounts.insert(id, finding.accounts.clone());
             }
-            Raised::Updated(_) => report.updated += 1,
+            Raised::Updated(id) => {
+                report.updated += 1;
+                accounts.insert(id, finding.accounts.clone());
+            }
             Raised::Quiet => {}
         }
     }
