@@ -266,6 +266,10 @@ pub fn insert_flag(
     Ok(())
 }
 
+/// Unresolved flags, newest first, with the account each is about; their SQL lives with the
+/// abuse rules' in `db::abuse`.
+pub use super::abuse::{Flag as OpenFlag, open_flags};
+
 /// The wallet side of an account, as the billing page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wallet {
