@@ -185,6 +185,10 @@ CREATE TABLE usage (
 
 CREATE INDEX usage_user_at ON usage (user_id, at);
 CREATE INDEX usage_at ON usage (at);
+-- The abuse detector's windows, each read from an index alone.
+CREATE INDEX usage_at_key_ip ON usage (at, key_id, ip);
+CREATE INDEX usage_at_user_cost ON usage (at, user_id, cost);
+CREATE INDEX usage_rate_limited ON usage (at, user_id) WHERE error_kind = 'rate_limited';
 
 -- Append-only: rows are never updated or deleted while their account exists. When the account is
 -- erased they stay, detached: user_id becomes NULL and `detached` a random id shared by that
@@ -236,7 +240,8 @@ CREATE TABLE stripe_events (
     received_at INTEGER NOT NULL
 ) STRICT;
 
--- Things an admin should look at (a disputed payment, ...).
+-- Things an admin should look at: a disputed payment, or what an abuse rule saw. evidence is
+-- metadata only (counts, networks, times, amounts); one flag per rule and subject stays open.
 CREATE TABLE flags (
     id          INTEGER PRIMARY KEY,
     at          INTEGER NOT NULL,
@@ -244,7 +249,25 @@ CREATE TABLE flags (
     kind        TEXT NOT NULL,
     reference   TEXT,
     detail      TEXT NOT NULL,
-    resolved_at INTEGER
+    resolved_at INTEGER,
+    evidence    TEXT,
+    resolved_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+    resolution  TEXT,
+    handled_at  INTEGER,
+    action      TEXT
+) STRICT;
+
+CREATE INDEX flags_open ON flags (kind, reference) WHERE resolved_at IS NULL;
+CREATE INDEX flags_resolved ON flags (resolved_at) WHERE resolved_at IS NOT NULL;
+
+-- Networks refused on every page and API route; an entry past expires_at no longer blocks.
+CREATE TABLE blocklist (
+    id         TEXT PRIMARY KEY,
+    network    TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    created_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
 ) STRICT;
 
 CREATE TABLE redemption_codes (

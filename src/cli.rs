@@ -80,6 +80,16 @@ pub enum Command {
     /// The retention job, which the server also runs at start and then daily.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// The abuse rules, which the server runs every `abuse.scan_every_secs`.
+    #[command(subcommand)]
+    Abuse(AbuseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AbuseCommand {
+    /// Run the rules now: raise, mail and act on flags as the server would, and print what was
+    /// done. Mail waits in the outbox for the server's sender.
+    Scan,
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +322,19 @@ impl From<crate::accounts::AccountError> for CliError {
     }
 }
 
+impl From<crate::abuse::AbuseError> for CliError {
+    fn from(e: crate::abuse::AbuseError) -> CliError {
+        use crate::abuse::AbuseError;
+        match e {
+            AbuseError::Db(e) => CliError::Db(e),
+            AbuseError::Account(e) => e.into(),
+            e @ (AbuseError::Invalid { .. } | AbuseError::NotFound) => {
+                CliError::Input(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<rusqlite::Error> for CliError {
     fn from(e: rusqlite::Error) -> CliError {
         CliError::Db(e.into())
@@ -382,6 +405,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CheckDb => check_db(&config),
         Command::Retention(RetentionCommand::Run) => run_retention(&config),
         Command::Retention(RetentionCommand::Show) => show_retention(&config),
+        Command::Abuse(AbuseCommand::Scan) => scan_abuse(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -742,6 +766,20 @@ fn run_retention(config: &Config) -> Result<(), CliError> {
     let db = open_migrated(config)?;
     let report = crate::privacy::retention::run(&db, &config.privacy, crate::db::now_ms())?;
     say!("retention job done: {}", report.summary());
+    Ok(())
+}
+
+fn scan_abuse(config: &Config) -> Result<(), CliError> {
+    let db = open_migrated(config)?;
+    let blocklist = crate::abuse::Blocklist::default();
+    let public_url = config.public_base(config.server.listen);
+    let ctx = crate::mail::MailContext {
+        site_name: &config.site.name,
+        public_url: &public_url,
+        contact_email: config.site.contact_email.as_deref(),
+    };
+    let report = crate::abuse::detector::scan(&db, config, &blocklist, &ctx, crate::db::now_ms())?;
+    say!("abuse rules run: {}", report.summary());
     Ok(())
 }
 

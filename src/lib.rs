@@ -3,6 +3,7 @@
 //! One process serves the public site, the dashboard, the admin console and the
 //! OpenAI/Anthropic-compatible API from one SQLite file and one TOML config file.
 
+pub mod abuse;
 pub mod accounts;
 pub mod app;
 pub mod auth;

@@ -75,9 +75,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mailer = Mailer::start(db.clone(), config.smtp.clone());
     let low_balance =
         crate::billing::alert::LowBalanceMail::new(&config, &public_url, mailer.clone());
-    let (gateway, gateway_tasks) =
-        Gateway::start(config.clone(), db.clone(), Some(Box::new(low_balance)))
-            .map_err(ServeError::Start)?;
+    let blocklist = crate::abuse::Blocklist::load(&*db.conn()?)?;
+    let (gateway, gateway_tasks) = Gateway::start(
+        config.clone(),
+        db.clone(),
+        Some(Box::new(low_balance)),
+        blocklist.clone(),
+    )
+    .map_err(ServeError::Start)?;
     log_providers(&config);
     log_billing(&config);
     {
@@ -98,6 +103,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         gateway.clone(),
         analytics,
     )?;
+    state.blocklist = blocklist.clone();
     // A database that cannot be written now (a full disk) still serves: the version is then
     // recorded, and announced, at a later start.
     match crate::privacy::policy::publish(
@@ -118,6 +124,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     offer_admin_setup(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
     let retention = tokio::spawn(retain(db.clone(), config.clone()));
+    let detector = tokio::spawn(detect(state.clone(), blocklist));
 
     if config.site.contact_email.is_none() {
         tracing::warn!(
@@ -198,6 +205,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 
     maintenance.abort();
     retention.abort();
+    detector.abort();
     // In-flight requests are done: write their usage rows before closing the database.
     gateway_tasks.stop();
     mailer.shutdown(Duration::from_secs(5)).await;
@@ -331,6 +339,44 @@ async fn retain(db: Db, config: Arc<Config>) {
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The abuse detector: every `abuse.scan_every_secs`, the rules run and what they find is
+/// flagged, mailed and acted on.
+async fn detect(state: AppState, blocklist: crate::abuse::Blocklist) {
+    use crate::abuse::detector;
+    let mut tick = tokio::time::interval(Duration::from_secs(state.config.abuse.scan_every_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (db, config, public_url, list) = (
+            state.db.clone(),
+            state.config.clone(),
+            state.public_url.clone(),
+            blocklist.clone(),
+        );
+        let outcome = tokio::task::spawn_blocking(move || {
+            let ctx = crate::mail::MailContext {
+                site_name: &config.site.name,
+                public_url: &public_url,
+                contact_email: config.site.contact_email.as_deref(),
+            };
+            detector::scan(&db, &config, &list, &ctx, now_ms())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(report)) => {
+                if report.raised + report.suspended > 0 {
+                    tracing::warn!("abuse detector: {}", report.summary());
+                }
+                if report.mailed > 0 {
+                    state.mailer.wake();
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("the abuse detector failed: {e}"),
+            Err(_) => tracing::error!("the abuse detector stopped unexpectedly"),
+        }
     }
 }
 

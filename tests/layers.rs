@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("health", 4),
     ("setup", 4),
     ("privacy", 4),
+    ("abuse", 4),
     ("db", 3),
     ("config", 2),
     // Primitives.

@@ -31,6 +31,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub policy: PolicyConfig,
     pub privacy: PrivacyConfig,
+    pub abuse: AbuseConfig,
     pub log: LogConfig,
     pub billing: BillingConfig,
     pub accounts: AccountsConfig,

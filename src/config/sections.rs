@@ -196,6 +196,104 @@ pub enum ErasedUsage {
     Anonymise,
 }
 
+/// `[abuse]`: the rules that raise flags on `/admin/flags`, each with its threshold and window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// Seconds between two runs of the detector.
+    pub scan_every_secs: u64,
+    /// Whether every active admin is mailed when a flag is raised.
+    pub mail_admins: bool,
+    /// Failed sign-ins from one network (IPv4 /24, IPv6 /48), whatever the accounts.
+    pub signin_failures_network: CountRule,
+    /// Failed sign-ins on one account, from anywhere.
+    pub signin_failures_account: CountRule,
+    /// One API key used from more than `threshold` networks within the window (key sharing).
+    pub key_networks: CountRule,
+    /// An account spending far above its own baseline.
+    pub spend_spike: SpendRule,
+    /// Requests of one account refused by the rate and concurrency limits.
+    pub rate_limited: CountRule,
+    /// Sign-ups from one network; `auto_suspend` suspends the accounts made from it.
+    pub signups_network: CountRule,
+    /// Card payments disputed at Stripe (flagged as they arrive).
+    pub disputes: DisputeRule,
+}
+
+impl Default for AbuseConfig {
+    fn default() -> Self {
+        let rule = |threshold, window_mins| CountRule {
+            enabled: true,
+            threshold,
+            window_mins,
+            auto_suspend: false,
+        };
+        AbuseConfig {
+            scan_every_secs: 60,
+            mail_admins: true,
+            signin_failures_network: rule(50, 15),
+            signin_failures_account: rule(10, 15),
+            key_networks: rule(5, 1440),
+            spend_spike: SpendRule::default(),
+            rate_limited: rule(200, 10),
+            signups_network: rule(5, 60),
+            disputes: DisputeRule::default(),
+        }
+    }
+}
+
+/// A rule that counts events in a sliding window: `threshold` or more raise a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRule {
+    #[serde(default = "CountRule::yes")]
+    pub enabled: bool,
+    pub threshold: u32,
+    pub window_mins: u32,
+    /// Suspend the account the flag is about, as soon as it is raised.
+    #[serde(default)]
+    pub auto_suspend: bool,
+}
+
+impl CountRule {
+    fn yes() -> bool {
+        true
+    }
+}
+
+/// Spend in the last 24 hours against the account's average day over the `baseline_days`
+/// before: `factor` times that average, and at least `min_spend`, raise a flag.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpendRule {
+    pub enabled: bool,
+    pub factor: u32,
+    pub baseline_days: u32,
+    /// Accounts that spent less than this in the last 24 hours are never flagged.
+    pub min_spend: Money,
+    pub auto_suspend: bool,
+}
+
+impl Default for SpendRule {
+    fn default() -> Self {
+        SpendRule {
+            enabled: true,
+            factor: 10,
+            baseline_days: 14,
+            min_spend: Money::from_micros(20 * crate::money::MICROS_PER_UNIT),
+            auto_suspend: false,
+        }
+    }
+}
+
+/// `[abuse.disputes]`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisputeRule {
+    /// Suspend the account whose payment was disputed.
+    pub auto_suspend: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {

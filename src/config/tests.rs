@@ -226,3 +226,66 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn abuse_rules_are_checked_and_named_by_their_key() {
+    let config = load(
+        "[abuse.key_networks]\nthreshold = 3\nwindow_mins = 60\nauto_suspend = true\n",
+        &[("CODEXAPI_ABUSE__SPEND_SPIKE__MIN_SPEND", "2.50")],
+    )
+    .unwrap();
+    assert!(config.abuse.key_networks.enabled && config.abuse.key_networks.auto_suspend);
+    assert_eq!(config.abuse.spend_spike.min_spend.micros(), 2_500_000);
+    assert_eq!(
+        config.abuse.rate_limited,
+        AbuseConfig::default().rate_limited
+    );
+    // A rule's table may set one key; the others keep their defaults.
+    let partial = load("[abuse.signups_network]\nthreshold = 9\n", &[]).unwrap();
+    assert_eq!(partial.abuse.signups_network.threshold, 9);
+    assert_eq!(partial.abuse.signups_network.window_mins, 60);
+
+    let cases = [
+        ("[abuse]\nscan_every_secs = 0\n", "abuse.scan_every_secs"),
+        (
+            "[abuse.key_networks]\nthreshold = 1\nwindow_mins = 60\n",
+            "abuse.key_networks.threshold",
+        ),
+        (
+            "[abuse.rate_limited]\nthreshold = 5\nwindow_mins = 0\n",
+            "abuse.rate_limited.window_mins",
+        ),
+        (
+            "[abuse.signin_failures_network]\nthreshold = 5\nwindow_mins = 5\nauto_suspend = true\n",
+            "abuse.signin_failures_network.auto_suspend",
+        ),
+        (
+            "[abuse.spend_spike]\nfactor = 1\n",
+            "abuse.spend_spike.factor",
+        ),
+        (
+            "[abuse.spend_spike]\nmin_spend = \"0\"\n",
+            "abuse.spend_spike.min_spend",
+        ),
+        (
+            "[privacy]\nmetadata_retention_days = 7\nip_retention_days = 7\n[abuse.spend_spike]\nbaseline_days = 7\n",
+            "abuse.spend_spike.baseline_days",
+        ),
+        (
+            "[abuse.disputes]\nsuspend = true\n",
+            "abuse.disputes.suspend",
+        ),
+    ];
+    for (toml, key) in cases {
+        let err = load(toml, &[]).expect_err(toml).to_string();
+        assert!(err.contains(key), "{toml:?}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    // A rule that is off is not checked.
+    let off = load(
+        "[abuse.rate_limited]\nenabled = false\nthreshold = 0\nwindow_mins = 0\n",
+        &[],
+    )
+    .unwrap();
+    assert!(!off.abuse.rate_limited.enabled);
+}

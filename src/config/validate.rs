@@ -193,6 +193,7 @@ impl Config {
         }
 
         self.validate_billing()?;
+        self.validate_abuse()?;
 
         let gateway = &self.gateway;
         if gateway.max_body_bytes == 0 {
@@ -339,6 +340,78 @@ impl Config {
                 if amount.is_some_and(|a| a < Money::ZERO) {
                     return Err(ConfigError::at(key(field), "must not be negative"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_abuse(&self) -> Result<(), ConfigError> {
+        let abuse = &self.abuse;
+        if !(1..=86_400).contains(&abuse.scan_every_secs) {
+            return Err(ConfigError::at(
+                "abuse.scan_every_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        let rules = [
+            ("signin_failures_network", &abuse.signin_failures_network, 1),
+            ("signin_failures_account", &abuse.signin_failures_account, 1),
+            ("key_networks", &abuse.key_networks, 2),
+            ("rate_limited", &abuse.rate_limited, 1),
+            ("signups_network", &abuse.signups_network, 1),
+        ];
+        for (name, rule, least) in rules {
+            let key = |field: &str| format!("abuse.{name}.{field}");
+            if !rule.enabled {
+                continue;
+            }
+            if rule.threshold < least {
+                return Err(ConfigError::at(
+                    key("threshold"),
+                    format!("must be at least {least}"),
+                ));
+            }
+            if !(1..=7 * 1440).contains(&rule.window_mins) {
+                return Err(ConfigError::at(
+                    key("window_mins"),
+                    "must be between 1 and 10080 (a week)",
+                ));
+            }
+        }
+        if abuse.signin_failures_network.auto_suspend {
+            return Err(ConfigError::at(
+                "abuse.signin_failures_network.auto_suspend",
+                "cannot be set: failed sign-ins from a network are attempts on other people's \
+                 accounts, so there is no account of the attacker's to suspend; block the network \
+                 on /admin/flags instead",
+            ));
+        }
+        let spend = &abuse.spend_spike;
+        if spend.enabled {
+            if spend.factor < 2 {
+                return Err(ConfigError::at(
+                    "abuse.spend_spike.factor",
+                    "must be at least 2",
+                ));
+            }
+            if !(1..=365).contains(&spend.baseline_days) {
+                return Err(ConfigError::at(
+                    "abuse.spend_spike.baseline_days",
+                    "must be between 1 and 365",
+                ));
+            }
+            if spend.baseline_days >= self.privacy.metadata_retention_days {
+                return Err(ConfigError::at(
+                    "abuse.spend_spike.baseline_days",
+                    "must be less than privacy.metadata_retention_days: older usage is deleted, \
+                     so the baseline would always be empty",
+                ));
+            }
+            if spend.min_spend <= Money::ZERO {
+                return Err(ConfigError::at(
+                    "abuse.spend_spike.min_spend",
+                    "must be greater than 0, or tiny accounts are flagged for any spend",
+                ));
             }
         }
         Ok(())

@@ -266,36 +266,9 @@ pub fn insert_flag(
     Ok(())
 }
 
-/// A flag an admin has not resolved yet, with the account it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenFlag {
-    pub at: i64,
-    pub email: Option<String>,
-    pub kind: String,
-    pub reference: Option<String>,
-    pub detail: String,
-}
-
-/// Unresolved flags, newest first.
-pub fn open_flags(conn: &Connection, limit: i64) -> Result<Vec<OpenFlag>, DbError> {
-    let mut stmt = conn.prepare(
-        "SELECT f.at, u.email, f.kind, f.reference, f.detail
-         FROM flags f LEFT JOIN users u ON u.id = f.user_id
-         WHERE f.resolved_at IS NULL ORDER BY f.id DESC LIMIT ?1",
-    )?;
-    let rows = stmt
-        .query_map([limit], |r| {
-            Ok(OpenFlag {
-                at: r.get(0)?,
-                email: r.get(1)?,
-                kind: r.get(2)?,
-                reference: r.get(3)?,
-                detail: r.get(4)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
+/// Unresolved flags, newest first, with the account each is about; their SQL lives with the
+/// abuse rules' in `db::abuse`.
+pub use super::abuse::{Flag as OpenFlag, open_flags};
 
 /// The wallet side of an account, as the billing page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ const STEPS: &[&str] = &[
     include_str!("../../migrations/0005_billing.sql"),
     include_str!("../../migrations/0006_dropped_fields.sql"),
     include_str!("../../migrations/0007_privacy.sql"),
+    include_str!("../../migrations/0008_abuse.sql"),
     include_str!("../../migrations/0009_console.sql"),
 ];
 

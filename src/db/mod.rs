@@ -3,6 +3,7 @@
 //! Every query runs on a blocking thread through [`Db::run`], never on an async worker, and at
 //! most `pool_size` of them run at once.
 
+pub mod abuse;
 pub mod accounts;
 pub mod analytics;
 pub mod audit;

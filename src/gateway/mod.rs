@@ -18,6 +18,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::abuse::Blocklist;
 use crate::auth::throttle::{Throttle, address_key};
 use crate::billing::RateCard;
 use crate::billing::alert::BalanceAlert;
@@ -54,6 +55,8 @@ pub struct Gateway {
     created: i64,
     /// The secret guard, unless `privacy.secret_guard` is off.
     pub guard: Option<Arc<guard::Guard>>,
+    /// Networks refused before their key is looked at.
+    pub blocklist: Blocklist,
 }
 
 /// Unknown API keys an address may send within the throttle's window before it is refused for a
@@ -84,6 +87,7 @@ impl Gateway {
         config: Arc<Config>,
         db: Db,
         alert: Option<Box<dyn BalanceAlert>>,
+        blocklist: Blocklist,
     ) -> Result<(Arc<Gateway>, GatewayTasks), String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(
@@ -138,6 +142,7 @@ impl Gateway {
             unlimited: TierConfig::unlimited(&config.billing.default_tier),
             bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
             guard: guard::Guard::new(config.privacy.secret_guard)?.map(Arc::new),
+            blocklist,
             config,
             index,
             created: crate::db::now_ms() / 1000,
@@ -163,6 +168,16 @@ impl Gateway {
     /// unless the key it sends now is one the cache already knows: a misconfigured client
     /// behind an office's address does not lock out the office.
     pub async fn identify(&self, req: &HttpRequest) -> Result<Arc<keys::KeyInfo>, ApiError> {
+        if self
+            .blocklist
+            .blocks(client_of(req).ip, crate::db::now_ms())
+        {
+            return Err(ApiError::new(
+                ErrorKind::Permission,
+                "Requests from your network are not accepted by this server.",
+            )
+            .code("network_blocked"));
+        }
         let Some(secret) = keys::presented_key(req.headers()) else {
             return Err(ApiError::new(
                 ErrorKind::Authentication,

@@ -485,6 +485,53 @@ mail_templates!(ErasedText = "mail/account_erased.txt", ErasedHtml = "mail/accou
     kept: &'a str,
 });
 
+mail_templates!(FlagText = "mail/abuse_flag.txt", FlagHtml = "mail/abuse_flag.html" {
+    what: &'a str,
+    detail: &'a str,
+    action: Option<&'a str>,
+    link: &'a str,
+});
+
+/// Tells an admin of a new flag: which rule, what it saw (metadata only) and what the server
+/// already did about it.
+pub fn abuse_flag(
+    ctx: &MailContext,
+    to: &str,
+    name: &str,
+    what: &str,
+    detail: &str,
+    action: Option<&str>,
+) -> Email {
+    let layout = Layout::new(
+        ctx,
+        &format!("Flag: {what}"),
+        name,
+        format!(
+            "You got this mail because you administer {} and [abuse] mail_admins is on.",
+            ctx.site_name
+        ),
+    );
+    let (detail, link) = (&one_line(detail), &ctx.link("/admin/flags"));
+    compose(
+        to,
+        &layout,
+        &FlagText {
+            layout: &layout,
+            what,
+            detail,
+            action,
+            link,
+        },
+        &FlagHtml {
+            layout: &layout,
+            what,
+            detail,
+            action,
+            link,
+        },
+    )
+}
+
 /// Puts a mail in the outbox (table `email_outbox`); the sender delivers it. Call
 /// [`Mailer::wake`] once the surrounding transaction has committed.
 pub fn queue(conn: &rusqlite::Connection, email: &Email, now_ms: i64) -> rusqlite::Result<()> {

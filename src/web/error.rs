@@ -48,6 +48,18 @@ impl From<crate::accounts::AccountError> for WebError {
     }
 }
 
+impl From<crate::abuse::AbuseError> for WebError {
+    fn from(e: crate::abuse::AbuseError) -> WebError {
+        use crate::abuse::AbuseError;
+        match e {
+            AbuseError::Invalid { message, .. } => WebError::BadRequest(message),
+            AbuseError::NotFound => WebError::NotFound,
+            AbuseError::Db(e) => WebError::Db(e),
+            AbuseError::Account(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::billing::service::BillingError> for WebError {
     fn from(e: crate::billing::service::BillingError) -> WebError {
         use crate::billing::service::BillingError;

@@ -64,7 +64,23 @@ pub async fn envelope(
         .and_then(|v| v.parse::<u64>().ok());
     // The API has its own, larger limit and answers in the client's error format.
     let api = req.path().starts_with("/v1/");
+    // A blocked network sees the site's own refusal page; the API answers it in the client's
+    // format (the gateway checks the same list), the assets still load for the page, and
+    // Stripe's webhook is Stripe's.
+    let blocked = !api
+        && !req.path().starts_with("/assets/")
+        && req.path() != super::billing::WEBHOOK_PATH
+        && state
+            .as_ref()
+            .is_some_and(|s| s.blocklist.blocks(info.ip, crate::db::now_ms()));
     let mut res = match (declared, limit) {
+        _ if blocked => {
+            let refusal = super::error::WebError::Forbidden(
+                "Requests from your network are not accepted by this server.".to_owned(),
+            );
+            req.into_response(actix_web::ResponseError::error_response(&refusal))
+                .map_into_right_body()
+        }
         (Some(len), Some(limit)) if len > limit as u64 && !api => {
             let body =
                 format!("The request body is larger than the {limit} bytes this server accepts.\n");

@@ -52,6 +52,8 @@ pub struct AppState {
     /// The policy version in force and the earlier ones; the server sets it once the database
     /// has recorded the version.
     pub policy: Arc<crate::privacy::policy::Current>,
+    /// Networks refused on every page; the server shares it with the gateway.
+    pub blocklist: crate::abuse::Blocklist,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
             accounts,
             analytics,
             policy: Arc::new(crate::privacy::policy::Current::configured(&config_date)),
+            blocklist: crate::abuse::Blocklist::default(),
         })
     }
 }
