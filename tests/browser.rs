@@ -2,7 +2,9 @@
 //! playwright-core from tests/e2e/flow.mjs signs up, confirms by the mailed link, signs in,
 //! creates an API key that is shown once, revokes it, tops up through a fake Stripe payment page
 //! and signs out; then, after this side made API requests, reads the usage page with its charts
-//! and request log. Against the real binary, a real SMTP server, a fake Stripe and a fake model
+//! and request log, and measures every dashboard page at a laptop's and a phone's width (the
+//! `layout` phase: nothing wider than the window, no table cell cut off; it takes any list of
+//! paths). Against the real binary, a real SMTP server, a fake Stripe and a fake model
 //! provider. The browser runs in phases because only this side reads the mailbox and calls the
 //! API. A page that breaks the site's Content Security Policy fails the test.
 //! A screenshot of every step lands in target/e2e-screenshots/.
@@ -36,6 +38,17 @@ const EMAIL: &str = "ada@example.test";
 const MAIL_WAIT: Duration = Duration::from_secs(15);
 /// Each node phase is bounded by its own 30 s per step and 90 s in all; this is the backstop.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(100);
+/// The pages the layout phase measures (it takes any list of paths, in `PAGES`).
+const DASHBOARD_PAGES: &[&str] = &[
+    "/dashboard",
+    "/dashboard/keys",
+    "/dashboard/setup",
+    "/dashboard/usage",
+    "/dashboard/billing",
+    "/dashboard/profile",
+    "/dashboard/security",
+    "/dashboard/privacy",
+];
 
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM")
@@ -258,6 +271,23 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
     eprintln!("[browser] {pngs} screenshots in {}", shots.display());
+
+    // A request for a model this server does not have: refused, listed in the log, but no
+    // model of the charts or the filter.
+    let res = common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Every dashboard page, at a laptop's and a phone's width: nothing wider than the window,
+    // no table cell cut off.
+    let pages = DASHBOARD_PAGES.join(",");
+    let mut layout_env = env.clone();
+    layout_env.push(("PAGES", pages.as_str()));
+    run_flow("layout", &layout_env);
 
     // Download the data, restrict processing, delete the account: afterwards the key is
     // refused and the address is in no byte of the database.

@@ -359,6 +359,8 @@ pub fn daily_totals(
 pub struct ModelTotals {
     pub model: Option<String>,
     pub totals: Totals,
+    /// At least one of these requests reached a provider.
+    pub served: bool,
 }
 
 /// The result of [`model_totals`].
@@ -372,7 +374,7 @@ pub struct ModelSummary {
 
 fn models_sql() -> String {
     format!(
-        "SELECT model, {TOTALS} FROM usage WHERE {FILTER}
+        "SELECT model, {TOTALS}, max(provider IS NOT NULL) FROM usage WHERE {FILTER}
          GROUP BY model
          ORDER BY sum(cost) DESC, sum(input_tokens) + sum(output_tokens) DESC, count(*) DESC, model"
     )
@@ -394,6 +396,7 @@ pub fn model_totals(
             summary.models.push(ModelTotals {
                 model: r.get(0)?,
                 totals,
+                served: r.get(7)?,
             });
         } else {
             summary.others += 1;

@@ -119,10 +119,19 @@ struct SignupPage {
     /// "open", "approval", "invite" or "closed".
     mode: &'static str,
     min_length: usize,
+    /// The credit a new account starts with, if any.
+    credit: Option<String>,
     error: Option<String>,
     name: String,
     email: String,
     invite: String,
+}
+
+/// The sign-up credit written for people, when new accounts get one.
+pub fn signup_credit(state: &AppState) -> Option<String> {
+    let credit = state.config.billing.welcome_credit();
+    (credit > 0)
+        .then(|| crate::money::Money::from_micros(credit).amount_in(&state.config.billing.currency))
 }
 
 fn mode_name(mode: SignupMode) -> &'static str {
@@ -145,6 +154,7 @@ fn signup_page(
         layout: Layout::new(state, "", "Create an account"),
         mode: mode_name(state.config.accounts.signup),
         min_length: state.config.accounts.password_min_length,
+        credit: signup_credit(state),
         error,
         name,
         email,
@@ -182,12 +192,17 @@ struct SignupDonePage {
     layout: Layout,
     confirm_by_mail: bool,
     needs_approval: bool,
+    credit: Option<String>,
 }
+
+/// Where a new account that is signed in at once lands.
+pub const WELCOME_PATH: &str = "/dashboard?welcome=1";
 
 async fn signup(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: ClientInfo,
+    current: MaybeSignedIn,
     form: web::Form<SignupForm>,
 ) -> Result<HttpResponse, WebError> {
     let form = form.into_inner();
@@ -198,8 +213,25 @@ async fn signup(
         password: form.password,
         invite: Some(form.invite.clone()),
     };
-    match accounts::sign_up(&state.accounts, request, &actor).await {
-        Ok(outcome) => Ok(SignupDonePage {
+    match accounts::sign_up(&state.accounts, request, &client, &actor).await {
+        Ok(accounts::SignedUp {
+            session: Some(token),
+            ..
+        }) => {
+            // As at sign-in: a session that was there before does not live on beside the new one.
+            if let Some(old) = current.0 {
+                accounts::sign_out(&state.accounts, old.token_hash).await?;
+            }
+            Ok(HttpResponse::SeeOther()
+                .cookie(session::session_cookie(
+                    &token,
+                    client.https,
+                    state.config.accounts.session_max_days,
+                ))
+                .insert_header((header::LOCATION, WELCOME_PATH))
+                .finish())
+        }
+        Ok(accounts::SignedUp { outcome, .. }) => Ok(SignupDonePage {
             layout: Layout::new(
                 &state,
                 "",
@@ -211,6 +243,7 @@ async fn signup(
             ),
             confirm_by_mail: outcome.confirm_by_mail,
             needs_approval: outcome.needs_approval,
+            credit: signup_credit(&state),
         }
         .respond_to(&req)
         .map_into_boxed_body()),

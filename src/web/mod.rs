@@ -51,6 +51,8 @@ pub struct AppState {
     /// The policy version in force and the earlier ones; the server sets it once the database
     /// has recorded the version.
     pub policy: Arc<crate::privacy::policy::Current>,
+    /// New API keys waiting for the page that shows each once.
+    pub fresh_keys: Arc<dashboard::FreshKeys>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             accounts,
             analytics,
             policy: Arc::new(crate::privacy::policy::Current::configured(&config_date)),
+            fresh_keys: Arc::new(dashboard::FreshKeys::default()),
         })
     }
 }
