@@ -146,7 +146,7 @@ fn sign_up_signs_in_when_the_account_may_be_used_at_once_and_names_the_credit() 
     assert!(form.contains("<strong>$5.00</strong> of credit"), "{form}");
     let home = text(browser(&server).get(server.url("/")).send().unwrap());
     assert!(home.contains("href=\"/signup\""), "the site offers sign-up");
-    assert!(home.contains("$5.00 of credit"));
+    assert!(home.contains("<strong>$5.00</strong> of credit"));
 
     let http = browser(&server);
     let res = sign_up(&http, &server, "ada@example.test");
