@@ -159,11 +159,12 @@ fn sign_up_signs_in_when_the_account_may_be_used_at_once_and_names_the_credit() 
     );
     assert!(overview.contains("Welcome, Ada"));
 
-    // A taken address: the same page as ever, and no session for anyone.
+    // A taken address: no session for anyone, and a way to sign in instead.
     let stranger = browser(&server);
     let res = sign_up(&stranger, &server, "ada@example.test");
     assert_eq!(res.status(), 200);
-    assert!(text(res).contains("Account created"));
+    let html = text(res);
+    assert!(html.contains("Sign in instead") && html.contains("href=\"/forgot\""));
     let res = stranger.get(server.url("/dashboard")).send().unwrap();
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/login"));

@@ -193,6 +193,9 @@ struct SignupDonePage {
     confirm_by_mail: bool,
     needs_approval: bool,
     credit: Option<String>,
+    /// New accounts are signed in at once here, and this one was not: the address has one.
+    /// (Where nothing is confirmed, signing in with the typed password tells as much anyway.)
+    taken: bool,
 }
 
 /// Where a new account that is signed in at once lands.
@@ -231,22 +234,28 @@ async fn signup(
                 .insert_header((header::LOCATION, WELCOME_PATH))
                 .finish())
         }
-        Ok(accounts::SignedUp { outcome, .. }) => Ok(SignupDonePage {
-            layout: Layout::new(
-                &state,
-                "",
-                if outcome.confirm_by_mail {
-                    "Check your email"
-                } else {
-                    "Account created"
-                },
-            ),
-            confirm_by_mail: outcome.confirm_by_mail,
-            needs_approval: outcome.needs_approval,
-            credit: signup_credit(&state),
+        Ok(accounts::SignedUp { outcome, .. }) => {
+            let taken = accounts::usable_at_once(&state.accounts);
+            Ok(SignupDonePage {
+                layout: Layout::new(
+                    &state,
+                    "",
+                    if taken {
+                        "Sign in instead"
+                    } else if outcome.confirm_by_mail {
+                        "Check your email"
+                    } else {
+                        "Account created"
+                    },
+                ),
+                confirm_by_mail: outcome.confirm_by_mail,
+                needs_approval: outcome.needs_approval,
+                credit: signup_credit(&state),
+                taken,
+            }
+            .respond_to(&req)
+            .map_into_boxed_body())
         }
-        .respond_to(&req)
-        .map_into_boxed_body()),
         Err(e) => {
             let (message, status) = form_error(e)?;
             let page = signup_page(&state, Some(message), form.name, form.email, form.invite);

@@ -53,9 +53,8 @@ pub struct FreshKeys {
 
 impl FreshKeys {
     fn put(&self, session_id: &str, fresh: FreshKey) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        // Nothing panics while holding the lock; were it poisoned, the map is still whole.
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.retain(|_, f| f.made.elapsed() < FRESH_KEY_TTL);
         if slots.len() >= FRESH_KEY_SLOTS
             && let Some(oldest) = slots
@@ -69,7 +68,7 @@ impl FreshKeys {
     }
 
     fn take(&self, session_id: &str) -> Option<FreshKey> {
-        let mut slots = self.slots.lock().ok()?;
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
             .remove(session_id)
             .filter(|f| f.made.elapsed() < FRESH_KEY_TTL)
