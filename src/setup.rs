@@ -71,10 +71,17 @@ pub struct ExampleModels {
 
 impl ExampleModels {
     pub fn from_config(config: &Config) -> ExampleModels {
-        let openai = config
-            .models
+        ExampleModels::among(config, &[])
+    }
+
+    /// The same choice among the models a key may use (`allowed`, or all when it is empty).
+    pub fn among(config: &Config, allowed: &[String]) -> ExampleModels {
+        let usable = |id: &str| allowed.is_empty() || allowed.iter().any(|a| a == id);
+        let models: Vec<_> = config.models.iter().filter(|m| usable(&m.id)).collect();
+        let openai = models
             .first()
             .map(|m| m.id.clone())
+            .or_else(|| allowed.first().cloned())
             .unwrap_or_else(|| "MODEL_ID".to_owned());
         let anthropic_kind = |provider: &str| {
             config
@@ -82,17 +89,16 @@ impl ExampleModels {
                 .iter()
                 .any(|p| p.name == provider && p.kind == ProviderKind::Anthropic)
         };
-        let anthropic = config
-            .models
+        let anthropic = models
             .iter()
             .find(|m| m.routes.iter().any(|r| anthropic_kind(&r.provider)))
-            .or_else(|| config.models.iter().find(|m| m.id.starts_with("claude")))
+            .or_else(|| models.iter().find(|m| m.id.starts_with("claude")))
             .map(|m| m.id.clone())
             .unwrap_or_else(|| openai.clone());
         ExampleModels { openai, anthropic }
     }
 
-    /// The same model for both formats (the one a key was limited to).
+    /// The same model for both formats.
     pub fn only(model: &str) -> ExampleModels {
         ExampleModels {
             openai: model.to_owned(),
@@ -321,5 +327,14 @@ price = { input = 1, output = 2 }
 "#,
         );
         assert_eq!(ExampleModels::from_config(&none).anthropic, "gpt-x");
+
+        // A key limited to some models gets examples among those.
+        let only_gpt = ExampleModels::among(&both, &["gpt-x".to_owned()]);
+        assert_eq!(
+            (only_gpt.openai.as_str(), only_gpt.anthropic.as_str()),
+            ("gpt-x", "gpt-x")
+        );
+        let only_sonnet = ExampleModels::among(&both, &["sonnet".to_owned()]);
+        assert_eq!(only_sonnet.openai, "sonnet");
     }
 }

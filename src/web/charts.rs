@@ -781,4 +781,89 @@ mod tests {
         assert_eq!(svg.matches("class=\"chart-bar\"").count(), 3);
         assert_eq!(svg.matches("<rect").count(), 2, "no bar for a zero");
     }
+
+    /// The `x` of every `<rect …>` and `<text …>` whose class is `class`.
+    fn xs(svg: &str, class: &str) -> Vec<f64> {
+        svg.split(&format!("class=\"{class}\" x=\""))
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_narrow_drawing_keeps_its_legend_labels_and_names_inside() {
+        let days = labels(30);
+        let values: Vec<i64> = (0..30).map(|i| i * 1000).collect();
+        let chart = Columns {
+            id: "tokens",
+            title: "Tokens per day",
+            labels: &days,
+            series: &[
+                Series {
+                    name: "Uncached input tokens",
+                    values: &values,
+                },
+                Series {
+                    name: "Cached input tokens",
+                    values: &values,
+                },
+                Series {
+                    name: "Output tokens",
+                    values: &values,
+                },
+            ],
+            tick: &compact_count,
+            value: &group_digits,
+            empty: "none",
+        };
+        let narrow = columns_fit(&chart, Fit::Narrow);
+        assert_well_formed(&narrow);
+        assert!(narrow.contains(r##"viewBox="0 0 360 "##));
+        assert!(
+            narrow.contains(r##"<title id="tokens-narrow-title">"##),
+            "ids of its own"
+        );
+        // The legend wraps rather than running past the right edge.
+        let width = Fit::Narrow.frame().width;
+        for (x, name) in xs(&narrow, "chart-legend-text").into_iter().zip([
+            "Uncached input",
+            "Cached input",
+            "Output",
+        ]) {
+            assert!(x + CHAR_WIDTH * name.len() as f64 <= width, "{name} at {x}");
+        }
+        assert!(
+            narrow.contains(r##"y="26.0" width="12""##),
+            "a second legend row"
+        );
+        // Three ticks (0, 50k, 100k) and four day labels, the last one ending at the plot's edge.
+        assert_eq!(
+            narrow.matches(r##"<text class="chart-tick" x="##).count(),
+            3 + 4
+        );
+        assert!(narrow.contains(r##"text-anchor="end" fill="#5a6170">Nov 30<"##));
+
+        let long = "claude-sonnet-house-edition-with-a-long-name";
+        let bars = bars_fit(
+            "models",
+            "Cost by model",
+            &[Bar {
+                label: long.to_owned(),
+                value: 5,
+                text: "$0.0026 · 1.2k tokens".to_owned(),
+            }],
+            "none",
+            Fit::Narrow,
+        );
+        assert_well_formed(&bars);
+        // The name stands above its bar, shortened only as far as the value beside it needs.
+        let label_x = xs(&bars, "chart-bar-label");
+        assert_eq!(label_x, [4.0]);
+        assert!(bars.contains(">claude-sonnet-house-edition-w…<"), "{bars}");
+        assert!(bars.contains(&format!("<title>{long}: $0.0026 · 1.2k tokens</title>")));
+
+        let both = fitted(|fit| columns_fit(&chart, fit));
+        assert!(both.starts_with(r#"<div class="chart-fit-wide"><svg"#));
+        assert!(both.contains(r#"</svg></div><div class="chart-fit-narrow"><svg"#));
+    }
 }

@@ -37,8 +37,8 @@ const FRESH_KEY_SLOTS: usize = 10_000;
 struct FreshKey {
     name: String,
     key: String,
-    /// The first model the key was limited to, for the examples.
-    model: Option<String>,
+    /// The models the key was limited to (none: all), for the examples.
+    models: Vec<String>,
     made: Instant,
 }
 
@@ -310,7 +310,7 @@ pub(super) async fn create_key(
                 FreshKey {
                     name: form.name.trim().to_owned(),
                     key: created.key,
-                    model: form.models().first().cloned(),
+                    models: form.models(),
                     made: Instant::now(),
                 },
             );
@@ -333,10 +333,7 @@ pub(super) async fn new_key(
     let Some(fresh) = state.fresh_keys.take(&signed_in.session_id) else {
         return Ok(see_other("/dashboard/keys?shown=1"));
     };
-    let models = match &fresh.model {
-        Some(model) => ExampleModels::only(model),
-        None => ExampleModels::from_config(&state.config),
-    };
+    let models = ExampleModels::among(&state.config, &fresh.models);
     let page = KeyCreatedPage {
         layout: layout(&state, "Your new API key"),
         dash: Dash::new(&state, &signed_in, "keys"),
