@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, middleware::Compress, middleware::from_fn, web};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
+use actix_web::{App, web};
 
 use crate::gateway::Gateway;
 use crate::web::{AppState, middleware, site};
@@ -28,6 +30,11 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::FormConfig::default().limit(limit))
         .app_data(web::JsonConfig::default().limit(limit))
+        // Innermost, so that the envelope's headers reach the styled page too.
+        .wrap(
+            ErrorHandlers::new()
+                .handler(StatusCode::NOT_FOUND, crate::web::error::styled_not_found),
+        )
         .wrap(from_fn(middleware::same_origin))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::envelope))

@@ -41,17 +41,71 @@ impl Money {
         format!("{sign}{units}.{frac}")
     }
 
-    /// The amount written for people: `$1.25`, `€0.125`, `12.00 CHF`.
+    /// The exact amount written for people: `$1.25`, `€0.125`, `12.00 CHF`. For prices, which
+    /// the operator wrote and which may have more digits than a coin.
     pub fn display_in(self, currency: &str) -> String {
-        let number = self.to_decimal_string();
-        let (sign, digits) = match number.strip_prefix('-') {
-            Some(rest) => ("-", rest),
-            None => ("", number.as_str()),
-        };
-        match currency_symbol(currency) {
-            Some(symbol) => format!("{sign}{symbol}{digits}"),
-            None => format!("{sign}{digits} {currency}"),
+        with_currency(&self.to_decimal_string(), currency)
+    }
+
+    /// A balance, a limit or a payment: always two decimals, rounded half away from zero to the
+    /// nearest cent (`$4.996198` is `$5.00`). Never `-$0.00`.
+    pub fn amount_in(self, currency: &str) -> String {
+        with_currency(&fixed(self.round_to(CENT), 2), currency)
+    }
+
+    /// What requests cost, one or many: two decimals from a cent up (`$0.03`, `$12.40`); below a
+    /// cent four decimals, so that a single request's cost still shows (`$0.0026`); below the
+    /// last of those digits `<$0.0001`. Zero is `$0.00`.
+    pub fn cost_in(self, currency: &str) -> String {
+        let abs = self.0.unsigned_abs();
+        let sign = if self.0 < 0 { "-" } else { "" };
+        if abs == 0 {
+            return with_currency("0.00", currency);
         }
+        let rounded = self.round_to(TEN_THOUSANDTH);
+        if rounded.0.unsigned_abs() >= CENT as u64 {
+            return self.amount_in(currency);
+        }
+        if rounded.0 == 0 {
+            return format!("<{}", with_currency(&format!("{sign}0.0001"), currency));
+        }
+        with_currency(&fixed(rounded, 4), currency)
+    }
+
+    /// Rounded half away from zero to a multiple of `step` micro-units.
+    fn round_to(self, step: i64) -> Money {
+        let half = step / 2;
+        let abs = self.0.unsigned_abs();
+        let step_u = step.unsigned_abs();
+        let rounded = (abs + half.unsigned_abs()) / step_u * step_u;
+        let rounded = i64::try_from(rounded).unwrap_or(i64::MAX / step * step);
+        Money(if self.0 < 0 { -rounded } else { rounded })
+    }
+}
+
+/// Micro-units in a cent (a hundredth of the unit) and in a ten-thousandth of the unit.
+const CENT: i64 = MICROS_PER_UNIT / 100;
+const TEN_THOUSANDTH: i64 = MICROS_PER_UNIT / 10_000;
+
+/// `money` written with exactly `decimals` decimals (at most six), cut, not rounded: round first.
+fn fixed(money: Money, decimals: usize) -> String {
+    let abs = money.0.unsigned_abs();
+    let sign = if money.0 < 0 { "-" } else { "" };
+    let units = abs / MICROS_PER_UNIT as u64;
+    let frac = format!("{:06}", abs % MICROS_PER_UNIT as u64);
+    let decimals = decimals.min(6);
+    format!("{sign}{units}.{}", &frac[..decimals])
+}
+
+/// A decimal number with the currency's symbol in front (`-$3.50`) or its code after (`12.00 CHF`).
+fn with_currency(number: &str, currency: &str) -> String {
+    let (sign, digits) = match number.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", number),
+    };
+    match currency_symbol(currency) {
+        Some(symbol) => format!("{sign}{symbol}{digits}"),
+        None => format!("{sign}{digits} {currency}"),
     }
 }
 
@@ -202,6 +256,36 @@ mod tests {
         assert_eq!(Money(1).to_decimal_string(), "0.000001");
         assert_eq!(Money(-3_500_000).display_in("USD"), "-$3.50");
         assert_eq!(Money(12_000_000).display_in("CHF"), "12.00 CHF");
+    }
+
+    #[test]
+    fn balances_show_whole_cents() {
+        assert_eq!(Money(4_996_198).amount_in("USD"), "$5.00");
+        assert_eq!(Money(4_994_999).amount_in("USD"), "$4.99");
+        assert_eq!(Money(4_995_000).amount_in("USD"), "$5.00");
+        assert_eq!(Money(0).amount_in("USD"), "$0.00");
+        assert_eq!(Money(258).amount_in("USD"), "$0.00");
+        assert_eq!(Money(-258).amount_in("USD"), "$0.00", "no minus zero");
+        assert_eq!(Money(-3_505_000).amount_in("USD"), "-$3.51");
+        assert_eq!(Money(12_000_000).amount_in("CHF"), "12.00 CHF");
+        assert_eq!(Money(i64::MAX).amount_in("USD"), "$9223372036854.77");
+    }
+
+    #[test]
+    fn costs_show_cents_and_below_a_cent_four_decimals() {
+        assert_eq!(Money(0).cost_in("USD"), "$0.00");
+        assert_eq!(Money(258).cost_in("USD"), "$0.0003");
+        assert_eq!(Money(2_580).cost_in("USD"), "$0.0026");
+        assert_eq!(Money(9_949).cost_in("USD"), "$0.0099");
+        assert_eq!(Money(9_950).cost_in("USD"), "$0.01", "rounds up to a cent");
+        assert_eq!(Money(25_800).cost_in("USD"), "$0.03");
+        assert_eq!(Money(4_996_198).cost_in("USD"), "$5.00");
+        assert_eq!(Money(49).cost_in("USD"), "<$0.0001");
+        assert_eq!(Money(50).cost_in("USD"), "$0.0001");
+        assert_eq!(Money(-2_580).cost_in("USD"), "-$0.0026");
+        assert_eq!(Money(-10).cost_in("USD"), "<-$0.0001");
+        assert_eq!(Money(258).cost_in("EUR"), "€0.0003");
+        assert_eq!(Money(258).cost_in("CHF"), "0.0003 CHF");
     }
 
     #[test]

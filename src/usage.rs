@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::db::DbError;
 use crate::db::accounts::KeyRow;
 use crate::db::usage::{
-    self as repo, DAY_MS, DayTotals, ModelSummary, Position, Totals, UsageFilter, UsageRow,
+    self as repo, DAY_MS, DayTotals, ModelTotals, Position, Totals, UsageFilter, UsageRow,
 };
 use crate::money::Money;
 
@@ -178,6 +178,40 @@ pub fn log_page(
     })
 }
 
+/// The per-model totals as the page draws them. Only a model this server serves, or a name
+/// whose requests reached a provider, counts as a model: a name a client made up and that was
+/// refused at once is not one, so it gets no bar and no place in the filter; its requests are
+/// added up in `unknown` (the log still shows each with the name it asked for).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSummary {
+    /// The most expensive models, at most [`MODELS_SHOWN`].
+    pub models: Vec<ModelTotals>,
+    /// How many further models were added up into `rest`.
+    pub others: usize,
+    pub rest: Totals,
+    /// Requests that named no model, or none this server serves, and reached no provider.
+    pub unknown: Totals,
+}
+
+impl ModelSummary {
+    /// `rows` in the order they are to be drawn; `known` says which names are models here.
+    pub fn from_rows(rows: Vec<ModelTotals>, keep: usize, known: &dyn Fn(&str) -> bool) -> Self {
+        let mut summary = ModelSummary::default();
+        for row in rows {
+            let counts = row.served || row.model.as_deref().is_some_and(known);
+            if !counts {
+                summary.unknown.add(&row.totals);
+            } else if summary.models.len() < keep {
+                summary.models.push(row);
+            } else {
+                summary.others += 1;
+                summary.rest.add(&row.totals);
+            }
+        }
+        summary
+    }
+}
+
 /// Everything the usage page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -194,13 +228,14 @@ pub struct Report {
 
 /// The usage page's numbers for the user of `filter`, today being `today`. Without dates in the
 /// filter the per-model totals cover the last [`CHART_DAYS`] days and the log goes back to the
-/// first request.
+/// first request. `known` says which model names this server serves (see [`ModelSummary`]).
 pub fn report(
     conn: &Connection,
     filter: &UsageFilter,
     dates_given: bool,
     nav: Nav,
     today: i64,
+    known: &dyn Fn(&str) -> bool,
 ) -> Result<Report, DbError> {
     let first_day = today - (CHART_DAYS - 1);
     let sparse = repo::daily_totals(conn, &filter.user_id, first_day, today + 1)?;
@@ -216,7 +251,11 @@ pub fn report(
     );
     Ok(Report {
         summary: summarize(&days, today),
-        models: repo::model_totals(conn, &model_filter, MODELS_SHOWN)?,
+        models: ModelSummary::from_rows(
+            repo::model_totals(conn, &model_filter, usize::MAX)?.models,
+            MODELS_SHOWN,
+            known,
+        ),
         model_days,
         days,
         page: log_page(conn, filter, nav, PAGE_SIZE)?,
@@ -319,6 +358,48 @@ pub fn export_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn model(name: Option<&str>, served: bool, requests: i64, cost: i64) -> ModelTotals {
+        ModelTotals {
+            model: name.map(str::to_owned),
+            served,
+            totals: Totals {
+                requests,
+                cost,
+                ..Totals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn only_models_of_this_server_or_served_names_count_as_models() {
+        let known = |name: &str| name == "real" || name == "second";
+        let rows = vec![
+            model(Some("real"), true, 3, 30),
+            model(Some("gone-but-served"), true, 2, 20),
+            model(Some("second"), false, 1, 10),
+            model(Some("made-up"), false, 4, 0),
+            model(None, false, 5, 0),
+        ];
+        let summary = ModelSummary::from_rows(rows.clone(), 10, &known);
+        let names: Vec<_> = summary.models.iter().map(|m| m.model.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                Some("real".to_owned()),
+                Some("gone-but-served".to_owned()),
+                Some("second".to_owned())
+            ]
+        );
+        assert_eq!(summary.unknown.requests, 9);
+        assert_eq!(summary.others, 0);
+
+        // A made-up name takes no place among the models kept.
+        let summary = ModelSummary::from_rows(rows, 2, &known);
+        assert_eq!(summary.models.len(), 2);
+        assert_eq!((summary.others, summary.rest.requests), (1, 1));
+        assert_eq!(summary.unknown.requests, 9);
+    }
 
     fn day(totals: i64, cost: i64) -> Totals {
         Totals {

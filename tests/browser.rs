@@ -2,7 +2,9 @@
 //! playwright-core from tests/e2e/flow.mjs signs up, confirms by the mailed link, signs in,
 //! creates an API key that is shown once, revokes it, tops up through a fake Stripe payment page
 //! and signs out; then, after this side made API requests, reads the usage page with its charts
-//! and request log. Against the real binary, a real SMTP server, a fake Stripe and a fake model
+//! and request log, and measures every dashboard page at a laptop's and a phone's width (the
+//! `layout` phase: nothing wider than the window, no table cell cut off; it takes any list of
+//! paths). Against the real binary, a real SMTP server, a fake Stripe and a fake model
 //! provider. The browser runs in phases because only this side reads the mailbox and calls the
 //! API. A page that breaks the site's Content Security Policy fails the test.
 //! A screenshot of every step lands in target/e2e-screenshots/.
@@ -19,12 +21,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Server;
+use common::e2e::{require_tooling, run_phase, screenshot_dir};
 use common::smtp::SmtpServer;
 use common::stripe::FakeStripe;
 use common::upstream::FakeUpstream;
@@ -34,101 +34,21 @@ use sha2::{Digest, Sha256};
 const PASSWORD: &str = "violet-harbor-tunes-92";
 const EMAIL: &str = "ada@example.test";
 const MAIL_WAIT: Duration = Duration::from_secs(15);
-/// Each node phase is bounded by its own 30 s per step and 90 s in all; this is the backstop.
-const PHASE_TIMEOUT: Duration = Duration::from_secs(100);
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
-}
-
-/// target/e2e-screenshots, emptied for this run.
-fn screenshot_dir() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let dir = target.join("e2e-screenshots");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create screenshot dir");
-    dir
-}
-
-/// Fails, not skips, when the browser tooling is missing.
-fn require_tooling() {
-    let fix = "run scripts/test (it installs everything), or: apt-get install -y chromium && npm ci --prefix tests/e2e";
-    assert!(
-        chromium().exists(),
-        "{} is missing; {fix}",
-        chromium().display()
-    );
-    assert!(
-        e2e_dir()
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "tests/e2e/node_modules is missing playwright-core; {fix}"
-    );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "node does not run ({node:?}); install Node.js 20 or newer, then {fix}"
-    );
-}
+/// The pages the layout phase measures (it takes any list of paths, in `PAGES`).
+const DASHBOARD_PAGES: &[&str] = &[
+    "/dashboard",
+    "/dashboard/keys",
+    "/dashboard/setup",
+    "/dashboard/usage",
+    "/dashboard/billing",
+    "/dashboard/profile",
+    "/dashboard/security",
+    "/dashboard/privacy",
+];
 
 /// Runs one phase of flow.mjs; returns its stdout, panics with its output if it fails.
 fn run_flow(phase: &str, env: &[(&str, &str)]) -> String {
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .arg(e2e_dir().join("flow.mjs"))
-        .arg(phase)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if started.elapsed() > PHASE_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    eprint!("{stderr}");
-    eprintln!(
-        "[browser] phase {phase} took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    match status {
-        Some(status) if status.success() => stdout,
-        Some(status) => panic!("browser phase {phase} failed ({status}):\n{stderr}{stdout}"),
-        None => {
-            panic!("browser phase {phase} did not finish in {PHASE_TIMEOUT:?}:\n{stderr}{stdout}")
-        }
-    }
+    run_phase("flow.mjs", phase, env)
 }
 
 /// The first link in `text` that starts with `prefix`.
@@ -146,7 +66,7 @@ fn link_in(text: &str, prefix: &str) -> String {
 #[test]
 fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
     require_tooling();
-    let shots = screenshot_dir();
+    let shots = screenshot_dir("e2e-screenshots");
     eprintln!("[browser] screenshots: {}", shots.display());
 
     let smtp = SmtpServer::start();
@@ -258,6 +178,23 @@ fn a_new_user_signs_up_creates_and_revokes_a_key_in_a_real_browser() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
     eprintln!("[browser] {pngs} screenshots in {}", shots.display());
+
+    // A request for a model this server does not have: refused, listed in the log, but no
+    // model of the charts or the filter.
+    let res = common::client()
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Every dashboard page, at a laptop's and a phone's width: nothing wider than the window,
+    // no table cell cut off.
+    let pages = DASHBOARD_PAGES.join(",");
+    let mut layout_env = env.clone();
+    layout_env.push(("PAGES", pages.as_str()));
+    run_flow("layout", &layout_env);
 
     // Download the data, restrict processing, delete the account: afterwards the key is
     // refused and the address is in no byte of the database.

@@ -168,5 +168,15 @@ price = {{ input = "1.00", cached_input = "0.50", output = "2.00" }}
         "/admin/system".to_owned(),
     ]
     .join(",");
-    phase("layout", &[("PAGES", pages.as_str())]);
+    run_phase(
+        "flow.mjs",
+        "layout",
+        &[
+            ("BASE_URL", base.as_str()),
+            ("EMAIL", ADMIN),
+            ("PASSWORD", PASSWORD),
+            ("SHOTS", shots),
+            ("PAGES", pages.as_str()),
+        ],
+    );
 }

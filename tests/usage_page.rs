@@ -95,13 +95,19 @@ fn unescape(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The text of an HTML fragment, tags removed and white space squeezed.
+/// The text of an HTML fragment, tags removed and white space squeezed. As in HTML, a `<` opens
+/// a tag only before a letter, `/` or `!` (so the unescaped text `<$0.0001` stays text).
 fn text_of(html: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
-    for c in html.chars() {
+    let mut chars = html.chars().peekable();
+    while let Some(c) = chars.next() {
+        let opens = c == '<'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '/' || *n == '!');
         match c {
-            '<' => {
+            '<' if opens && !in_tag => {
                 in_tag = true;
                 out.push(' ');
             }
@@ -124,7 +130,7 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
 
 /// The rows of the request log, each as the text of its cells.
 fn log_rows(page: &str) -> Vec<Vec<String>> {
-    let Some(at) = page.find("class=\"stack-table usage-log\"") else {
+    let Some(at) = page.find("class=\"stack-table cards-narrow usage-log\"") else {
         return Vec::new();
     };
     let table = between(&page[at..], "<tbody>", "</tbody>");
@@ -194,8 +200,9 @@ fn rows_of(server: &Server, email: &str) -> Vec<Row> {
     .collect()
 }
 
+/// A cost as the pages write it (`Money::cost_in`: cents, or four decimals below a cent).
 fn usd(micros: i64) -> String {
-    Money::from_micros(micros).display_in("USD")
+    Money::from_micros(micros).cost_in("USD")
 }
 
 fn format_time(ms: i64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
@@ -348,7 +355,10 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         let e = expected(rows.iter().filter(|r| r.at.div_euclid(DAY_MS) == day));
         let row = text_of(between(
             &page,
-            &format!("<th scope=\"row\" class=\"nowrap\">{}", day_label(day)),
+            &format!(
+                "<th scope=\"row\" class=\"nowrap card-cell-wide\">{}",
+                day_label(day)
+            ),
             "</tr>",
         ));
         assert_eq!(
@@ -372,9 +382,10 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
     // Per model over the last 30 days, the most expensive first.
     let mut by_model: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for r in rows.iter().filter(|r| today - r.at.div_euclid(DAY_MS) < 30) {
-        // A refused request names no model the server has: it is not written down.
+        // A refused request names no model the server has: it is not written down, and it
+        // is counted with the other requests for no model of this server.
         let model = if r.model.is_empty() {
-            "(no model)"
+            "Unknown models (refused)"
         } else {
             &r.model
         };
@@ -385,7 +396,7 @@ fn the_usage_page_shows_a_users_own_totals_charts_log_and_export() {
         let e = expected(rs.iter().copied());
         let row = text_of(between(
             model_table,
-            &format!("<th scope=\"row\" class=\"usage-model\">{model}<"),
+            &format!("<th scope=\"row\" class=\"usage-model card-cell-wide\">{model}<"),
             "</tr>",
         ));
         assert_eq!(
@@ -650,9 +661,10 @@ fn without_requests_the_page_says_so() {
     let browser = common::signed_in(&server, "new@example.test");
     let (status, page) = get(&browser, &server, "/dashboard/usage");
     assert_eq!(status, 200);
+    // Two charts, each drawn for a wide and a narrow box, each saying it in its text and desc.
     assert_eq!(
         page.matches("No requests in the last 30 days").count(),
-        2 * 2
+        2 * 2 * 2
     );
     assert!(page.contains("No requests match in this period"));
     assert!(page.contains("No requests yet."));

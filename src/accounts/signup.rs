@@ -29,12 +29,30 @@ pub struct SignUpOutcome {
     pub needs_approval: bool,
 }
 
-/// Creates an account. The answer is the same whether or not the address already had one.
+/// What a sign-up did: the outcome every sign-up of this server shares, and the token of a new
+/// session when the new account may be used at once.
+pub struct SignedUp {
+    pub outcome: SignUpOutcome,
+    /// Set when the account was created now and needs neither an admin's approval nor a
+    /// confirmed address. A taken address never gets one: where no confirmation is asked for,
+    /// whoever typed the password of a new account may sign in with it anyway.
+    pub session: Option<String>,
+}
+
+/// Whether an account made by sign-up may be used at once: no approval is due and no confirmed
+/// address is required before it can do anything.
+pub fn usable_at_once(state: &Accounts) -> bool {
+    state.config.accounts.signup != SignupMode::Approval && !super::verification_required(state)
+}
+
+/// Creates an account, and signs it in when it may be used at once. The answer is the same
+/// whether or not the address already had one, except that only a new account is signed in.
 pub async fn sign_up(
     state: &Accounts,
     form: SignUp,
+    client: &ClientInfo,
     actor: &Actor,
-) -> Result<SignUpOutcome, AccountError> {
+) -> Result<SignedUp, AccountError> {
     let mode = state.config.accounts.signup;
     if mode == SignupMode::Closed {
         return invalid("Sign-ups are closed. Ask the operator for an account.");
@@ -60,8 +78,9 @@ pub async fn sign_up(
         confirm_by_mail: state.mailer.delivers(),
         needs_approval: mode == SignupMode::Approval,
     };
+    let sign_in_now = usable_at_once(state);
     let state2 = state.clone();
-    let actor = actor.clone();
+    let (client, actor) = (client.clone(), actor.clone());
     let created = state
         .db
         .run(move |conn| {
@@ -89,9 +108,23 @@ pub async fn sign_up(
             };
             if !repo::insert_user(&tx, &user, now)? {
                 // Taken: say nothing different, and spend no invite.
-                return Ok(Ok(false));
+                return Ok(Ok(None));
             }
             repo::add_event(&tx, &id, "signed_up", &actor.ip, &actor.user_agent, "", now)?;
+            let session = if sign_in_now {
+                repo::add_event(
+                    &tx,
+                    &id,
+                    "sign_in",
+                    &actor.ip,
+                    &actor.user_agent,
+                    &actor.device(),
+                    now,
+                )?;
+                Some(start_session(&tx, &id, &client, &actor.user_agent, false)?)
+            } else {
+                None
+            };
             if outcome.confirm_by_mail {
                 let secret = issue_token(
                     &tx,
@@ -108,15 +141,18 @@ pub async fn sign_up(
                 queue(&tx, &email)?;
             }
             tx.commit()?;
-            Ok(Ok(true))
+            Ok(Ok(Some(session)))
         })
         .await?;
     match created {
-        Ok(true) => {
+        Ok(Some(session)) => {
             state.mailer.wake();
-            Ok(outcome)
+            Ok(SignedUp { outcome, session })
         }
-        Ok(false) => Ok(outcome),
+        Ok(None) => Ok(SignedUp {
+            outcome,
+            session: None,
+        }),
         Err(message) => invalid(message),
     }
 }

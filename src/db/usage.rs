@@ -1,4 +1,8 @@
-//! SQL for request metadata: the usage rows the gateway's writer commits in batches.
+//! SQL for request metadata: the usage rows the gateway's writer commits in batches (with their
+//! daily sums), and a user's own reading of them: totals, per day, per model, the paged log and
+//! the export.
+//! One module because the writer and every reader share the row's columns, the stored names and
+//! the filter's numbered parameters.
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql, params};
@@ -387,6 +391,8 @@ pub fn daily_totals(
 pub struct ModelTotals {
     pub model: Option<String>,
     pub totals: Totals,
+    /// At least one of these requests reached a provider.
+    pub served: bool,
 }
 
 /// The result of [`model_totals`].
@@ -400,7 +406,7 @@ pub struct ModelSummary {
 
 fn models_sql() -> String {
     format!(
-        "SELECT model, {TOTALS} FROM usage WHERE {FILTER}
+        "SELECT model, {TOTALS}, max(provider IS NOT NULL) FROM usage WHERE {FILTER}
          GROUP BY model
          ORDER BY sum(cost) DESC, sum(input_tokens) + sum(output_tokens) DESC, count(*) DESC, model"
     )
@@ -422,6 +428,7 @@ pub fn model_totals(
             summary.models.push(ModelTotals {
                 model: r.get(0)?,
                 totals,
+                served: r.get(7)?,
             });
         } else {
             summary.others += 1;

@@ -119,10 +119,19 @@ struct SignupPage {
     /// "open", "approval", "invite" or "closed".
     mode: &'static str,
     min_length: usize,
+    /// The credit a new account starts with, if any.
+    credit: Option<String>,
     error: Option<String>,
     name: String,
     email: String,
     invite: String,
+}
+
+/// The sign-up credit written for people, when new accounts get one.
+pub fn signup_credit(state: &AppState) -> Option<String> {
+    let credit = state.config.billing.welcome_credit();
+    (credit > 0)
+        .then(|| crate::money::Money::from_micros(credit).amount_in(&state.config.billing.currency))
 }
 
 fn mode_name(mode: SignupMode) -> &'static str {
@@ -145,6 +154,7 @@ fn signup_page(
         layout: Layout::new(state, "", "Create an account"),
         mode: mode_name(state.config.accounts.signup),
         min_length: state.config.accounts.password_min_length,
+        credit: signup_credit(state),
         error,
         name,
         email,
@@ -182,12 +192,20 @@ struct SignupDonePage {
     layout: Layout,
     confirm_by_mail: bool,
     needs_approval: bool,
+    credit: Option<String>,
+    /// New accounts are signed in at once here, and this one was not: the address has one.
+    /// (Where nothing is confirmed, signing in with the typed password tells as much anyway.)
+    taken: bool,
 }
+
+/// Where a new account that is signed in at once lands.
+pub const WELCOME_PATH: &str = "/dashboard?welcome=1";
 
 async fn signup(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: ClientInfo,
+    current: MaybeSignedIn,
     form: web::Form<SignupForm>,
 ) -> Result<HttpResponse, WebError> {
     let form = form.into_inner();
@@ -198,22 +216,46 @@ async fn signup(
         password: form.password,
         invite: Some(form.invite.clone()),
     };
-    match accounts::sign_up(&state.accounts, request, &actor).await {
-        Ok(outcome) => Ok(SignupDonePage {
-            layout: Layout::new(
-                &state,
-                "",
-                if outcome.confirm_by_mail {
-                    "Check your email"
-                } else {
-                    "Account created"
-                },
-            ),
-            confirm_by_mail: outcome.confirm_by_mail,
-            needs_approval: outcome.needs_approval,
+    match accounts::sign_up(&state.accounts, request, &client, &actor).await {
+        Ok(accounts::SignedUp {
+            session: Some(token),
+            ..
+        }) => {
+            // As at sign-in: a session that was there before does not live on beside the new one.
+            if let Some(old) = current.0 {
+                accounts::sign_out(&state.accounts, old.token_hash).await?;
+            }
+            Ok(HttpResponse::SeeOther()
+                .cookie(session::session_cookie(
+                    &token,
+                    client.https,
+                    state.config.accounts.session_max_days,
+                ))
+                .insert_header((header::LOCATION, WELCOME_PATH))
+                .finish())
         }
-        .respond_to(&req)
-        .map_into_boxed_body()),
+        Ok(accounts::SignedUp { outcome, .. }) => {
+            let taken = accounts::usable_at_once(&state.accounts);
+            Ok(SignupDonePage {
+                layout: Layout::new(
+                    &state,
+                    "",
+                    if taken {
+                        "Sign in instead"
+                    } else if outcome.confirm_by_mail {
+                        "Check your email"
+                    } else {
+                        "Account created"
+                    },
+                ),
+                confirm_by_mail: outcome.confirm_by_mail,
+                needs_approval: outcome.needs_approval,
+                credit: signup_credit(&state),
+                taken,
+            }
+            .respond_to(&req)
+            .map_into_boxed_body())
+        }
         Err(e) => {
             let (message, status) = form_error(e)?;
             let page = signup_page(&state, Some(message), form.name, form.email, form.invite);

@@ -77,8 +77,14 @@ pub fn stripe_client(config: &Config) -> Result<Option<StripeClient>, ConfigErro
     )))
 }
 
+/// A balance, a limit or a payment, in whole cents.
 fn money(state: &AppState, micros: i64) -> String {
-    Money::from_micros(micros).display_in(&state.config.billing.currency)
+    Money::from_micros(micros).amount_in(&state.config.billing.currency)
+}
+
+/// What requests cost, which may be less than a cent.
+fn cost(state: &AppState, micros: i64) -> String {
+    Money::from_micros(micros).cost_in(&state.config.billing.currency)
 }
 
 fn topups_open(state: &AppState) -> bool {
@@ -161,6 +167,9 @@ struct BillingPage {
     mode: &'static str,
     currency: String,
     notice: Option<String>,
+    /// Who to ask for credit when cards are not taken here.
+    operator: String,
+    contact_email: Option<String>,
     balance: String,
     negative: bool,
     topups: bool,
@@ -277,17 +286,19 @@ async fn billing_page(
         balance: money(state, wallet.balance),
         negative: wallet.balance < 0,
         topups: topups_open(state),
+        operator: config.site.operator_name().to_owned(),
+        contact_email: config.site.contact_email.clone(),
         presets: billing
             .topup_presets
             .iter()
             .map(|p| PresetView {
                 value: p.to_decimal_string(),
-                label: p.display_in(currency),
+                label: p.amount_in(currency),
             })
             .collect(),
         topup_min: billing.topup_min.to_decimal_string(),
-        topup_min_label: billing.topup_min.display_in(currency),
-        topup_max_label: billing.topup_max.display_in(currency),
+        topup_min_label: billing.topup_min.amount_in(currency),
+        topup_max_label: billing.topup_max.amount_in(currency),
         topup_error: forms.topup_error,
         topup_amount: forms.topup_amount,
         redeem_error: forms.redeem_error,
@@ -301,7 +312,7 @@ async fn billing_page(
         alert_current,
         alert_error: forms.alert_error,
         monthly_cap: cap,
-        month_spent: money(state, month_spent),
+        month_spent: cost(state, month_spent),
         payments: payments
             .into_iter()
             .map(|p| payment_view(state, p))
@@ -311,7 +322,7 @@ async fn billing_page(
             .map(|r| LedgerView {
                 at: format_ms(r.at),
                 kind: kind_label(&r.kind),
-                amount: money(state, r.amount),
+                amount: cost(state, r.amount),
                 credit: r.amount > 0,
                 balance_after: money(state, r.balance_after),
                 note: r.note.unwrap_or_default(),

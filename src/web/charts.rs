@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-/// The drawing's coordinate space; the SVG scales to the width of its box.
+/// The wide drawing's coordinate space; the SVG scales to the width of its box.
 const WIDTH: f64 = 720.0;
 const COLUMNS_HEIGHT: f64 = 260.0;
 /// Room for the legend above and the day labels below the plot.
@@ -25,6 +25,69 @@ const BAR_HEIGHT: f64 = 18.0;
 /// Longest item name drawn in full; longer ones end in an ellipsis (the full name is in the
 /// bar's tooltip and the table).
 const BAR_LABEL_CHARS: usize = 26;
+/// About how wide one character of the 12-unit font is, for laying out text.
+const CHAR_WIDTH: f64 = 6.6;
+/// A legend row's height, and the plot's height in every drawing.
+const LEGEND_ROW: f64 = 18.0;
+const PLOT_HEIGHT: f64 = COLUMNS_HEIGHT - TOP - BOTTOM;
+
+/// Which box a drawing is for. Pages get both ([`fitted`]) and the stylesheet shows the one
+/// that fits: a narrow drawing keeps its axis, legend and names readable on a phone, where the
+/// wide one would shrink them away or have to scroll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    Wide,
+    Narrow,
+}
+
+/// The geometry of one fit.
+struct Frame {
+    width: f64,
+    left: f64,
+    right: f64,
+    /// Day labels under the columns, about.
+    day_labels: usize,
+    /// Bars: the name left of the bar (wide), or on a line of its own above it (narrow).
+    names_above: bool,
+}
+
+impl Fit {
+    fn frame(self) -> Frame {
+        match self {
+            Fit::Wide => Frame {
+                width: WIDTH,
+                left: LEFT,
+                right: RIGHT,
+                day_labels: 6,
+                names_above: false,
+            },
+            Fit::Narrow => Frame {
+                width: 360.0,
+                left: 60.0,
+                right: 8.0,
+                day_labels: 4,
+                names_above: true,
+            },
+        }
+    }
+
+    /// Ids on a page are unique: the narrow drawing's carry a suffix.
+    fn id(self, id: &str) -> String {
+        match self {
+            Fit::Wide => id.to_owned(),
+            Fit::Narrow => format!("{id}-narrow"),
+        }
+    }
+}
+
+/// Both drawings of a chart, each in the box the stylesheet shows at its width.
+pub fn fitted(draw: impl Fn(Fit) -> String) -> String {
+    format!(
+        r#"<div class="chart-fit-wide">{}</div><div class="chart-fit-narrow">{}</div>"#,
+        draw(Fit::Wide),
+        draw(Fit::Narrow)
+    )
+}
 
 /// Fallback fills, used only where the stylesheet does not apply.
 const FALLBACK_FILLS: [&str; 3] = ["#4f46e5", "#0d9488", "#d97706"];
@@ -160,11 +223,12 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// The opening of an `<svg>` with its accessible name and description.
-fn open_svg(out: &mut String, id: &str, height: f64, title: &str, desc: &str) {
+fn open_svg(out: &mut String, frame: &Frame, id: &str, height: f64, title: &str, desc: &str) {
     let id = escape(id);
+    let width = frame.width;
     let _ = write!(
         out,
-        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{id}-title {id}-desc" font-family="system-ui, sans-serif" font-size="12">"##
+        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}-title {id}-desc" font-family="system-ui, sans-serif" font-size="12">"##
     );
     let _ = write!(
         out,
@@ -175,21 +239,48 @@ fn open_svg(out: &mut String, id: &str, height: f64, title: &str, desc: &str) {
 }
 
 /// The message of a chart with nothing to show, across the middle of its plot.
-fn empty_message(out: &mut String, height: f64, message: &str) {
+fn empty_message(out: &mut String, frame: &Frame, height: f64, message: &str) {
     let baseline = height - BOTTOM;
     let _ = write!(
         out,
-        r##"<line class="chart-baseline" x1="{LEFT}" y1="{baseline}" x2="{x2}" y2="{baseline}" stroke="#cdd2dc"/><text class="chart-empty" x="{x}" y="{y:.1}" text-anchor="middle" fill="#7c8393" font-size="14">{}</text>"##,
+        r##"<line class="chart-baseline" x1="{x1}" y1="{baseline}" x2="{x2}" y2="{baseline}" stroke="#cdd2dc"/><text class="chart-empty" x="{x}" y="{y:.1}" text-anchor="middle" fill="#7c8393" font-size="14">{}</text>"##,
         escape(message),
-        x2 = WIDTH - RIGHT,
-        x = (LEFT + WIDTH - RIGHT) / 2.0,
+        x1 = frame.left,
+        x2 = frame.width - frame.right,
+        x = frame.width / 2.0,
         y = (TOP + baseline) / 2.0,
     );
 }
 
+/// Where each legend entry goes: `(x, row)`, rows wrapping at the frame's right edge. The wide
+/// legend starts above the plot, the narrow one at the left edge, to have the whole width.
+fn legend_layout(frame: &Frame, names: &[&str], wrap: bool) -> Vec<(f64, usize)> {
+    let start = if wrap { 4.0 } else { frame.left };
+    let (mut x, mut row) = (start, 0);
+    let mut places = Vec::with_capacity(names.len());
+    for name in names {
+        // Wide enough for the swatch, the name at this font size, and a gap.
+        let width = 17.0 + CHAR_WIDTH * name.chars().count() as f64 + 16.0;
+        if wrap && x > start && x + width - 16.0 > frame.width - frame.right {
+            x = start;
+            row += 1;
+        }
+        places.push((x, row));
+        x += width;
+    }
+    places
+}
+
+/// A column chart, drawn for a wide box; see [`columns_fit`].
+pub fn columns(chart: &Columns<'_>) -> String {
+    columns_fit(chart, Fit::Wide)
+}
+
 /// A column chart: one column per label, its series stacked. Ticks on the left axis are
 /// rounded (see [`nice_scale`]); every column has a tooltip with its exact values.
-pub fn columns(chart: &Columns<'_>) -> String {
+pub fn columns_fit(chart: &Columns<'_>, fit: Fit) -> String {
+    let frame = fit.frame();
+    let id = fit.id(chart.id);
     let count = chart.labels.len();
     let series = &chart.series[..chart.series.len().min(FALLBACK_FILLS.len())];
     let stack = |i: usize| -> i64 {
@@ -203,11 +294,29 @@ pub fn columns(chart: &Columns<'_>) -> String {
 
     let mut out = String::new();
     if max == 0 {
-        open_svg(&mut out, chart.id, COLUMNS_HEIGHT, chart.title, chart.empty);
-        empty_message(&mut out, COLUMNS_HEIGHT, chart.empty);
+        open_svg(
+            &mut out,
+            &frame,
+            &id,
+            COLUMNS_HEIGHT,
+            chart.title,
+            chart.empty,
+        );
+        empty_message(&mut out, &frame, COLUMNS_HEIGHT, chart.empty);
         out.push_str("</svg>");
         return out;
     }
+
+    // The legend, when there is more than one series; on a narrow drawing it may take rows.
+    let names: Vec<&str> = series.iter().map(|s| s.name).collect();
+    let legend = if series.len() > 1 {
+        legend_layout(&frame, &names, frame.names_above)
+    } else {
+        Vec::new()
+    };
+    let legend_rows = legend.iter().map(|(_, row)| row + 1).max().unwrap_or(1);
+    let top = TOP + LEGEND_ROW * (legend_rows - 1) as f64;
+    let height = top + PLOT_HEIGHT + BOTTOM;
 
     let total = stacks.iter().copied().fold(0, i64::saturating_add);
     let busiest = stacks
@@ -223,13 +332,13 @@ pub fn columns(chart: &Columns<'_>) -> String {
         (chart.value)(max),
         chart.labels.get(busiest).map_or("", String::as_str),
     );
-    open_svg(&mut out, chart.id, COLUMNS_HEIGHT, chart.title, &desc);
+    open_svg(&mut out, &frame, &id, height, chart.title, &desc);
 
-    let baseline = COLUMNS_HEIGHT - BOTTOM;
-    let plot_height = baseline - TOP;
-    let plot_width = WIDTH - LEFT - RIGHT;
+    let (left, right_edge) = (frame.left, frame.width - frame.right);
+    let baseline = height - BOTTOM;
+    let plot_width = right_edge - left;
     let scale = nice_scale(max, 4);
-    let y_of = |v: i64| baseline - plot_height * v as f64 / scale.top as f64;
+    let y_of = |v: i64| baseline - PLOT_HEIGHT * v as f64 / scale.top as f64;
 
     // Grid lines and tick labels.
     out.push_str(r##"<g class="chart-grid">"##);
@@ -243,30 +352,27 @@ pub fn columns(chart: &Columns<'_>) -> String {
         let stroke = if tick == 0 { "#cdd2dc" } else { "#e2e5ec" };
         let _ = write!(
             out,
-            r##"<line class="{class}" x1="{LEFT}" y1="{y:.1}" x2="{x2}" y2="{y:.1}" stroke="{stroke}"/><text class="chart-tick" x="{tx}" y="{ty:.1}" text-anchor="end" fill="#5a6170">{label}</text>"##,
-            x2 = WIDTH - RIGHT,
-            tx = LEFT - 8.0,
+            r##"<line class="{class}" x1="{left}" y1="{y:.1}" x2="{right_edge}" y2="{y:.1}" stroke="{stroke}"/><text class="chart-tick" x="{tx}" y="{ty:.1}" text-anchor="end" fill="#5a6170">{label}</text>"##,
+            tx = left - 8.0,
             ty = y + 4.0,
             label = escape(&(chart.tick)(tick)),
         );
     }
     out.push_str("</g>");
 
-    // The legend, when there is more than one series.
-    if series.len() > 1 {
+    if !legend.is_empty() {
         out.push_str(r##"<g class="chart-legend">"##);
-        let mut x = LEFT;
-        for (n, s) in series.iter().enumerate() {
+        for (n, (s, (x, row))) in series.iter().zip(&legend).enumerate() {
+            let y = 8.0 + LEGEND_ROW * *row as f64;
             let _ = write!(
                 out,
-                r##"<rect class="chart-s{k}" x="{x:.1}" y="8" width="12" height="12" rx="2" fill="{fill}"/><text class="chart-legend-text" x="{tx:.1}" y="18" fill="#5a6170">{name}</text>"##,
+                r##"<rect class="chart-s{k}" x="{x:.1}" y="{y:.1}" width="12" height="12" rx="2" fill="{fill}"/><text class="chart-legend-text" x="{tx:.1}" y="{ty:.1}" fill="#5a6170">{name}</text>"##,
                 k = n + 1,
                 fill = FALLBACK_FILLS[n],
                 tx = x + 17.0,
+                ty = y + 10.0,
                 name = escape(s.name),
             );
-            // Wide enough for the name at this font size, and a gap.
-            x += 17.0 + 7.0 * s.name.chars().count() as f64 + 18.0;
         }
         out.push_str("</g>");
     }
@@ -276,7 +382,7 @@ pub fn columns(chart: &Columns<'_>) -> String {
     let bar_width = (slot * 0.72).max(1.0);
     out.push_str(r##"<g class="chart-columns">"##);
     for (i, label) in chart.labels.iter().enumerate() {
-        let x = LEFT + slot * i as f64 + (slot - bar_width) / 2.0;
+        let x = left + slot * i as f64 + (slot - bar_width) / 2.0;
         let mut tip = escape(label);
         for s in series {
             let v = s.values.get(i).copied().unwrap_or(0);
@@ -286,8 +392,8 @@ pub fn columns(chart: &Columns<'_>) -> String {
         // A transparent strip over the whole slot makes the tooltip easy to reach.
         let _ = write!(
             out,
-            r##"<rect class="chart-hit" x="{:.1}" y="{TOP}" width="{slot:.1}" height="{plot_height:.1}" fill="transparent"/>"##,
-            LEFT + slot * i as f64,
+            r##"<rect class="chart-hit" x="{:.1}" y="{top}" width="{slot:.1}" height="{PLOT_HEIGHT:.1}" fill="transparent"/>"##,
+            left + slot * i as f64,
         );
         let mut below: i64 = 0;
         for (n, s) in series.iter().enumerate() {
@@ -312,17 +418,22 @@ pub fn columns(chart: &Columns<'_>) -> String {
     }
     out.push_str("</g>");
 
-    // Category labels: about six of them, always including the last one.
-    let every = count.div_ceil(6).max(1);
+    // Category labels: a few of them, always including the last one.
+    let every = count.div_ceil(frame.day_labels).max(1);
     out.push_str(r##"<g class="chart-labels">"##);
     for (i, label) in chart.labels.iter().enumerate() {
         if !(count - 1 - i).is_multiple_of(every) {
             continue;
         }
-        let x = LEFT + slot * (i as f64 + 0.5);
+        // The last label ends at the plot's edge rather than running past it.
+        let (x, anchor) = if i + 1 == count && fit == Fit::Narrow {
+            (right_edge, "end")
+        } else {
+            (left + slot * (i as f64 + 0.5), "middle")
+        };
         let _ = write!(
             out,
-            r##"<text class="chart-tick" x="{x:.1}" y="{y:.1}" text-anchor="middle" fill="#5a6170">{}</text>"##,
+            r##"<text class="chart-tick" x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" fill="#5a6170">{}</text>"##,
             escape(label),
             y = baseline + 18.0,
         );
@@ -331,34 +442,50 @@ pub fn columns(chart: &Columns<'_>) -> String {
     out
 }
 
-/// Horizontal bars, longest first as given, each labelled with its name and its `text`.
-/// Bars are scaled to the largest value; an empty list, or one of zeros, shows `empty`.
+/// Horizontal bars, drawn for a wide box; see [`bars_fit`].
 pub fn bars(id: &str, title: &str, items: &[Bar], empty: &str) -> String {
+    bars_fit(id, title, items, empty, Fit::Wide)
+}
+
+/// Horizontal bars, longest first as given, each labelled with its name and its `text`.
+/// Bars are scaled to the largest value; an empty list, or one of zeros, shows `empty`. On a
+/// narrow drawing each name and value stand on a line of their own above the bar.
+pub fn bars_fit(id: &str, title: &str, items: &[Bar], empty: &str, fit: Fit) -> String {
+    let frame = fit.frame();
+    let id = fit.id(id);
     let max = items.iter().map(|b| b.value).max().unwrap_or(0);
     let mut out = String::new();
     if max <= 0 {
         let height = 120.0;
-        open_svg(&mut out, id, height, title, empty);
-        empty_message(&mut out, height, empty);
+        open_svg(&mut out, &frame, &id, height, title, empty);
+        empty_message(&mut out, &frame, height, empty);
         out.push_str("</svg>");
         return out;
     }
 
-    let height = 12.0 + BAR_ROW * items.len() as f64;
+    let row = if frame.names_above { 44.0 } else { BAR_ROW };
+    let height = 12.0 + row * items.len() as f64;
     let desc = items
         .iter()
         .map(|b| format!("{}: {}", b.label, b.text))
         .collect::<Vec<_>>()
         .join("; ");
-    open_svg(&mut out, id, height, title, &desc);
-    let area = WIDTH - BAR_LABEL_WIDTH - BAR_VALUE_WIDTH;
+    open_svg(&mut out, &frame, &id, height, title, &desc);
+    let (bar_x, area) = if frame.names_above {
+        (4.0, frame.width - 8.0)
+    } else {
+        (
+            BAR_LABEL_WIDTH,
+            frame.width - BAR_LABEL_WIDTH - BAR_VALUE_WIDTH,
+        )
+    };
     let _ = write!(
         out,
-        r##"<line class="chart-baseline" x1="{BAR_LABEL_WIDTH}" y1="2" x2="{BAR_LABEL_WIDTH}" y2="{y2:.1}" stroke="#cdd2dc"/>"##,
+        r##"<line class="chart-baseline" x1="{bar_x}" y1="2" x2="{bar_x}" y2="{y2:.1}" stroke="#cdd2dc"/>"##,
         y2 = height - 2.0,
     );
     for (i, bar) in items.iter().enumerate() {
-        let y = 6.0 + BAR_ROW * i as f64;
+        let y = 6.0 + row * i as f64;
         let width = if bar.value > 0 {
             (area * bar.value as f64 / max as f64).max(1.5)
         } else {
@@ -368,24 +495,47 @@ pub fn bars(id: &str, title: &str, items: &[Bar], empty: &str) -> String {
         let text = escape(&bar.text);
         let _ = write!(
             out,
-            r##"<g class="chart-bar"><title>{label}: {text}</title><text class="chart-bar-label" x="{lx}" y="{ty:.1}" text-anchor="end" fill="#151821">{short}</text>"##,
-            lx = BAR_LABEL_WIDTH - 10.0,
-            ty = y + BAR_HEIGHT / 2.0 + 5.0,
-            short = escape(&shorten(&bar.label, BAR_LABEL_CHARS)),
+            r##"<g class="chart-bar"><title>{label}: {text}</title>"##
         );
+        let bar_y = if frame.names_above {
+            // Name on the left of its line, value on the right; the name gives way.
+            let value_width = CHAR_WIDTH * bar.text.chars().count() as f64;
+            let room = ((frame.width - 8.0 - value_width - 12.0) / CHAR_WIDTH).max(8.0);
+            let _ = write!(
+                out,
+                r##"<text class="chart-bar-label" x="{bar_x}" y="{ty:.1}" fill="#151821">{short}</text><text class="chart-tick" x="{vx}" y="{ty:.1}" text-anchor="end" fill="#5a6170">{text}</text>"##,
+                ty = y + 12.0,
+                short = escape(&shorten(&bar.label, room as usize)),
+                vx = frame.width - 4.0,
+            );
+            y + 18.0
+        } else {
+            let _ = write!(
+                out,
+                r##"<text class="chart-bar-label" x="{lx}" y="{ty:.1}" text-anchor="end" fill="#151821">{short}</text>"##,
+                lx = BAR_LABEL_WIDTH - 10.0,
+                ty = y + BAR_HEIGHT / 2.0 + 5.0,
+                short = escape(&shorten(&bar.label, BAR_LABEL_CHARS)),
+            );
+            y
+        };
         if width > 0.0 {
             let _ = write!(
                 out,
-                r##"<rect class="chart-s1" x="{BAR_LABEL_WIDTH}" y="{y:.1}" width="{width:.1}" height="{BAR_HEIGHT}" rx="2" fill="{fill}"/>"##,
+                r##"<rect class="chart-s1" x="{bar_x}" y="{bar_y:.1}" width="{width:.1}" height="{BAR_HEIGHT}" rx="2" fill="{fill}"/>"##,
                 fill = FALLBACK_FILLS[0],
             );
         }
-        let _ = write!(
-            out,
-            r##"<text class="chart-tick" x="{vx:.1}" y="{ty:.1}" fill="#5a6170">{text}</text></g>"##,
-            vx = BAR_LABEL_WIDTH + width + 8.0,
-            ty = y + BAR_HEIGHT / 2.0 + 5.0,
-        );
+        if frame.names_above {
+            out.push_str("</g>");
+        } else {
+            let _ = write!(
+                out,
+                r##"<text class="chart-tick" x="{vx:.1}" y="{ty:.1}" fill="#5a6170">{text}</text></g>"##,
+                vx = BAR_LABEL_WIDTH + width + 8.0,
+                ty = y + BAR_HEIGHT / 2.0 + 5.0,
+            );
+        }
     }
     out.push_str("</svg>");
     out
@@ -630,5 +780,90 @@ mod tests {
         assert!(svg.contains("big: $0.0002; "));
         assert_eq!(svg.matches("class=\"chart-bar\"").count(), 3);
         assert_eq!(svg.matches("<rect").count(), 2, "no bar for a zero");
+    }
+
+    /// The `x` of every `<rect …>` and `<text …>` whose class is `class`.
+    fn xs(svg: &str, class: &str) -> Vec<f64> {
+        svg.split(&format!("class=\"{class}\" x=\""))
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_narrow_drawing_keeps_its_legend_labels_and_names_inside() {
+        let days = labels(30);
+        let values: Vec<i64> = (0..30).map(|i| i * 1000).collect();
+        let chart = Columns {
+            id: "tokens",
+            title: "Tokens per day",
+            labels: &days,
+            series: &[
+                Series {
+                    name: "Uncached input tokens",
+                    values: &values,
+                },
+                Series {
+                    name: "Cached input tokens",
+                    values: &values,
+                },
+                Series {
+                    name: "Output tokens",
+                    values: &values,
+                },
+            ],
+            tick: &compact_count,
+            value: &group_digits,
+            empty: "none",
+        };
+        let narrow = columns_fit(&chart, Fit::Narrow);
+        assert_well_formed(&narrow);
+        assert!(narrow.contains(r##"viewBox="0 0 360 "##));
+        assert!(
+            narrow.contains(r##"<title id="tokens-narrow-title">"##),
+            "ids of its own"
+        );
+        // The legend wraps rather than running past the right edge.
+        let width = Fit::Narrow.frame().width;
+        for (x, name) in xs(&narrow, "chart-legend-text").into_iter().zip([
+            "Uncached input",
+            "Cached input",
+            "Output",
+        ]) {
+            assert!(x + CHAR_WIDTH * name.len() as f64 <= width, "{name} at {x}");
+        }
+        assert!(
+            narrow.contains(r##"y="26.0" width="12""##),
+            "a second legend row"
+        );
+        // Three ticks (0, 50k, 100k) and four day labels, the last one ending at the plot's edge.
+        assert_eq!(
+            narrow.matches(r##"<text class="chart-tick" x="##).count(),
+            3 + 4
+        );
+        assert!(narrow.contains(r##"text-anchor="end" fill="#5a6170">Nov 30<"##));
+
+        let long = "claude-sonnet-house-edition-with-a-long-name";
+        let bars = bars_fit(
+            "models",
+            "Cost by model",
+            &[Bar {
+                label: long.to_owned(),
+                value: 5,
+                text: "$0.0026 · 1.2k tokens".to_owned(),
+            }],
+            "none",
+            Fit::Narrow,
+        );
+        assert_well_formed(&bars);
+        // The name stands above its bar, shortened only as far as the value beside it needs.
+        let label_x = xs(&bars, "chart-bar-label");
+        assert_eq!(label_x, [4.0]);
+        assert!(bars.contains(">claude-sonnet-house-edition-w…<"), "{bars}");
+        assert!(bars.contains(&format!("<title>{long}: $0.0026 · 1.2k tokens</title>")));
+
+        let both = fitted(|fit| columns_fit(&chart, fit));
+        assert!(both.starts_with(r#"<div class="chart-fit-wide"><svg"#));
+        assert!(both.contains(r#"</svg></div><div class="chart-fit-narrow"><svg"#));
     }
 }

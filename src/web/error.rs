@@ -1,8 +1,10 @@
 //! The site's one error type: each variant maps to one status and one page. Causes of 5xx are
 //! logged; people see only the public message.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
@@ -167,6 +169,26 @@ impl ResponseError for WebError {
         }
         res
     }
+}
+
+/// Turns a page's [`WebError::NotFound`] (a handler's, or an extractor's such as
+/// `session::Admin`) into the site's styled 404 page. That page needs the site's state, which
+/// [`ResponseError::error_response`] does not get, so `app` wraps this around the routes as an
+/// error handler for 404s. Other 404s (the API's, in the client's format) pass unchanged.
+pub fn styled_not_found<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let page_not_found = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+        .is_some_and(|e| matches!(e, WebError::NotFound));
+    if !page_not_found {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, _) = res.into_parts();
+    let page = super::site::not_found_response(&req);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, page).map_into_right_body(),
+    ))
 }
 
 /// Percent-encodes a value for a query string.

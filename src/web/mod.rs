@@ -54,6 +54,8 @@ pub struct AppState {
     pub policy: Arc<crate::privacy::policy::Current>,
     /// Networks refused on every page; the server shares it with the gateway.
     pub blocklist: crate::abuse::Blocklist,
+    /// New API keys waiting for the page that shows each once.
+    pub fresh_keys: Arc<dashboard::FreshKeys>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             analytics,
             policy: Arc::new(crate::privacy::policy::Current::configured(&config_date)),
             blocklist: crate::abuse::Blocklist::default(),
+            fresh_keys: Arc::new(dashboard::FreshKeys::default()),
         })
     }
 }

@@ -8,7 +8,7 @@ use askama_web::WebTemplate;
 
 use super::AppState;
 use super::assets;
-use crate::setup::{Snippets, snippets};
+use crate::setup::{ExampleModels, Naming, PLACEHOLDER_KEY, Snippets, snippets};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
@@ -33,6 +33,8 @@ pub struct Layout {
     pub icon_url: String,
     /// Whether the header offers the dashboard instead of signing in.
     pub signed_in: bool,
+    /// Whether anyone may ask for an account here (any sign-up mode but `closed`).
+    pub signup_open: bool,
 }
 
 impl Layout {
@@ -51,6 +53,7 @@ impl Layout {
             js_url: assets::url("app.js"),
             icon_url: assets::url("favicon.svg"),
             signed_in: false,
+            signup_open: state.config.accounts.signup != crate::config::SignupMode::Closed,
         }
     }
 
@@ -67,6 +70,8 @@ struct IndexPage {
     model_count: usize,
     /// The billing mode: the page only promises a wallet when there is one.
     mode: &'static str,
+    /// The sign-up credit, when sign-up is open and gives one.
+    credit: Option<String>,
 }
 
 async fn index(state: web::Data<AppState>) -> impl Responder {
@@ -74,6 +79,8 @@ async fn index(state: web::Data<AppState>) -> impl Responder {
         layout: Layout::new(&state, "home", ""),
         model_count: state.config.models.len(),
         mode: state.config.billing.mode.name(),
+        credit: super::account::signup_credit(&state)
+            .filter(|_| state.config.accounts.signup != crate::config::SignupMode::Closed),
     }
 }
 
@@ -157,7 +164,7 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
                 concurrent: limit(t.concurrent_requests),
                 monthly_cap: t
                     .monthly_spend_cap
-                    .map_or_else(|| "No cap".to_owned(), |c| c.display_in(&currency)),
+                    .map_or_else(|| "No cap".to_owned(), |c| c.amount_in(&currency)),
                 discount: match multiplier.cmp(&full) {
                     std::cmp::Ordering::Equal => "List prices".to_owned(),
                     std::cmp::Ordering::Less => {
@@ -272,17 +279,17 @@ fn policy_tables() -> Vec<PolicyTable> {
 }
 
 async fn docs(state: web::Data<AppState>) -> impl Responder {
-    let model = state
-        .config
-        .models
-        .first()
-        .map(|m| m.id.clone())
-        .unwrap_or_else(|| "MODEL_ID".to_owned());
+    let models = ExampleModels::from_config(&state.config);
     DocsPage {
         layout: Layout::new(&state, "docs", "Docs"),
         base: state.public_url.to_string(),
-        setup: snippets(&state.public_url, "sk-cx-YOUR-KEY", &model),
-        model,
+        setup: snippets(
+            &state.public_url,
+            PLACEHOLDER_KEY,
+            &Naming::for_site(&state.config.site.name),
+            &models,
+        ),
+        model: models.openai,
         policies: policy_tables(),
     }
 }

@@ -360,7 +360,7 @@ fn totals_row(label: String, t: &Totals, currency: &str) -> TotalsRow {
         input: group_digits(t.input_tokens),
         cached: group_digits(t.cached_input_tokens),
         output: group_digits(t.output_tokens),
-        cost: Money::from_micros(t.cost).display_in(currency),
+        cost: Money::from_micros(t.cost).cost_in(currency),
     }
 }
 
@@ -370,7 +370,7 @@ fn card(title: &'static str, t: &Totals, currency: &str) -> SummaryCard {
     };
     SummaryCard {
         title,
-        cost: Money::from_micros(t.cost).display_in(currency),
+        cost: Money::from_micros(t.cost).cost_in(currency),
         requests: plural(t.requests, "request", "requests"),
         errors: if t.errors > 0 {
             plural(t.errors, "error", "errors")
@@ -398,6 +398,9 @@ fn outcome_label(outcome: Outcome) -> String {
     }
 }
 
+/// The per-model row of requests that named no model this server serves.
+const UNKNOWN_MODELS: &str = "Unknown models (refused)";
+
 /// The page for a user with these keys, from a checked query and its report.
 fn render_page(
     state: &AppState,
@@ -407,7 +410,7 @@ fn render_page(
     report: Report,
 ) -> UsagePage {
     let currency = state.config.billing.currency.as_str();
-    let money = |v: i64| Money::from_micros(v).display_in(currency);
+    let money = |v: i64| Money::from_micros(v).cost_in(currency);
     let kept = &checked.kept;
 
     // The daily charts.
@@ -429,7 +432,7 @@ fn render_page(
         .collect();
     let output: Vec<i64> = report.days.iter().map(|d| d.totals.output_tokens).collect();
     let empty = "No requests in the last 30 days";
-    let cost_chart = charts::columns(&Columns {
+    let cost_columns = Columns {
         id: "chart-cost",
         title: "Cost per day, last 30 days",
         labels: &labels,
@@ -440,8 +443,9 @@ fn render_page(
         tick: &money,
         value: &money,
         empty,
-    });
-    let tokens_chart = charts::columns(&Columns {
+    };
+    let cost_chart = charts::fitted(|fit| charts::columns_fit(&cost_columns, fit));
+    let token_columns = Columns {
         id: "chart-tokens",
         title: "Tokens per day, last 30 days",
         labels: &labels,
@@ -462,7 +466,8 @@ fn render_page(
         tick: &compact_count,
         value: &group_digits,
         empty,
-    });
+    };
+    let tokens_chart = charts::fitted(|fit| charts::columns_fit(&token_columns, fit));
 
     // The per-model chart: by cost, or by tokens where nothing cost anything.
     let model_period = match report.model_days {
@@ -498,15 +503,23 @@ fn render_page(
             text: format!("{} · {} tokens", money(t.cost), compact_count(t.tokens())),
         })
         .collect();
-    let model_chart = charts::bars(
-        "chart-models",
-        &format!(
-            "{} by model, {model_period}",
-            if by_cost { "Cost" } else { "Tokens" }
-        ),
-        &bars,
-        "No requests match in this period",
+    let model_title = format!(
+        "{} by model, {model_period}",
+        if by_cost { "Cost" } else { "Tokens" }
     );
+    let model_chart = charts::fitted(|fit| {
+        charts::bars_fit(
+            "chart-models",
+            &model_title,
+            &bars,
+            "No requests match in this period",
+            fit,
+        )
+    });
+    // The table under the chart also counts the refused requests for names that are no model.
+    if report.models.unknown.requests > 0 {
+        model_rows.push((UNKNOWN_MODELS.to_owned(), report.models.unknown));
+    }
 
     // The filter form's choices.
     let mut models: Vec<String> = state.config.models.iter().map(|m| m.id.clone()).collect();
@@ -642,9 +655,16 @@ async fn render(
     let today = usage::day_of(crate::db::now_ms());
     let filter = checked.filter.clone();
     let (dates_given, nav) = (checked.dates_given, checked.nav);
+    let config = state.config.clone();
+    let known = move |name: &str| {
+        config
+            .models
+            .iter()
+            .any(|m| m.id == name || m.aliases.iter().any(|a| a == name))
+    };
     let report = state
         .db
-        .run(move |conn| usage::report(conn, &filter, dates_given, nav, today))
+        .run(move |conn| usage::report(conn, &filter, dates_given, nav, today, &known))
         .await?;
     let status = if checked.errors.is_empty() {
         StatusCode::OK

@@ -8,7 +8,6 @@
 //   node tests/e2e/console.mjs up         test PROVIDER and see it answer again
 //   node tests/e2e/console.mjs suspend    suspend USER
 //   node tests/e2e/console.mjs delete     delete USER
-//   node tests/e2e/console.mjs layout     every page of PAGES at 1280 and 390 px wide
 //
 // Every phase signs in as ADMIN (with PASSWORD) at BASE_URL and writes PNG screenshots to SHOTS.
 // A failed expectation ends the script with a non-zero exit and one line saying what, where,
@@ -20,7 +19,7 @@ import { join } from 'node:path';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 30_000;
 const PHASE_TIMEOUT_MS = 90_000;
-const PHASES = ['approve', 'analytics', 'down', 'up', 'suspend', 'delete', 'layout'];
+const PHASES = ['approve', 'analytics', 'down', 'up', 'suspend', 'delete'];
 
 let chromium;
 try {
@@ -168,35 +167,6 @@ async function remove() {
   await shot('09-deleted');
 }
 
-// Each page at a desktop and a phone width: the page body never scrolls sideways, and at the
-// desktop width no table is wider than its box.
-async function layout() {
-  const pages = env('PAGES').split(',').filter(Boolean);
-  const problems = [];
-  for (const width of [1280, 390]) {
-    await page.setViewportSize({ width, height: 900 });
-    for (const path of pages) {
-      await page.goto(`${BASE}${path}`);
-      const name = `layout-${width}-${path.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'root'}`;
-      await shot(name);
-      const { scroll, client } = await page.evaluate(() => ({
-        scroll: document.documentElement.scrollWidth,
-        client: document.documentElement.clientWidth,
-      }));
-      if (scroll > client + 1) problems.push(`${path} at ${width} px: the page is ${scroll} px wide in a ${client} px window (${name}.png)`);
-      if (width === 1280) {
-        const clipped = await page.evaluate(() =>
-          [...document.querySelectorAll('.table-wrap')]
-            .filter((w) => w.scrollWidth > w.clientWidth + 1)
-            .map((w) => w.getAttribute('aria-label') || w.querySelector('caption')?.innerText || 'a table'),
-        );
-        for (const table of clipped) problems.push(`${path} at ${width} px: ${table} is wider than its box (${name}.png)`);
-      }
-    }
-  }
-  expect(problems.length === 0, problems.join('; '));
-}
-
 try {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -223,8 +193,7 @@ try {
   else if (phase === 'down') await testProvider('failed', '05-provider-down');
   else if (phase === 'up') await testProvider('answered', '06-provider-up');
   else if (phase === 'suspend') await suspend();
-  else if (phase === 'delete') await remove();
-  else await layout();
+  else await remove();
   expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
   await browser.close();
   clearTimeout(watchdog);

@@ -10,6 +10,12 @@
 //       prints `KEY=<the key>` on stdout.
 //   node tests/e2e/flow.mjs usage    env BASE_URL, EMAIL, PASSWORD, SHOTS, REQUESTS
 //       signs in again and checks the usage page's charts and its log of REQUESTS requests.
+//   node tests/e2e/flow.mjs layout   env BASE_URL, EMAIL, PASSWORD, SHOTS, PAGES
+//       signs in and opens each of PAGES (comma-separated paths) 1280 and 390 pixels wide,
+//       with a screenshot of each; fails where the page is wider than the window, and, at
+//       1280, where a table cell is cut off by its box or breaks a word of code.
+//   node tests/e2e/flow.mjs privacy  env BASE_URL, EMAIL, PASSWORD, SHOTS
+//       downloads the data, restricts processing and deletes the account.
 //
 // A PNG screenshot of every step goes to SHOTS. Any failed expectation ends the script with a
 // non-zero exit and one line saying what was expected, where, and which screenshot shows it.
@@ -48,8 +54,8 @@ function expect(condition, message) {
 }
 
 const phase = process.argv[2];
-if (!['signup', 'rest', 'usage', 'privacy'].includes(phase)) {
-  fail(`usage: node flow.mjs signup|rest|usage|privacy (got ${JSON.stringify(phase)})`);
+if (!['signup', 'rest', 'usage', 'layout', 'privacy'].includes(phase)) {
+  fail(`usage: node flow.mjs signup|rest|usage|layout|privacy (got ${JSON.stringify(phase)})`);
 }
 const BASE = env('BASE_URL').replace(/\/$/, '');
 const EMAIL = env('EMAIL');
@@ -156,6 +162,79 @@ async function usage() {
   const rows = await page.locator('table.usage-log tbody tr').count();
   expect(rows === requests, `the request log lists ${rows} requests, expected ${requests}`);
   await shot('18-usage');
+}
+
+// Window widths the layout phase checks: a laptop, and a phone.
+const LAYOUT_WIDTHS = [
+  { width: 1280, height: 900 },
+  { width: 390, height: 844 },
+];
+
+// What does not fit on the page now: the page wider than the window, and (where `cells`) table
+// cells cut off by their scrolling box or by their own width, and words of code broken across
+// lines. Each problem is one line naming the element.
+function layoutProblems(cells) {
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth) {
+    problems.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  }
+  if (!cells) return problems;
+  const name = (el) => {
+    const table = el.closest('table');
+    const label = table ? `table.${[...table.classList].join('.')}` : 'page';
+    const text = el.textContent.replace(/\s+/g, ' ').trim().slice(0, 40);
+    return `${label} cell ${JSON.stringify(text)}`;
+  };
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  for (const wrap of document.querySelectorAll('.table-wrap')) {
+    if (!visible(wrap)) continue;
+    const box = wrap.getBoundingClientRect();
+    for (const cell of wrap.querySelectorAll('td, th')) {
+      if (!visible(cell)) continue;
+      const r = cell.getBoundingClientRect();
+      if (r.right > box.right + 1 || r.left < box.left - 1) {
+        problems.push(`${name(cell)} reaches past its box (${Math.round(r.right)} > ${Math.round(box.right)})`);
+      } else if (cell.scrollWidth > cell.clientWidth + 1) {
+        problems.push(`${name(cell)} is wider than itself (${cell.scrollWidth} > ${cell.clientWidth})`);
+      }
+    }
+    for (const code of wrap.querySelectorAll('td code, th code')) {
+      if (!visible(code) || /\s/.test(code.textContent.trim())) continue;
+      if (code.getClientRects().length > 1) {
+        problems.push(`${name(code)} breaks ${JSON.stringify(code.textContent.trim())} across lines`);
+      }
+    }
+  }
+  return problems;
+}
+
+// Every page of PAGES at each width: a screenshot, and no part of it cut off.
+async function layout() {
+  const pages = env('PAGES').split(',').map((p) => p.trim()).filter((p) => p);
+  await page.goto(`${BASE}/login`);
+  const login = page.locator('form[action="/login"]');
+  await login.locator('input[name=email]').fill(EMAIL);
+  await login.locator('input[name=password]').fill(PASSWORD);
+  await clickAndLoad(login.getByRole('button', { name: 'Sign in' }));
+  await expectPath('/dashboard', 'after signing in for the layout checks');
+  const problems = [];
+  for (const size of LAYOUT_WIDTHS) {
+    await page.setViewportSize(size);
+    for (const target of pages) {
+      const response = await page.goto(`${BASE}${target}`);
+      const status = response ? response.status() : 0;
+      expect(status === 200, `${target} answered ${status} at ${size.width}px`);
+      expect(path() === target, `${target} went on to ${path()} at ${size.width}px`);
+      // Open every <details>, so that the tables inside are measured too.
+      await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
+      const slug = target.replace(/^\//, '').replace(/[^a-z0-9]+/gi, '-') || 'home';
+      await shot(`layout-${size.width}-${slug}`);
+      const found = await page.evaluate(layoutProblems, size.width >= 1280);
+      for (const problem of found) problems.push(`${target} at ${size.width}px: ${problem} (layout-${size.width}-${slug}.png)`);
+    }
+  }
+  expect(problems.length === 0, `layout problems:\n  ${problems.join('\n  ')}`);
 }
 
 // The data rights, as a user exercises them: download the data and read it, restrict
@@ -266,8 +345,15 @@ async function rest() {
   log(`copy button said ${JSON.stringify(copyLabel)}`);
   await shot('07-key-created-shown-once');
 
+  // The page came after a redirect: reloading it makes no second key, and shows the key no more.
+  expect(path() === '/dashboard/keys/new', `the new key is shown at ${path()}, expected /dashboard/keys/new`);
+  await page.reload();
+  await expectPath('/dashboard/keys?shown=1', 'after reloading the new key\'s page');
+  expect(!(await page.content()).includes(key), 'the key is shown again after a reload');
+  await shot('07b-key-page-reloaded');
+
   // Back on the list, only the start of the key is shown.
-  await clickAndLoad(page.getByRole('link', { name: 'Done, back to API keys' }));
+  await clickAndLoad(page.getByRole('navigation', { name: 'Dashboard' }).getByRole('link', { name: 'API keys' }));
   await expectPath('/dashboard/keys', 'back on the keys list');
   const html = await page.content();
   expect(!html.includes(key), 'the full key is still on the keys list after navigating back');
@@ -399,6 +485,7 @@ try {
   if (phase === 'signup') await signup();
   else if (phase === 'usage') await usage();
   else if (phase === 'privacy') await privacy();
+  else if (phase === 'layout') await layout();
   else await rest();
   expect(pageErrors.length === 0, `script errors on the pages: ${pageErrors.join('; ')}`);
   await browser.close();

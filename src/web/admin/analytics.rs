@@ -63,7 +63,7 @@ impl TotalsView {
             label,
             requests: group_digits(t.requests),
             tokens: group_digits(t.tokens()),
-            cost: Money::from_micros(t.cost).display_in(currency),
+            cost: Money::from_micros(t.cost).cost_in(currency),
             error_rate: error_rate(t),
         }
     }
@@ -146,7 +146,7 @@ async fn analytics(
     let errors: Vec<i64> = series.iter().map(|(_, t)| t.errors).collect();
     let costs: Vec<i64> = series.iter().map(|(_, t)| t.cost).collect();
     let count = |v: i64| group_digits(v);
-    let money = |v: i64| Money::from_micros(v).display_in(&currency);
+    let money = |v: i64| Money::from_micros(v).cost_in(&currency);
     let requests_chart = charts::columns(&Columns {
         id: "chart-admin-requests",
         title: "Requests per day",
@@ -225,7 +225,7 @@ async fn analytics(
             .map(|(kind, count, amount)| RevenueView {
                 kind: revenue_kind(&kind),
                 count,
-                amount: money(amount),
+                amount: Money::from_micros(amount).amount_in(&currency),
             })
             .collect(),
     })

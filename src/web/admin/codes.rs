@@ -83,7 +83,7 @@ async fn page(
         codes: codes
             .into_iter()
             .map(|c| CodeView {
-                amount: Money::from_micros(c.amount).display_in(&currency),
+                amount: Money::from_micros(c.amount).amount_in(&currency),
                 uses: format!("{} of {}", c.uses, c.max_uses),
                 expires: match c.expires_at {
                     Some(at) if at <= now => format!("expired {}", format_ms(at)),

@@ -145,7 +145,7 @@ impl UserRow {
             role: user.role.as_str(),
             status: user.status.as_str(),
             tier: listed.tier.unwrap_or_else(|| "default".to_owned()),
-            balance: Money::from_micros(listed.balance).display_in(currency),
+            balance: Money::from_micros(listed.balance).amount_in(currency),
             joined: format_ms(user.created_at),
             last_seen: listed.last_seen.map(format_ms).unwrap_or_default(),
             id: user.id,
@@ -425,7 +425,8 @@ async fn user_page(
             other => other.into(),
         })?;
     let currency = state.config.billing.currency.clone();
-    let money = |micros: i64| Money::from_micros(micros).display_in(&currency);
+    let amount = |micros: i64| Money::from_micros(micros).amount_in(&currency);
+    let cost = |micros: i64| Money::from_micros(micros).cost_in(&currency);
     let month = crate::billing::wallet::month_of(crate::db::now_ms());
     Ok(UserPage {
         layout: super::layout(state, &user.name),
@@ -441,16 +442,21 @@ async fn user_page(
             .monthly_cap
             .map(|c| Money::from_micros(c).to_decimal_string())
             .unwrap_or_default(),
-        balance: money(wallet.balance),
-        month_spent: money(wallet.spent_in(month)),
-        usage_30d: (totals.requests, totals.tokens(), money(totals.cost)),
+        balance: amount(wallet.balance),
+        month_spent: cost(wallet.spent_in(month)),
+        usage_30d: (totals.requests, totals.tokens(), cost(totals.cost)),
         ledger: ledger
             .into_iter()
             .map(|r| LedgerView {
                 at: format_ms(r.at),
+                // A request's debit is a cost, often below a cent; the rest are amounts.
+                amount: if r.kind == "usage" {
+                    cost(r.amount)
+                } else {
+                    amount(r.amount)
+                },
                 kind: r.kind,
-                amount: money(r.amount),
-                balance_after: money(r.balance_after),
+                balance_after: amount(r.balance_after),
                 note: r.note.unwrap_or_default(),
             })
             .collect(),
@@ -464,7 +470,7 @@ async fn user_page(
                 } else {
                     "in force"
                 },
-                spent: money(k.spent),
+                spent: cost(k.spent),
                 last_used: k.last_used_at.map(format_ms).unwrap_or_default(),
                 id: k.id,
                 name: k.name,
@@ -480,7 +486,7 @@ async fn user_page(
                 provider: u.provider.unwrap_or_default(),
                 status: u.status,
                 tokens: u.input_tokens + u.output_tokens,
-                cost: money(u.cost),
+                cost: cost(u.cost),
             })
             .collect(),
         sessions: sessions

@@ -1,4 +1,12 @@
 //! API keys: the list, the form that creates one (shown once), and revocation.
+//!
+//! Creating a key answers with a redirect (Post/Redirect/Get), so that reloading the page that
+//! shows the key cannot create another. The key waits for that next page in [`FreshKeys`]: in
+//! memory, under the session that made it, for a few minutes, and is taken out when shown.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,7 +17,7 @@ use crate::accounts::{self, AccountError, Actor, KeyRequest};
 use crate::clock::format_ms;
 use crate::db::accounts as repo;
 use crate::money::Money;
-use crate::setup::{Snippets, snippets};
+use crate::setup::{ExampleModels, Naming, Snippets, snippets};
 use crate::web::AppState;
 use crate::web::account::{CsrfForm, user_agent};
 use crate::web::error::WebError;
@@ -17,6 +25,55 @@ use crate::web::session::SignedIn;
 use crate::web::site::Layout;
 
 use super::{Dash, layout, render_with, see_other};
+
+/// Where the page that shows a new key once lives.
+pub(super) const NEW_KEY_PATH: &str = "/dashboard/keys/new";
+/// How long a new key waits for its page.
+const FRESH_KEY_TTL: Duration = Duration::from_secs(300);
+/// The most keys waiting at once; the oldest goes first beyond it.
+const FRESH_KEY_SLOTS: usize = 10_000;
+
+/// A key just created, until the page after the form shows it.
+struct FreshKey {
+    name: String,
+    key: String,
+    /// The models the key was limited to (none: all), for the examples.
+    models: Vec<String>,
+    made: Instant,
+}
+
+/// New keys waiting for the one page that shows each, one slot per session. Only here, never in
+/// the database, a URL or a log; gone when shown, when the session makes another, or after
+/// [`FRESH_KEY_TTL`]. A server restart in between loses the key: the list shows it by its
+/// prefix, to be revoked.
+#[derive(Default)]
+pub struct FreshKeys {
+    slots: Mutex<HashMap<String, FreshKey>>,
+}
+
+impl FreshKeys {
+    fn put(&self, session_id: &str, fresh: FreshKey) {
+        // Nothing panics while holding the lock; were it poisoned, the map is still whole.
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|_, f| f.made.elapsed() < FRESH_KEY_TTL);
+        if slots.len() >= FRESH_KEY_SLOTS
+            && let Some(oldest) = slots
+                .iter()
+                .min_by_key(|(_, f)| f.made)
+                .map(|(id, _)| id.clone())
+        {
+            slots.remove(&oldest);
+        }
+        slots.insert(session_id.to_owned(), fresh);
+    }
+
+    fn take(&self, session_id: &str) -> Option<FreshKey> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .remove(session_id)
+            .filter(|f| f.made.elapsed() < FRESH_KEY_TTL)
+    }
+}
 
 pub struct KeyView {
     pub id: String,
@@ -65,11 +122,11 @@ pub(super) fn key_view(state: &AppState, key: repo::KeyRow, now: i64) -> KeyView
             .unwrap_or_else(|| "All models".to_owned()),
         spend: {
             let currency = &state.config.billing.currency;
-            let spent = Money::from_micros(key.spent).display_in(currency);
+            let spent = Money::from_micros(key.spent).cost_in(currency);
             match key.spend_limit {
                 Some(limit) => format!(
                     "{spent} of {}",
-                    Money::from_micros(limit).display_in(currency)
+                    Money::from_micros(limit).amount_in(currency)
                 ),
                 None => spent,
             }
@@ -92,6 +149,8 @@ pub(super) struct KeysPage {
     pub(super) keys: Vec<KeyView>,
     pub(super) models: Vec<ModelChoice>,
     pub(super) currency: String,
+    /// Said above the list: a key's page was opened again, after it had shown the key.
+    pub(super) notice: Option<String>,
     pub(super) error: Option<String>,
     pub(super) name: String,
     pub(super) expires_in_days: String,
@@ -127,6 +186,7 @@ pub(super) async fn keys_page(
             })
             .collect(),
         currency: state.config.billing.currency.clone(),
+        notice: None,
         error,
         name: form.map(|f| f.name.clone()).unwrap_or_default(),
         expires_in_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
@@ -137,11 +197,26 @@ pub(super) async fn keys_page(
     })
 }
 
+#[derive(serde::Deserialize)]
+pub(super) struct KeysQuery {
+    #[serde(default)]
+    shown: Option<String>,
+}
+
 pub(super) async fn keys(
     state: web::Data<AppState>,
     signed_in: SignedIn,
+    query: web::Query<KeysQuery>,
 ) -> Result<KeysPage, WebError> {
-    keys_page(&state, &signed_in, None, None).await
+    let mut page = keys_page(&state, &signed_in, None, None).await?;
+    if query.shown.is_some() {
+        page.notice = Some(
+            "A new key is shown only once, and that page has been shown. The key is in the list \
+             by its first characters; if you did not copy it, revoke it and create another."
+                .to_owned(),
+        );
+    }
+    Ok(page)
 }
 
 /// The create-key form; `model` may repeat, so it is read from the raw pairs.
@@ -230,26 +305,16 @@ pub(super) async fn create_key(
     let proof = signed_in.proof(&form.password);
     match accounts::create_key(&state.accounts, &signed_in.user, request, &proof, &actor).await {
         Ok(created) => {
-            let model = form
-                .models()
-                .first()
-                .cloned()
-                .or_else(|| state.config.models.first().map(|m| m.id.clone()))
-                .unwrap_or_else(|| "MODEL_ID".to_owned());
-            let page = KeyCreatedPage {
-                layout: layout(&state, "Your new API key"),
-                dash: Dash::new(&state, &signed_in, "keys"),
-                name: form.name.trim().to_owned(),
-                setup: snippets(&state.public_url, &created.key, &model),
-                key: created.key,
-            };
-            let mut res = render_with(page, &req, StatusCode::OK);
-            // The key is shown this once: no cache may keep the page.
-            res.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
+            state.fresh_keys.put(
+                &signed_in.session_id,
+                FreshKey {
+                    name: form.name.trim().to_owned(),
+                    key: created.key,
+                    models: form.models(),
+                    made: Instant::now(),
+                },
             );
-            Ok(res)
+            Ok(see_other(NEW_KEY_PATH))
         }
         Err(AccountError::Invalid(message)) => {
             let page = keys_page(&state, &signed_in, Some(message), Some(&form)).await?;
@@ -257,6 +322,37 @@ pub(super) async fn create_key(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The page after the form: the new key, once. Opened again, it sends to the list.
+pub(super) async fn new_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, WebError> {
+    let Some(fresh) = state.fresh_keys.take(&signed_in.session_id) else {
+        return Ok(see_other("/dashboard/keys?shown=1"));
+    };
+    let models = ExampleModels::among(&state.config, &fresh.models);
+    let page = KeyCreatedPage {
+        layout: layout(&state, "Your new API key"),
+        dash: Dash::new(&state, &signed_in, "keys"),
+        setup: snippets(
+            &state.public_url,
+            &fresh.key,
+            &Naming::for_site(&state.config.site.name),
+            &models,
+        ),
+        name: fresh.name,
+        key: fresh.key,
+    };
+    let mut res = render_with(page, &req, StatusCode::OK);
+    // The key is shown this once: no cache may keep the page.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 #[derive(Template, WebTemplate)]

@@ -18,7 +18,8 @@ use super::site::Layout;
 use crate::accounts;
 use crate::db::accounts as repo;
 
-use keys::{create_key, keys, revoke_key, revoke_key_confirm};
+pub use keys::FreshKeys;
+use keys::{NEW_KEY_PATH, create_key, keys, new_key, revoke_key, revoke_key_confirm};
 use overview::overview;
 use privacy::{delete_account, export_json, export_page, policy_seen, privacy, restrict};
 use profile::{change_email, change_name, profile, resend_confirmation};
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard", web::get().to(overview))
         .route("/dashboard/keys", web::get().to(keys))
         .route("/dashboard/keys", web::post().to(create_key))
+        .route(NEW_KEY_PATH, web::get().to(new_key))
         .route(
             "/dashboard/keys/{id}/revoke",
             web::get().to(revoke_key_confirm),
@@ -82,6 +84,8 @@ pub struct Dash {
     pub email_verified: bool,
     /// Unconfirmed accounts cannot create keys (only when mail is sent).
     pub must_verify: bool,
+    /// The address is not confirmed and mail is sent: a new link can be asked for.
+    pub can_confirm: bool,
     pub is_admin: bool,
     pub totp_enabled: bool,
     /// The sign-in is old enough that changes a stolen session must not make ask for the
@@ -103,6 +107,7 @@ impl Dash {
             user_email: user.email.clone(),
             email_verified: user.email_verified,
             must_verify: !user.email_verified && accounts::verification_required(&state.accounts),
+            can_confirm: !user.email_verified && state.mailer.delivers(),
             is_admin: user.role == repo::Role::Admin,
             totp_enabled: user.totp_enabled,
             confirm_password: accounts::Proof::needs_password(
@@ -115,6 +120,18 @@ impl Dash {
                 .is_news_to(user.created_at, user.policy_seen.as_deref())
                 .then(|| state.policy.effective_date.clone()),
         }
+    }
+}
+
+/// A form's refusal, shown beside the form it belongs to; `form` names that form in the page.
+pub struct Refusal {
+    pub form: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn at(form: &'static str, message: String) -> Option<Refusal> {
+        Some(Refusal { form, message })
     }
 }
 

@@ -28,6 +28,14 @@ pub(super) struct OverviewPage {
     /// The balance (prepaid) or this month's spend (budget), written for people.
     pub(super) wallet: String,
     pub(super) overdrawn: bool,
+    /// Said to a new account on its first look: signed in, and its sign-up credit.
+    pub(super) welcome: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct OverviewQuery {
+    #[serde(default)]
+    welcome: Option<String>,
 }
 
 /// One API request as the overview lists it: metadata only.
@@ -51,6 +59,7 @@ pub(super) const RECENT_REQUESTS: i64 = 20;
 pub(super) async fn overview(
     state: web::Data<AppState>,
     signed_in: SignedIn,
+    query: web::Query<OverviewQuery>,
 ) -> Result<OverviewPage, WebError> {
     let user_id = signed_in.user.id.clone();
     let now = crate::db::now_ms();
@@ -82,7 +91,7 @@ pub(super) async fn overview(
             input: r.input_tokens,
             output: r.output_tokens,
             latency: format!("{} ms", r.latency_ms),
-            cost: Money::from_micros(r.cost).display_in(currency),
+            cost: Money::from_micros(r.cost).cost_in(currency),
         })
         .collect();
     Ok(OverviewPage {
@@ -95,11 +104,19 @@ pub(super) async fn overview(
             .count(),
         currency: state.config.billing.currency.clone(),
         mode: mode.name(),
-        wallet: Money::from_micros(match mode {
-            crate::config::BillingMode::Prepaid => balance,
-            _ => month_spent,
-        })
-        .display_in(currency),
+        wallet: match mode {
+            crate::config::BillingMode::Prepaid => Money::from_micros(balance).amount_in(currency),
+            _ => Money::from_micros(month_spent).cost_in(currency),
+        },
         overdrawn: mode == crate::config::BillingMode::Prepaid && balance < 0,
+        welcome: query.welcome.is_some().then(|| {
+            let site = &state.config.site.name;
+            match crate::web::account::signup_credit(&state) {
+                Some(credit) => format!(
+                    "Welcome to {site}: your account is ready and starts with {credit} of credit."
+                ),
+                None => format!("Welcome to {site}: your account is ready."),
+            }
+        }),
     })
 }

@@ -17,7 +17,7 @@ use crate::web::session::{self, SignedIn};
 use crate::web::site::Layout;
 
 use super::profile::NoticeQuery;
-use super::{Dash, layout, render_with, see_other};
+use super::{Dash, Refusal, layout, render_with, see_other};
 
 /// Rows of one table the readable page shows; the download has them all.
 const ROWS_SHOWN: usize = 200;
@@ -37,7 +37,7 @@ pub(super) struct PrivacyPage {
     layout: Layout,
     dash: Dash,
     notice: Option<&'static str>,
-    error: Option<String>,
+    refusal: Option<Refusal>,
     stored: Vec<StoredView>,
     restricted_since: Option<String>,
     deleted: String,
@@ -48,7 +48,7 @@ async fn privacy_page(
     state: &AppState,
     signed_in: &SignedIn,
     notice: Option<&'static str>,
-    error: Option<String>,
+    refusal: Option<Refusal>,
 ) -> Result<PrivacyPage, WebError> {
     let stored = accounts::what_is_stored(&state.accounts).await?;
     let (deleted, kept) = accounts::erasure_summary(&stored);
@@ -82,7 +82,7 @@ async fn privacy_page(
         layout: layout(state, "Privacy"),
         dash: Dash::new(state, signed_in, "privacy"),
         notice,
-        error,
+        refusal,
         stored,
         restricted_since: signed_in.user.restricted_at.map(format_ms),
         deleted,
@@ -281,7 +281,8 @@ pub(super) async fn delete_account(
         }
         Err(e) => {
             let (message, status) = form_error(e)?;
-            let page = privacy_page(&state, &signed_in, None, Some(message)).await?;
+            let page =
+                privacy_page(&state, &signed_in, None, Refusal::at("delete", message)).await?;
             Ok(render_with(page, &req, status))
         }
     }

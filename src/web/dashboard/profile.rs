@@ -12,7 +12,7 @@ use crate::web::error::WebError;
 use crate::web::session::SignedIn;
 use crate::web::site::Layout;
 
-use super::{Dash, layout, render_with, see_other};
+use super::{Dash, Refusal, layout, render_with, see_other};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard/profile.html")]
@@ -20,7 +20,7 @@ pub(super) struct ProfilePage {
     pub(super) layout: Layout,
     pub(super) dash: Dash,
     pub(super) notice: Option<String>,
-    pub(super) error: Option<String>,
+    pub(super) refusal: Option<Refusal>,
     pub(super) name: String,
     pub(super) new_email: String,
 }
@@ -55,7 +55,7 @@ pub(super) async fn profile(
         layout: layout(&state, "Profile"),
         dash: Dash::new(&state, &signed_in, "profile"),
         notice: profile_notice(query.notice.as_deref()),
-        error: None,
+        refusal: None,
         name: signed_in.user.name.clone(),
         new_email: String::new(),
     }
@@ -80,7 +80,7 @@ pub(super) async fn change_name(
             &state,
             &req,
             &signed_in,
-            e,
+            ("name", e),
             form.into_inner().name,
             String::new(),
         ),
@@ -91,7 +91,7 @@ pub(super) fn profile_error(
     state: &AppState,
     req: &HttpRequest,
     signed_in: &SignedIn,
-    e: AccountError,
+    (form, e): (&'static str, AccountError),
     name: String,
     new_email: String,
 ) -> Result<HttpResponse, WebError> {
@@ -100,7 +100,7 @@ pub(super) fn profile_error(
         layout: layout(state, "Profile"),
         dash: Dash::new(state, signed_in, "profile"),
         notice: None,
-        error: Some(message),
+        refusal: Refusal::at(form, message),
         name,
         new_email,
     };
@@ -137,7 +137,7 @@ pub(super) async fn change_email(
             &state,
             &req,
             &signed_in,
-            e,
+            ("email", e),
             signed_in.user.name.clone(),
             form.email,
         ),

@@ -16,7 +16,7 @@ use crate::web::session::SignedIn;
 use crate::web::site::Layout;
 
 use super::profile::{NoticeQuery, profile_notice};
-use super::{Dash, layout, render_with, see_other};
+use super::{Dash, Refusal, layout, render_with, see_other};
 
 pub struct SessionView {
     pub id: String,
@@ -62,7 +62,7 @@ pub(super) struct SecurityPage {
     pub(super) layout: Layout,
     pub(super) dash: Dash,
     pub(super) notice: Option<String>,
-    pub(super) error: Option<String>,
+    pub(super) refusal: Option<Refusal>,
     pub(super) min_length: usize,
     pub(super) sessions: Vec<SessionView>,
     pub(super) events: Vec<EventView>,
@@ -72,7 +72,7 @@ pub(super) async fn security_page(
     state: &AppState,
     signed_in: &SignedIn,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Option<Refusal>,
 ) -> Result<SecurityPage, WebError> {
     let user_id = signed_in.user.id.clone();
     let (sessions, events) = state
@@ -88,7 +88,7 @@ pub(super) async fn security_page(
         layout: layout(state, "Security"),
         dash: Dash::new(state, signed_in, "security"),
         notice,
-        error,
+        refusal,
         min_length: state.config.accounts.password_min_length,
         sessions: sessions
             .into_iter()
@@ -156,7 +156,8 @@ pub(super) async fn change_password(
         Ok(()) => Ok(see_other("/dashboard/security?notice=password")),
         Err(e) => {
             let (message, status) = form_error(e)?;
-            let page = security_page(&state, &signed_in, None, Some(message)).await?;
+            let page =
+                security_page(&state, &signed_in, None, Refusal::at("password", message)).await?;
             Ok(render_with(page, &req, status))
         }
     }
@@ -336,7 +337,8 @@ pub(super) async fn totp_disable(
         Ok(()) => Ok(see_other("/dashboard/security?notice=2fa-off")),
         Err(e) => {
             let (message, status) = form_error(e)?;
-            let page = security_page(&state, &signed_in, None, Some(message)).await?;
+            let page =
+                security_page(&state, &signed_in, None, Refusal::at("totp", message)).await?;
             Ok(render_with(page, &req, status))
         }
     }

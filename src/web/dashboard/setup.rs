@@ -4,7 +4,7 @@ use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::setup::{Snippets, snippets};
+use crate::setup::{ExampleModels, Naming, PLACEHOLDER_KEY, Snippets, snippets};
 use crate::web::AppState;
 use crate::web::session::SignedIn;
 use crate::web::site::Layout;
@@ -21,16 +21,15 @@ pub(super) struct SetupPage {
 }
 
 pub(super) async fn setup(state: web::Data<AppState>, signed_in: SignedIn) -> SetupPage {
-    let model = state
-        .config
-        .models
-        .first()
-        .map(|m| m.id.clone())
-        .unwrap_or_else(|| "MODEL_ID".to_owned());
     SetupPage {
         layout: layout(&state, "Set up your tools"),
         dash: Dash::new(&state, &signed_in, "setup"),
         base: state.public_url.to_string(),
-        setup: snippets(&state.public_url, "sk-cx-YOUR-KEY", &model),
+        setup: snippets(
+            &state.public_url,
+            PLACEHOLDER_KEY,
+            &Naming::for_site(&state.config.site.name),
+            &ExampleModels::from_config(&state.config),
+        ),
     }
 }
