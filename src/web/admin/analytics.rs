@@ -147,7 +147,7 @@ async fn analytics(
     let costs: Vec<i64> = series.iter().map(|(_, t)| t.cost).collect();
     let count = |v: i64| group_digits(v);
     let money = |v: i64| Money::from_micros(v).cost_in(&currency);
-    let requests_chart = charts::columns(&Columns {
+    let requests_chart_columns = Columns {
         id: "chart-admin-requests",
         title: "Requests per day",
         labels: &labels,
@@ -164,8 +164,9 @@ async fn analytics(
         tick: &compact_count,
         value: &count,
         empty: "No requests in this period",
-    });
-    let cost_chart = charts::columns(&Columns {
+    };
+    let requests_chart = charts::fitted(|fit| charts::columns_fit(&requests_chart_columns, fit));
+    let cost_chart_columns = Columns {
         id: "chart-admin-cost",
         title: "Spend per day",
         labels: &labels,
@@ -176,7 +177,8 @@ async fn analytics(
         tick: &money,
         value: &money,
         empty: "Nothing spent in this period",
-    });
+    };
+    let cost_chart = charts::fitted(|fit| charts::columns_fit(&cost_chart_columns, fit));
     let titles = [
         ("admin-models", "By model", "Model"),
         ("admin-providers", "By provider", "Provider"),

@@ -92,7 +92,7 @@ async fn site_analytics(
     let labels: Vec<String> = days.iter().map(|d| d.day.clone()).collect();
     let views: Vec<i64> = days.iter().map(|d| d.views).collect();
     let count = |v: i64| group_digits(v);
-    let views_chart = charts::columns(&Columns {
+    let views_chart_columns = Columns {
         id: "chart-site-views",
         title: "Page views per day, last 30 days",
         labels: &labels,
@@ -103,7 +103,8 @@ async fn site_analytics(
         tick: &compact_count,
         value: &count,
         empty: "No page views in the last 30 days",
-    });
+    };
+    let views_chart = charts::fitted(|fit| charts::columns_fit(&views_chart_columns, fit));
     let rankings = dimensions
         .iter()
         .zip(ranked)
