@@ -87,24 +87,12 @@ async fn send(
         "max_tokens": 1,
         "messages": [{"role": "user", "content": "ping"}],
     });
-    let mut request = gateway
+    let request = gateway
         .http
         .post(upstream.url(wire))
         .timeout(PROBE_TIMEOUT)
         .json(&body);
-    match (wire, &upstream.key) {
-        (Wire::Messages, key) => {
-            request = request.header("anthropic-version", super::proxy::ANTHROPIC_VERSION);
-            if let Some(key) = key {
-                request = request.header("x-api-key", key.expose());
-            }
-        }
-        (_, Some(key)) => request = request.bearer_auth(key.expose()),
-        (_, None) => {}
-    }
-    for (name, value) in &upstream.config.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
+    let request = super::proxy::credentials(request, upstream, wire, true);
     let response = request.send().await.map_err(|e| {
         if e.is_timeout() {
             "no answer in time"

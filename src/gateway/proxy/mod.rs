@@ -26,10 +26,11 @@ use crate::translate::{Usage, Wire};
 
 use admission::{credit_headers, limit_headers, prepare};
 use meter::Meter;
+pub(super) use upstream::credentials;
 use upstream::forward;
 
 /// The default `anthropic-version` when the client sends none.
-pub(super) const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Names the request fields a translation left out (see `translate::policy`).
 pub const DROPPED_HEADER: &str = "x-codexapi-dropped";
 /// Headers a client may send that an upstream of its own format needs to see.

@@ -185,21 +185,9 @@ pub(super) async fn attempt_once(
             }
         }
     }
-    match (candidate.wire, &upstream.key) {
-        (Wire::Messages, key) => {
-            if wire != Wire::Messages || !req.headers().contains_key("anthropic-version") {
-                request = request.header("anthropic-version", ANTHROPIC_VERSION);
-            }
-            if let Some(key) = key {
-                request = request.header("x-api-key", key.expose());
-            }
-        }
-        (_, Some(key)) => request = request.bearer_auth(key.expose()),
-        (_, None) => {}
-    }
-    for (name, value) in &upstream.config.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
+    // A Messages client's own API version stands; any other request gets ours.
+    let client_version = wire == Wire::Messages && req.headers().contains_key("anthropic-version");
+    request = credentials(request, upstream, candidate.wire, !client_version);
 
     // A stream's head comes at once and its first event soon after: a provider that sends
     // neither in time is slow and the next one is tried. A whole answer's head comes only with
@@ -460,4 +448,31 @@ pub(super) fn upstream_refusal(
         *res.status_mut() = status_code;
     }
     res
+}
+
+/// This server's credentials for the provider, as its format takes them (`x-api-key` and, when
+/// `version`, an API version for Messages; a bearer token for the rest), and the headers the
+/// operator configured for it.
+pub(in crate::gateway) fn credentials(
+    mut request: reqwest::RequestBuilder,
+    upstream: &crate::gateway::providers::Upstream,
+    wire: Wire,
+    version: bool,
+) -> reqwest::RequestBuilder {
+    match (wire, &upstream.key) {
+        (Wire::Messages, key) => {
+            if version {
+                request = request.header("anthropic-version", ANTHROPIC_VERSION);
+            }
+            if let Some(key) = key {
+                request = request.header("x-api-key", key.expose());
+            }
+        }
+        (_, Some(key)) => request = request.bearer_auth(key.expose()),
+        (_, None) => {}
+    }
+    for (name, value) in &upstream.config.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    request
 }

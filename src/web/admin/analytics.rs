@@ -7,7 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::{AppState, Console};
+use super::{AppState, Console, DAY_MS};
 use crate::db::rollup::{self, Group};
 use crate::db::usage::Totals;
 use crate::money::Money;
@@ -21,7 +21,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/analytics.csv", web::get().to(analytics_csv));
 }
 
-const DAY_MS: i64 = 86_400_000;
 /// The periods the page offers, in days.
 const PERIODS: [i64; 3] = [7, 30, 90];
 /// Rows of each ranking.

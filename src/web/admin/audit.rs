@@ -6,7 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::{AppState, Console};
+use super::{AppState, Console, DAY_MS, day_param};
 use crate::clock::format_ms;
 use crate::db::audit::{self as repo, Query, Row};
 use crate::web::error::WebError;
@@ -22,7 +22,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 const PAGE_SIZE: i64 = 100;
 /// Rows one export holds at most; narrow the filter for more.
 const EXPORT_ROWS: i64 = 100_000;
-const DAY_MS: i64 = 86_400_000;
 
 #[derive(Deserialize, Default, Clone)]
 pub(super) struct AuditQuery {
@@ -45,18 +44,8 @@ impl AuditQuery {
     /// The stored filter: addresses become account ids; an address no account has matches
     /// nothing.
     async fn resolve(&self, state: &AppState) -> Result<Query, WebError> {
-        let day = |field: &str, value: &str| -> Result<Option<i64>, WebError> {
-            if value.is_empty() {
-                return Ok(None);
-            }
-            crate::usage::parse_day(value)
-                .map(|d| Some(d * DAY_MS))
-                .ok_or_else(|| {
-                    WebError::BadRequest(format!("{field}: expected a date as YYYY-MM-DD"))
-                })
-        };
-        let from = day("from", &self.from)?;
-        let to = day("to", &self.to)?.map(|d| d + DAY_MS);
+        let from = day_param("from", &self.from)?;
+        let to = day_param("to", &self.to)?.map(|d| d + DAY_MS);
         let (actor, target) = (self.actor.trim().to_owned(), self.target.trim().to_owned());
         let (actor, target) = state
             .db

@@ -8,7 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::{AppState, Console, Posted, posted};
+use super::{AppState, Console, DAY_MS, Posted, posted};
 use crate::clock::format_ms;
 use crate::db::audit;
 use crate::money::Money;
@@ -24,7 +24,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/invites", web::post().to(create_invite));
 }
 
-const DAY_MS: i64 = 86_400_000;
 /// Uses and days a form may ask for at most.
 const MAX_USES: u32 = 100_000;
 const MAX_DAYS: u32 = 3_650;

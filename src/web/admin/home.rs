@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 
 use super::analytics::TotalsView;
 use super::users::UserRow;
-use super::{AppState, Console};
+use super::{AppState, Console, DAY_MS};
 use crate::clock::format_ms;
 use crate::db::accounts::{self as repo, Status, UserQuery};
 use crate::db::outbox::Standing;
@@ -47,7 +47,6 @@ struct HomePage {
 /// `GET /admin`: what needs a look first.
 async fn home(state: web::Data<AppState>, admin: Admin) -> Result<HomePage, WebError> {
     use crate::db::{billing, outbox, rollup, settings};
-    const DAY_MS: i64 = 86_400_000;
     let today = crate::db::now_ms() / DAY_MS;
     let (day, month, accounts, pending, flags, outbox, retention, backup) = state
         .db

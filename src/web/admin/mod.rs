@@ -85,6 +85,22 @@ pub(super) fn posted<T>(form: Posted<T>) -> Result<T, super::error::WebError> {
         .map_err(|e| super::error::WebError::BadRequest(e.to_string()))
 }
 
+/// A day in a filter (`YYYY-MM-DD`, UTC) as the unix ms it starts at; empty for none, and
+/// anything else a 400 naming the field.
+pub(super) fn day_param(field: &str, value: &str) -> Result<Option<i64>, super::error::WebError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    crate::usage::parse_day(value)
+        .map(|day| Some(day * DAY_MS))
+        .ok_or_else(|| {
+            super::error::WebError::BadRequest(format!("{field}: expected a date as YYYY-MM-DD"))
+        })
+}
+
+/// Milliseconds in a day.
+pub(super) const DAY_MS: i64 = 86_400_000;
+
 pub fn layout(state: &AppState, title: &str) -> Layout {
     Layout::new(state, "admin", title).signed_in()
 }

@@ -5,13 +5,12 @@
 //! One module because the list, the account's page and its actions share one view of the
 //! account: a refused action shows that page again with the refusal beside its form.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::{AppState, Console, Posted, posted};
+use super::{AppState, Console, DAY_MS, Posted, day_param, posted};
 use crate::accounts::moderation::{self, By};
 use crate::accounts::{self, ErasedBy};
 use crate::clock::format_ms;
@@ -62,16 +61,6 @@ impl ListQuery {
         let bad = |field: &str, value: &str| {
             WebError::BadRequest(format!("{field}: {value:?} is not one of the choices"))
         };
-        let day = |field: &str, value: &str| -> Result<Option<i64>, WebError> {
-            if value.is_empty() {
-                return Ok(None);
-            }
-            crate::usage::parse_day(value)
-                .map(|d| Some(d * DAY_MS))
-                .ok_or_else(|| {
-                    WebError::BadRequest(format!("{field}: expected a date as YYYY-MM-DD"))
-                })
-        };
         Ok(UserQuery {
             text: Some(self.q.clone()).filter(|q| !q.trim().is_empty()),
             status: match self.status.as_str() {
@@ -83,8 +72,8 @@ impl ListQuery {
                 other => Some(parse_role(other).ok_or_else(|| bad("role", other))?),
             },
             tier: Some(self.tier.clone()).filter(|t| !t.is_empty()),
-            joined_from: day("from", &self.from)?,
-            joined_to: day("to", &self.to)?.map(|d| d + DAY_MS),
+            joined_from: day_param("from", &self.from)?,
+            joined_to: day_param("to", &self.to)?.map(|d| d + DAY_MS),
         })
     }
 
@@ -106,8 +95,6 @@ impl ListQuery {
         format!("/admin/users?{}", link.finish())
     }
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 fn parse_status(text: &str) -> Option<Status> {
     [Status::Active, Status::Pending, Status::Suspended]
@@ -556,8 +543,6 @@ async fn export(
         .await?
         .ok_or(WebError::NotFound)?;
     let export = accounts::export(&state.accounts, &user).await?;
-    let body = serde_json::to_vec_pretty(&export.to_json(&state.config.site.name))
-        .map_err(|e| WebError::Internal(format!("cannot write the export: {e}")))?;
     let (actor, ip) = (admin.0.user.id.clone(), admin.0.client.ip.to_string());
     state
         .db
@@ -575,18 +560,7 @@ async fn export(
             ))
         })
         .await??;
-    let day = format_ms(export.generated_at)
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"account-{}-{day}.json\"", user.id),
-        ))
-        .body(body))
+    crate::web::dashboard::export_download(&state, &export, &format!("account-{}", user.id))
 }
 
 /// What can be done to an account from its page, each a form posting to

@@ -21,6 +21,7 @@ use crate::db::accounts as repo;
 pub use keys::FreshKeys;
 use keys::{NEW_KEY_PATH, create_key, keys, new_key, revoke_key, revoke_key_confirm};
 use overview::overview;
+pub(crate) use privacy::export_download;
 use privacy::{delete_account, export_json, export_page, policy_seen, privacy, restrict};
 use profile::{change_email, change_name, profile, resend_confirmation};
 use security::{

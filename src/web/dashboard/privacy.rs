@@ -120,6 +120,16 @@ pub(super) async fn export_json(
     signed_in: SignedIn,
 ) -> Result<HttpResponse, WebError> {
     let export = accounts::export(&state.accounts, &signed_in.user).await?;
+    export_download(&state, &export, "my-data")
+}
+
+/// A copy of an account's data as a JSON file to download, named `<prefix>-<day>.json`: the
+/// owner's own, or the one an admin takes for them.
+pub(crate) fn export_download(
+    state: &AppState,
+    export: &accounts::Export,
+    prefix: &str,
+) -> Result<HttpResponse, WebError> {
     let body = serde_json::to_vec_pretty(&export.to_json(&state.config.site.name))
         .map_err(|e| WebError::Internal(format!("cannot write the export: {e}")))?;
     let day = format_ms(export.generated_at)
@@ -131,7 +141,7 @@ pub(super) async fn export_json(
         .content_type("application/json")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"my-data-{day}.json\""),
+            format!("attachment; filename=\"{prefix}-{day}.json\""),
         ))
         .body(body))
 }
