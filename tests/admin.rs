@@ -830,3 +830,119 @@ fn codes_and_invites_are_shown_once_and_work() {
     let audit = text(admin.get(server.url("/admin/audit")).send().unwrap());
     assert!(audit.contains("code.create") && audit.contains("invite.create"));
 }
+
+#[test]
+fn role_tier_second_factor_and_sign_out_are_changed_and_audited() {
+    let server = Server::start(
+        "[accounts]\nrequire_verified_email = false\nreauthenticate_after_secs = 0\n\n[[tiers]]\nname = \"default\"\n\n[[tiers]]\nname = \"team\"\nrequests_per_minute = 600\n",
+    );
+    let admin = common::admin(&server, "op@example.test");
+    let _ = common::user_with_key(&server, "dev@example.test");
+    let dev = common::signed_in(&server, "dev@example.test");
+    let id: String = one(
+        &server,
+        "SELECT id FROM users WHERE email = 'dev@example.test'",
+    );
+
+    // Tier: a configured one, then back to the default.
+    assert_eq!(
+        act(&admin, &server, &id, "tier", &[("tier", "team")]).status(),
+        303
+    );
+    assert_eq!(
+        one::<String>(
+            &server,
+            "SELECT tier FROM users WHERE email = 'dev@example.test'"
+        ),
+        "team"
+    );
+    assert_eq!(
+        act(&admin, &server, &id, "tier", &[("tier", "default")]).status(),
+        303
+    );
+    assert_eq!(
+        one::<Option<String>>(
+            &server,
+            "SELECT tier FROM users WHERE email = 'dev@example.test'"
+        ),
+        None
+    );
+
+    // Sign out everywhere: the account's browser is signed out.
+    assert_eq!(
+        dev.get(server.url("/dashboard")).send().unwrap().status(),
+        200
+    );
+    assert_eq!(act(&admin, &server, &id, "sign-out", &[]).status(), 303);
+    assert_eq!(
+        dev.get(server.url("/dashboard")).send().unwrap().status(),
+        303
+    );
+
+    // Two-factor sign-in reset: its secret and recovery codes go.
+    rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .execute(
+            "UPDATE users SET totp_secret = 'JBSWY3DPEHPK3PXP', totp_enabled_at = 1 WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    assert_eq!(act(&admin, &server, &id, "reset-2fa", &[]).status(), 303);
+    assert_eq!(
+        one::<Option<i64>>(
+            &server,
+            "SELECT totp_enabled_at FROM users WHERE email = 'dev@example.test'"
+        ),
+        None
+    );
+
+    // Role: without the password (the sign-in counts as old here) nothing changes; with it the
+    // account becomes an admin and finds the console.
+    let res = act(&admin, &server, &id, "role", &[("role", "admin")]);
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        one::<String>(
+            &server,
+            "SELECT role FROM users WHERE email = 'dev@example.test'"
+        ),
+        "user"
+    );
+    assert_eq!(
+        act(
+            &admin,
+            &server,
+            &id,
+            "role",
+            &[("role", "admin"), ("password", PASSWORD)]
+        )
+        .status(),
+        303
+    );
+    let dev = common::signed_in(&server, "dev@example.test");
+    assert_eq!(dev.get(server.url("/admin")).send().unwrap().status(), 200);
+
+    let rows = common::parse_csv(
+        &admin
+            .get(server.url("/admin/audit.csv"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    );
+    let details: Vec<(String, String)> = rows[1..]
+        .iter()
+        .map(|r| (r[2].clone(), r[4].clone()))
+        .collect();
+    for (action, detail) in [
+        ("user.tier", "default → team"),
+        ("user.tier", "team → default"),
+        ("user.sign_out", "1 sessions → 0 sessions"),
+        ("user.2fa_reset", "on → off"),
+        ("user.role", "user → admin"),
+    ] {
+        assert!(
+            details.iter().any(|(a, d)| a == action && d == detail),
+            "{action} {detail} missing from {details:?}"
+        );
+    }
+}
