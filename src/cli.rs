@@ -497,7 +497,7 @@ fn create_user(config: &Config, args: &NewUserArgs, admin: bool) -> Result<(), C
 }
 
 fn approve_user(config: &Config, email: &str) -> Result<(), CliError> {
-    use crate::db::accounts::{Status, set_status, user_by_email};
+    use crate::db::accounts::{Status, user_by_email};
     let db = open_migrated(config)?;
     let conn = db.conn()?;
     let (user, _) = user_by_email(&conn, email.trim())?
@@ -505,7 +505,18 @@ fn approve_user(config: &Config, email: &str) -> Result<(), CliError> {
     if user.status != Status::Pending {
         return Err(input(format!("{} is not waiting for approval", user.email)));
     }
-    set_status(&conn, &user.id, Status::Active, crate::db::now_ms())?;
+    let mut conn = conn;
+    let by = crate::accounts::moderation::By {
+        actor: "cli",
+        ip: None,
+    };
+    crate::accounts::moderation::set_status(
+        &mut conn,
+        &user.id,
+        Status::Active,
+        "sign-up approved",
+        by,
+    )?;
     eprintln!("approved {}", user.email);
     Ok(())
 }

@@ -842,6 +842,15 @@ fn signup_modes_closed_invite_and_approval() {
             .status(),
         200
     );
+    // The approval is in the audit log, by the command line, as the console's would be.
+    assert_eq!(
+        count(
+            &approval,
+            "SELECT count(*) FROM audit_log WHERE actor = 'cli' AND action = 'user.status'
+             AND detail = 'pending → active: sign-up approved'"
+        ),
+        1
+    );
 }
 
 #[test]
