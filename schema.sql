@@ -331,6 +331,23 @@ CREATE TABLE usage_daily (
 CREATE UNIQUE INDEX usage_daily_key ON usage_daily (day, coalesce(user_id, ''), model, provider);
 CREATE INDEX usage_daily_user ON usage_daily (user_id, day);
 
+-- The same sums across all accounts, per UTC day, model and provider: a few rows a day, so the
+-- console's views by day, model and provider stay instant however many accounts there are. They
+-- name no account; they go with the retention period.
+CREATE TABLE usage_daily_totals (
+    day           INTEGER NOT NULL,
+    model         TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    requests      INTEGER NOT NULL,
+    errors        INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          INTEGER NOT NULL,
+    latency_ms    INTEGER NOT NULL,
+    PRIMARY KEY (day, model, provider)
+) STRICT, WITHOUT ROWID;
+
 -- Technical and administrative notices from the admins: a dashboard banner until show_until (none
 -- when NULL), and a mail to the accounts of the audience when mailed.
 CREATE TABLE notices (

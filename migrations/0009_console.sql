@@ -29,6 +29,29 @@ SELECT at / 86400000, user_id, CASE WHEN provider IS NULL THEN '' ELSE coalesce(
        sum(cached_input_tokens), sum(output_tokens), sum(cost), sum(latency_ms)
 FROM usage GROUP BY 1, coalesce(user_id, ''), 3, 4;
 
+-- The same sums across all accounts, per UTC day, model and provider: a few rows a day, so the
+-- console's views by day, model and provider stay instant however many accounts there are. They
+-- name no account; they go with the retention period.
+CREATE TABLE usage_daily_totals (
+    day           INTEGER NOT NULL,
+    model         TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    requests      INTEGER NOT NULL,
+    errors        INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          INTEGER NOT NULL,
+    latency_ms    INTEGER NOT NULL,
+    PRIMARY KEY (day, model, provider)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO usage_daily_totals (day, model, provider, requests, errors, input_tokens,
+                                cached_input_tokens, output_tokens, cost, latency_ms)
+SELECT day, model, provider, sum(requests), sum(errors), sum(input_tokens),
+       sum(cached_input_tokens), sum(output_tokens), sum(cost), sum(latency_ms)
+FROM usage_daily GROUP BY day, model, provider;
+
 -- Technical and administrative notices from the admins: a dashboard banner until show_until (none
 -- when NULL), and a mail to the accounts of the audience when mailed.
 CREATE TABLE notices (

@@ -552,6 +552,19 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
         })
         .unwrap();
     assert_eq!((requests, cost), (raw_requests, raw_cost));
+    let (requests, cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT sum(requests), sum(cost) FROM usage_daily_totals",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (requests, cost),
+        (raw_requests, raw_cost),
+        "the sums across accounts too"
+    );
 
     // The provider goes down: requests fail, the test button says so.
     up.set_down(true);

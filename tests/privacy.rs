@@ -224,7 +224,7 @@ fn retention_deletes_old_metadata_and_shortens_old_addresses_down_to_the_bytes()
     assert!(status.success(), "{stdout}{stderr}");
     assert!(
         stdout.contains(
-            "deleted usage 0, usage_daily 0, security_events 0, page_views 0, email_outbox 0"
+            "deleted usage 0, usage_daily 0, usage_daily_totals 0, security_events 0, page_views 0, email_outbox 0"
         ) && stdout
             .contains("addresses shortened usage 0, security_events 0, audit_log 0, sessions 0"),
         "{stdout}"

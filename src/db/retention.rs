@@ -12,14 +12,16 @@ pub enum Expiring {
     Usage,
     /// The daily sums of usage, by the day they sum.
     UsageDaily,
+    UsageDailyTotals,
     SecurityEvents,
     PageViews,
 }
 
 impl Expiring {
-    pub const ALL: [Expiring; 4] = [
+    pub const ALL: [Expiring; 5] = [
         Expiring::Usage,
         Expiring::UsageDaily,
+        Expiring::UsageDailyTotals,
         Expiring::SecurityEvents,
         Expiring::PageViews,
     ];
@@ -28,6 +30,7 @@ impl Expiring {
         match self {
             Expiring::Usage => "usage",
             Expiring::UsageDaily => "usage_daily",
+            Expiring::UsageDailyTotals => "usage_daily_totals",
             Expiring::SecurityEvents => "security_events",
             Expiring::PageViews => "page_views",
         }
@@ -50,6 +53,11 @@ pub fn delete_batch(
         Expiring::UsageDaily => {
             "DELETE FROM usage_daily WHERE rowid IN
              (SELECT rowid FROM usage_daily WHERE day < ?1 / 86400000 ORDER BY day LIMIT ?2)"
+        }
+        Expiring::UsageDailyTotals => {
+            "DELETE FROM usage_daily_totals WHERE (day, model, provider) IN
+             (SELECT day, model, provider FROM usage_daily_totals WHERE day < ?1 / 86400000
+              ORDER BY day LIMIT ?2)"
         }
         Expiring::SecurityEvents => {
             "DELETE FROM security_events WHERE id IN

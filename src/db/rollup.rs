@@ -1,6 +1,6 @@
-//! Usage across all accounts, for the admin console: read from the daily sums in `usage_daily`
-//! (a few rows per account and day, however many requests), so every query is bounded by the
-//! days it covers. The last hour of a provider is read from `usage` itself, through its time
+//! Usage across all accounts, for the admin console: read from the daily sums — across accounts
+//! in `usage_daily_totals` (a few rows a day), per account in `usage_daily` (a few rows per
+//! account and day), however many requests — so every query is bounded by the days it covers. The last hour of a provider is read from `usage` itself, through its time
 //! index and a row limit.
 
 use rusqlite::{Connection, Row, params};
@@ -38,7 +38,7 @@ pub fn totals(conn: &Connection, from: i64, to: i64) -> Result<Totals, DbError> 
         "SELECT coalesce(sum(requests), 0), coalesce(sum(errors), 0), coalesce(sum(input_tokens), 0),
                 coalesce(sum(cached_input_tokens), 0), coalesce(sum(output_tokens), 0),
                 coalesce(sum(cost), 0)
-         FROM usage_daily WHERE day >= ?1 AND day < ?2",
+         FROM usage_daily_totals WHERE day >= ?1 AND day < ?2",
         params![from, to],
         |r| totals_at(r, 0),
     )?)
@@ -53,18 +53,22 @@ pub fn grouped(
     to: i64,
     limit: i64,
 ) -> Result<Vec<(String, Totals)>, DbError> {
-    let (label, join, order) = match group {
-        Group::Day => ("CAST(d.day AS TEXT)", "", "d.day"),
-        Group::Model => ("d.model", "", "sum(cost) DESC, d.model"),
-        Group::Provider => ("d.provider", "", "sum(cost) DESC, d.provider"),
+    let (label, from_table, order) = match group {
+        Group::Day => ("CAST(d.day AS TEXT)", "usage_daily_totals d", "d.day"),
+        Group::Model => ("d.model", "usage_daily_totals d", "sum(cost) DESC, d.model"),
+        Group::Provider => (
+            "d.provider",
+            "usage_daily_totals d",
+            "sum(cost) DESC, d.provider",
+        ),
         Group::Account => (
             "coalesce(u.email, '')",
-            "LEFT JOIN users u ON u.id = d.user_id",
+            "usage_daily d LEFT JOIN users u ON u.id = d.user_id",
             "sum(cost) DESC, 1",
         ),
     };
     let sql = format!(
-        "SELECT {label}, {SUMS} FROM usage_daily d {join}
+        "SELECT {label}, {SUMS} FROM {from_table}
          WHERE d.day >= ?1 AND d.day < ?2 GROUP BY 1 ORDER BY {order} LIMIT ?3"
     );
     let mut stmt = conn.prepare(&sql)?;

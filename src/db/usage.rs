@@ -150,6 +150,17 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
              output_tokens = output_tokens + excluded.output_tokens,
              cost = cost + excluded.cost, latency_ms = latency_ms + excluded.latency_ms",
     )?;
+    let mut roll_up_totals = conn.prepare_cached(
+        "INSERT INTO usage_daily_totals (day, model, provider, requests, errors, input_tokens,
+             cached_input_tokens, output_tokens, cost, latency_ms)
+         VALUES (?1 / 86400000, coalesce(?2, ''), coalesce(?3, ''), 1, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (day, model, provider) DO UPDATE SET
+             requests = requests + 1, errors = errors + excluded.errors,
+             input_tokens = input_tokens + excluded.input_tokens,
+             cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+             output_tokens = output_tokens + excluded.output_tokens,
+             cost = cost + excluded.cost, latency_ms = latency_ms + excluded.latency_ms",
+    )?;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
         let row = row.borrow();
@@ -190,6 +201,17 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
             roll_up.execute(params![
                 row.at,
                 row.user_id,
+                model,
+                row.provider,
+                !(200..300).contains(&row.status),
+                row.input_tokens,
+                row.cached_input_tokens,
+                row.output_tokens,
+                row.cost,
+                row.latency_ms,
+            ])?;
+            roll_up_totals.execute(params![
+                row.at,
                 model,
                 row.provider,
                 !(200..300).contains(&row.status),
