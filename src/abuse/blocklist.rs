@@ -269,13 +269,11 @@ mod tests {
         ));
         unblock(&mut conn, &list, &entry.id, by).unwrap();
         assert!(!list.blocks(inside, now));
-        let audit: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM audit_log WHERE action LIKE 'blocklist.%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(audit, 2);
+        let query = crate::db::audit::Query {
+            action: Some("blocklist.".to_owned()),
+            ..crate::db::audit::Query::default()
+        };
+        let audit = crate::db::audit::list(&conn, &query, None, 10).unwrap();
+        assert_eq!(audit.len(), 2, "{audit:?}");
     }
 }
