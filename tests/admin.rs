@@ -486,6 +486,37 @@ fn post_from(
     admin.post(server.url(to)).form(&form).send().unwrap()
 }
 
+/// Two numbers from one row of the server's database.
+fn pair(server: &Server, sql: &str) -> (i64, i64) {
+    rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+}
+
+/// Presses the `compat` provider's Test button; the page that answers.
+fn test_compat(admin: &Client, server: &Server) -> String {
+    text(post_from(
+        admin,
+        server,
+        "/admin/providers",
+        "/admin/providers/compat/test",
+        &[],
+    ))
+}
+
+/// Takes the `compat` provider out of rotation (`out`) or puts it back (`in`).
+fn rotate_compat(admin: &Client, server: &Server, to: &str) -> reqwest::blocking::Response {
+    let rotation = [("rotation", to)];
+    post_from(
+        admin,
+        server,
+        "/admin/providers",
+        "/admin/providers/compat/rotation",
+        &rotation,
+    )
+}
+
 #[test]
 fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
     let up = FakeUpstream::start();
@@ -537,32 +568,17 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
         ("chat-model", "compat", "3")
     );
     // The sums match the rows they sum.
-    let (requests, cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
-        .unwrap()
-        .query_row(
-            "SELECT sum(requests), sum(cost) FROM usage_daily",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let (raw_requests, raw_cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
-        .unwrap()
-        .query_row("SELECT count(*), sum(cost) FROM usage", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((requests, cost), (raw_requests, raw_cost));
-    let (requests, cost): (i64, i64) = rusqlite::Connection::open(server.db_path())
-        .unwrap()
-        .query_row(
-            "SELECT sum(requests), sum(cost) FROM usage_daily_totals",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let rows = pair(&server, "SELECT count(*), sum(cost) FROM usage");
     assert_eq!(
-        (requests, cost),
-        (raw_requests, raw_cost),
+        pair(&server, "SELECT sum(requests), sum(cost) FROM usage_daily"),
+        rows
+    );
+    assert_eq!(
+        pair(
+            &server,
+            "SELECT sum(requests), sum(cost) FROM usage_daily_totals"
+        ),
+        rows,
         "the sums across accounts too"
     );
 
@@ -573,13 +589,7 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
     }
     let page = text(admin.get(server.url("/admin/providers")).send().unwrap());
     assert!(page.contains("Resting for"), "the breaker rests it: {page}");
-    let tested = text(post_from(
-        &admin,
-        &server,
-        "/admin/providers",
-        "/admin/providers/compat/test",
-        &[],
-    ));
+    let tested = test_compat(&admin, &server);
     assert!(
         tested.contains("Test of <strong>compat</strong>: failed")
             && tested.contains("503: overloaded_error"),
@@ -588,13 +598,7 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
 
     // It comes back: the test succeeds and ends the rest.
     up.set_down(false);
-    let tested = text(post_from(
-        &admin,
-        &server,
-        "/admin/providers",
-        "/admin/providers/compat/test",
-        &[],
-    ));
+    let tested = test_compat(&admin, &server);
     assert!(
         tested.contains("Test of <strong>compat</strong>: answered"),
         "{tested}"
@@ -604,13 +608,7 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
 
     // Out of rotation: the model has no other provider, so requests are refused until it is back,
     // across a restart.
-    let res = post_from(
-        &admin,
-        &server,
-        "/admin/providers",
-        "/admin/providers/compat/rotation",
-        &[("rotation", "out")],
-    );
+    let res = rotate_compat(&admin, &server, "out");
     assert_eq!(res.status(), 303);
     let before = up.seen().len();
     assert_ne!(chat(&server, &key), 200);
@@ -620,13 +618,7 @@ fn usage_arrives_in_analytics_and_a_provider_fails_and_recovers() {
     let page = text(admin.get(server.url("/admin/providers")).send().unwrap());
     assert!(page.contains("Out of rotation"));
     assert_ne!(chat(&server, &key), 200);
-    let res = post_from(
-        &admin,
-        &server,
-        "/admin/providers",
-        "/admin/providers/compat/rotation",
-        &[("rotation", "in")],
-    );
+    let res = rotate_compat(&admin, &server, "in");
     assert_eq!(res.status(), 303);
     assert_eq!(chat(&server, &key), 200);
     let audit = text(

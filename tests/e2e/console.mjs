@@ -13,37 +13,11 @@
 // A failed expectation ends the script with a non-zero exit and one line saying what, where,
 // and which screenshot shows it.
 
+import { Expectation, PHASE_TIMEOUT_MS, STEP_TIMEOUT_MS, env, expect, fail, launch } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT_MS = 30_000;
-const PHASE_TIMEOUT_MS = 90_000;
 const PHASES = ['approve', 'analytics', 'down', 'up', 'suspend', 'delete'];
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fail(`playwright-core is not installed (${e.code || e.message}); run scripts/test or npm ci --prefix tests/e2e`);
-}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) fail(`environment variable ${name} is not set`);
-  return value;
-}
-
-function fail(message) {
-  process.stderr.write(`console e2e FAILED: ${message}\n`);
-  process.exit(1);
-}
-
-class Expectation extends Error {}
-
-function expect(condition, message) {
-  if (!condition) throw new Expectation(message);
-}
 
 const phase = process.argv[2];
 if (!PHASES.includes(phase)) fail(`usage: node console.mjs ${PHASES.join('|')} (got ${JSON.stringify(phase)})`);
@@ -167,16 +141,7 @@ async function remove() {
   await shot('09-deleted');
 }
 
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: STEP_TIMEOUT_MS,
-  });
-} catch (e) {
-  fail(`cannot start ${CHROMIUM} (${e.message.split('\n')[0]}); run scripts/test, which installs Debian's chromium`);
-}
+browser = await launch();
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -20,38 +20,12 @@
 // A PNG screenshot of every step goes to SHOTS. Any failed expectation ends the script with a
 // non-zero exit and one line saying what was expected, where, and which screenshot shows it.
 
+import { Expectation, PHASE_TIMEOUT_MS, STEP_TIMEOUT_MS, env, expect, fail, launch } from './harness.mjs';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT_MS = 30_000;
-const PHASE_TIMEOUT_MS = 90_000;
 const KEY_PATTERN = /^sk-cx-[A-Za-z0-9]{43}$/;
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fail(`playwright-core is not installed (${e.code || e.message}); run scripts/test or npm ci --prefix tests/e2e`);
-}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) fail(`environment variable ${name} is not set`);
-  return value;
-}
-
-function fail(message) {
-  process.stderr.write(`e2e FAILED: ${message}\n`);
-  process.exit(1);
-}
-
-class Expectation extends Error {}
-
-function expect(condition, message) {
-  if (!condition) throw new Expectation(message);
-}
 
 const phase = process.argv[2];
 if (!['signup', 'rest', 'usage', 'layout', 'privacy'].includes(phase)) {
@@ -451,23 +425,7 @@ async function rest() {
   process.stdout.write(`KEY=${key}\n`);
 }
 
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    timeout: STEP_TIMEOUT_MS,
-  });
-} catch (e) {
-  fail(`cannot start ${CHROMIUM} (${e.message.split('\n')[0]}); run scripts/test, which installs Debian's chromium`);
-}
+browser = await launch();
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
