@@ -24,7 +24,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let limit = state.config.server.max_body_bytes;
+    let limit = state.config().server.max_body_bytes;
     App::new()
         .app_data(web::Data::from(gateway))
         .app_data(web::PayloadConfig::new(limit))

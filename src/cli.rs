@@ -359,7 +359,7 @@ pub fn run(cli: Cli) -> ExitCode {
             say!("config ok");
             Ok(())
         }
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, cli.config.as_deref()),
         Command::Migrate => migrate(&config),
         Command::Backup { file } => backup(&config, &file),
         Command::Admin(AdminCommand::Create(args)) => create_user(&config, &args, true),
@@ -416,11 +416,11 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> Result<(), CliError> {
-    crate::logging::init(&config.log.level);
+fn serve(config: Config, path: Option<&std::path::Path>) -> Result<(), CliError> {
+    crate::logging::init(&config.log.level, config.log.format);
     crate::tls::install_crypto_provider();
     let system = actix_web::rt::System::new();
-    Ok(system.block_on(crate::server::serve(config))?)
+    Ok(system.block_on(crate::server::serve(config, path))?)
 }
 
 fn migrate(config: &Config) -> Result<(), CliError> {

@@ -1,4 +1,5 @@
-//! Log output: human-readable lines on standard error, filtered by `log.level`.
+//! Log output on standard error, filtered by `log.level`: human-readable lines, or one JSON
+//! object per line with `log.format = "json"`.
 //!
 //! Nothing that passes through the API is ever handed to a log macro; the access log carries
 //! only the method, the route pattern, the status, the latency and the client address.
@@ -30,16 +31,28 @@ pub fn parse_filter(spec: &str) -> Result<Targets, String> {
     spec.parse::<Targets>().map_err(|_| bad())
 }
 
+/// How each event is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One readable line.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and its fields.
+    Json,
+}
+
 /// Installs the global subscriber. Later calls (tests starting several servers) keep the first.
-pub fn init(spec: &str) {
+pub fn init(spec: &str, format: Format) {
     let filter =
         parse_filter(spec).unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
-    let fmt = tracing_subscriber::fmt::layer()
+    let text = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(true);
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        Format::Text => registry.with(text).try_init(),
+        Format::Json => registry.with(text.json().flatten_event(true)).try_init(),
+    };
 }

@@ -2,13 +2,14 @@
 //! listener), run until SIGTERM or SIGINT, then drain in-flight requests and close the database.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::app::build_app;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Live};
 use crate::db::{Db, DbError, accounts, now_ms};
 use crate::gateway::Gateway;
 use crate::mail::Mailer;
@@ -53,8 +54,11 @@ fn log_billing(config: &Config) {
 }
 
 /// Runs the server until a stop signal; returns once everything is flushed and closed.
-pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let config = Arc::new(config);
+/// `path` is the file `config` came from, which a reload (SIGHUP, the admin console) reads again.
+pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError> {
+    let live = Arc::new(Live::new(config, path));
+    // What is set up once, at start, comes from this first configuration.
+    let config = live.get();
     let db = Db::open(&config.database, true)?;
     let report = db.migrate()?;
     if report.from != report.to {
@@ -77,7 +81,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         crate::billing::alert::LowBalanceMail::new(&config, &public_url, mailer.clone());
     let blocklist = crate::abuse::Blocklist::load(&*db.conn()?)?;
     let (gateway, gateway_tasks) = Gateway::start(
-        config.clone(),
+        &live,
         db.clone(),
         Some(Box::new(low_balance)),
         blocklist.clone(),
@@ -96,7 +100,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     let analytics = crate::privacy::analytics::Analytics::start(db.clone(), &public_url)?;
     let mut state = AppState::new(
-        config.clone(),
+        live.clone(),
         db.clone(),
         public_url.clone(),
         mailer.clone(),
@@ -125,6 +129,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let maintenance = tokio::spawn(maintain(state.clone()));
     let retention = tokio::spawn(retain(db.clone(), config.clone()));
     let detector = tokio::spawn(detect(state.clone(), blocklist));
+    let reloader = tokio::spawn(reload_on_hangup(live.clone()));
 
     if config.site.contact_email.is_none() {
         tracing::warn!(
@@ -206,6 +211,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     maintenance.abort();
     retention.abort();
     detector.abort();
+    reloader.abort();
     // In-flight requests are done: write their usage rows before closing the database.
     gateway_tasks.stop();
     mailer.shutdown(Duration::from_secs(5)).await;
@@ -268,7 +274,7 @@ async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        let accounts_config = state.config.accounts.clone();
+        let accounts_config = state.config().accounts.clone();
         let result = state
             .db
             .run(move |conn| {
@@ -291,7 +297,7 @@ async fn mail_policy_notices(state: AppState) {
     let (db, policy, config, public_url) = (
         state.db.clone(),
         state.policy.clone(),
-        state.config.clone(),
+        state.config().clone(),
         state.public_url.clone(),
     );
     let sent = tokio::task::spawn_blocking(move || {
@@ -346,13 +352,13 @@ async fn retain(db: Db, config: Arc<Config>) {
 /// flagged, mailed and acted on.
 async fn detect(state: AppState, blocklist: crate::abuse::Blocklist) {
     use crate::abuse::detector;
-    let mut tick = tokio::time::interval(Duration::from_secs(state.config.abuse.scan_every_secs));
+    let mut tick = tokio::time::interval(Duration::from_secs(state.config().abuse.scan_every_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let (db, config, public_url, list) = (
             state.db.clone(),
-            state.config.clone(),
+            state.config().clone(),
             state.public_url.clone(),
             blocklist.clone(),
         );
@@ -402,6 +408,31 @@ async fn wait_for_stop_signal() {
         _ = int.recv() => {}
     }
 }
+
+/// Reloads the configuration on every SIGHUP (`systemctl reload`), saying what happened.
+#[cfg(unix)]
+async fn reload_on_hangup(live: Arc<Live>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::error!(
+            "cannot listen for SIGHUP; reload the configuration from the admin console"
+        );
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let live = live.clone();
+        match tokio::task::spawn_blocking(move || live.reload()).await {
+            Ok(Ok(reloaded)) => tracing::info!("SIGHUP: {reloaded}"),
+            Ok(Err(e)) => {
+                tracing::error!("SIGHUP: configuration not reloaded, the running one stays: {e}")
+            }
+            Err(_) => tracing::error!("SIGHUP: the reload ended abnormally"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_live: Arc<Live>) {}
 
 #[cfg(not(unix))]
 async fn wait_for_stop_signal() {

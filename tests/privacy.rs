@@ -725,7 +725,8 @@ fn the_secret_guard_redacts_or_blocks_credentials_before_they_go_upstream() {
     }
 }
 
-/// The canary suite over every face of the server, logging at trace level: passwords and codes
+/// The canary suite over every face of the server, logging at trace level in JSON (the text
+/// format at trace level is the gateway tests' own): passwords and codes
 /// typed into the sign-in, account and deletion forms, addresses and reports sent to the error
 /// pages, and the API under faults (a provider quoting the request back in its error, a stream
 /// it drops, a body over the limit, a client that hangs up mid-stream). Afterwards the canary is
@@ -741,6 +742,7 @@ fn canaries_reach_no_file_export_backup_or_log_on_any_face() {
         &[
             ("TMPDIR", tmp.path().to_str().unwrap()),
             ("CODEXAPI_LOG__LEVEL", "trace"),
+            ("CODEXAPI_LOG__FORMAT", "json"),
             ("CODEXAPI_GATEWAY__MAX_BODY_BYTES", "1000000"),
         ],
     );
@@ -888,6 +890,13 @@ fn canaries_reach_no_file_export_backup_or_log_on_any_face() {
         log.contains("TRACE") || log.contains("DEBUG"),
         "logging ran at trace level"
     );
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        for field in ["timestamp", "level", "target"] {
+            assert!(event[field].is_string(), "no {field} in {line}");
+        }
+    }
     let leaks: Vec<&str> = log.lines().filter(|l| l.contains(&canary)).collect();
     assert!(
         leaks.is_empty(),

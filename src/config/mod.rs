@@ -6,6 +6,7 @@
 
 mod env;
 mod error;
+mod live;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use env::ENV_PREFIX;
 pub use error::ConfigError;
 use error::{describe_figment_error, one_line_toml_error};
+pub use live::{Hook, LIVE_KEYS, Live, Reloaded};
 pub use sections::*;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

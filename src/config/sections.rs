@@ -299,12 +299,15 @@ pub struct DisputeRule {
 pub struct LogConfig {
     /// Log filter: a level (`info`) or per-target levels (`info,codexapi=debug`).
     pub level: String,
+    /// `text` (one readable line per event) or `json` (one JSON object per line).
+    pub format: crate::logging::Format,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".to_owned(),
+            format: crate::logging::Format::Text,
         }
     }
 }

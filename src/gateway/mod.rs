@@ -8,14 +8,15 @@ pub mod metering;
 mod probe;
 pub mod providers;
 pub mod proxy;
+mod routing;
 pub mod tokens;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use arc_swap::ArcSwap;
 use serde_json::json;
 
 use crate::abuse::Blocklist;
@@ -25,33 +26,27 @@ use crate::billing::alert::BalanceAlert;
 use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::client::ClientInfo;
-use crate::config::{Config, ModelConfig, TierConfig};
+use crate::config::{Config, Live, ModelConfig};
 use crate::db::Db;
 use crate::db::usage::Endpoint;
 use crate::translate::Wire;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
 use metering::UsageWriter;
-use providers::Providers;
+pub use routing::Routing;
 
 /// What the API needs at run time; shared by every worker.
 pub struct Gateway {
     pub db: Db,
     pub keys: KeyCache,
-    pub providers: Providers,
     pub http: reqwest::Client,
     pub usage: UsageWriter,
     pub wallets: Arc<Wallets>,
     pub limits: Arc<RateLimits>,
-    pub config: Arc<Config>,
-    /// The tier of accounts when no tiers are configured.
-    unlimited: TierConfig,
+    /// The configuration and what is built from it, replaced whole by a reload.
+    routing: ArcSwap<Routing>,
     /// Unknown API keys per client address.
     bad_keys: Throttle,
-    /// What Codex CLI is told to use as its instructions for these models.
-    codex_instructions: String,
-    /// Model id or alias → index into `config.models`.
-    index: HashMap<String, usize>,
     created: i64,
     /// The secret guard, unless `privacy.secret_guard` is off.
     pub guard: Option<Arc<guard::Guard>>,
@@ -83,12 +78,15 @@ impl GatewayTasks {
 }
 
 impl Gateway {
+    /// Starts the gateway on the configuration `live` holds now, and has every reload of `live`
+    /// rebuild its routing.
     pub fn start(
-        config: Arc<Config>,
+        live: &Live,
         db: Db,
         alert: Option<Box<dyn BalanceAlert>>,
         blocklist: Blocklist,
     ) -> Result<(Arc<Gateway>, GatewayTasks), String> {
+        let config = live.get();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(
                 config
@@ -114,41 +112,26 @@ impl Gateway {
             .name("key-watch".to_owned())
             .spawn(move || watcher.watch_blocking(stop))
             .map_err(|e| format!("cannot start the key watcher: {e}"))?;
-        let mut index = HashMap::new();
-        for (i, model) in config.models.iter().enumerate() {
-            index.insert(model.id.clone(), i);
-            for alias in &model.aliases {
-                index.insert(alias.clone(), i);
-            }
-        }
-        let codex_instructions = match &config.gateway.codex_instructions_file {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "gateway.codex_instructions_file: cannot read {}: {e}",
-                    path.display()
-                )
-            })?,
-            None => include_str!("../../assets/codex/instructions.md").to_owned(),
-        };
-        let gateway = Gateway {
+        let gateway = Arc::new(Gateway {
             db: db.clone(),
-            codex_instructions,
             keys,
-            providers: Providers::new(&config),
             http,
             usage: usage.clone(),
             wallets,
             limits: Arc::new(RateLimits::default()),
-            unlimited: TierConfig::unlimited(&config.billing.default_tier),
             bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
             guard: guard::Guard::new(config.privacy.secret_guard)?.map(Arc::new),
             blocklist,
-            config,
-            index,
+            routing: ArcSwap::from_pointee(Routing::build(config, None)?),
             created: crate::db::now_ms() / 1000,
-        };
+        });
+        let weak = Arc::downgrade(&gateway);
+        live.on_reload(Box::new(move |config| match weak.upgrade() {
+            Some(gateway) => gateway.reload(config.clone()),
+            None => Ok(()),
+        }));
         Ok((
-            Arc::new(gateway),
+            gateway,
             GatewayTasks {
                 usage_thread,
                 stop_watch,
@@ -157,8 +140,16 @@ impl Gateway {
         ))
     }
 
-    pub fn model(&self, id: &str) -> Option<&ModelConfig> {
-        self.index.get(id).and_then(|&i| self.config.models.get(i))
+    /// The routing now; hold it for the length of one request.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load_full()
+    }
+
+    /// Builds the routing of a new configuration and puts it in place, or fails changing nothing.
+    fn reload(&self, config: Arc<Config>) -> Result<(), String> {
+        let routing = Routing::build(config, Some(&self.routing()))?;
+        self.routing.store(Arc::new(routing));
+        Ok(())
     }
 
     /// The key a request presents, as the cache knows it: 401 when there is none or it is
@@ -207,16 +198,17 @@ impl Gateway {
                 .code("invalid_api_key"),
         })
     }
-
-    /// The tier of an account: the configured one it names, else the default.
-    pub fn tier(&self, name: Option<&str>) -> &TierConfig {
-        self.config.find_tier(name).unwrap_or(&self.unlimited)
-    }
 }
 
 impl crate::health::ProviderHealth for Gateway {
     fn set_in_rotation(&self, name: &str, on: bool) -> bool {
-        match self.providers.all().iter().find(|u| u.config.name == name) {
+        match self
+            .routing()
+            .providers
+            .all()
+            .iter()
+            .find(|u| u.config.name == name)
+        {
             Some(upstream) => {
                 upstream.set_in_rotation(on);
                 tracing::info!(
@@ -243,7 +235,8 @@ impl crate::health::ProviderHealth for Gateway {
 
     fn providers(&self) -> Vec<crate::health::ProviderStatus> {
         let now = std::time::Instant::now();
-        self.providers
+        self.routing()
+            .providers
             .all()
             .iter()
             .map(|upstream| {
@@ -363,14 +356,19 @@ async fn models_key(req: &HttpRequest, gateway: &Gateway) -> Result<Arc<keys::Ke
     Ok(key)
 }
 
-fn model_json(gateway: &Gateway, model: &ModelConfig, dialect: Dialect) -> serde_json::Value {
+fn model_json(
+    gateway: &Gateway,
+    routing: &Routing,
+    model: &ModelConfig,
+    dialect: Dialect,
+) -> serde_json::Value {
     match dialect {
         Dialect::OpenAi => json!({
             "id": model.id,
             "object": "model",
             "created": gateway.created,
             "owned_by": "codexapi",
-            "pricing": RateCard::of(&model.price).json(&gateway.config.billing.currency),
+            "pricing": RateCard::of(&model.price).json(&routing.config.billing.currency),
         }),
         Dialect::Anthropic => json!({
             "type": "model",
@@ -430,11 +428,12 @@ async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse 
     };
     let money = |micros: i64| crate::money::Money::from_micros(micros).to_decimal_string();
     let snapshot = gateway.wallets.snapshot(&key.user_id, now);
-    let tier = gateway.tier(key.tier.as_deref());
+    let routing = gateway.routing();
+    let tier = routing.tier(key.tier.as_deref());
     let monthly_cap = tier.monthly_cap(key.monthly_cap);
     HttpResponse::Ok().json(json!({
         "object": "account",
-        "currency": gateway.config.billing.currency,
+        "currency": routing.config.billing.currency,
         "billing_mode": gateway.wallets.mode().name(),
         "balance": money(snapshot.balance),
         "reserved": money(snapshot.reserved),
@@ -451,7 +450,7 @@ async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse 
 
 /// A model as Codex CLI's model catalog describes it. Codex requires its instructions; they
 /// replace Codex's built-in ones for this model.
-fn codex_model_json(gateway: &Gateway, model: &ModelConfig, priority: usize) -> serde_json::Value {
+fn codex_model_json(routing: &Routing, model: &ModelConfig, priority: usize) -> serde_json::Value {
     let levels: Vec<serde_json::Value> = model
         .reasoning_efforts
         .iter()
@@ -475,7 +474,7 @@ fn codex_model_json(gateway: &Gateway, model: &ModelConfig, priority: usize) -> 
         "visibility": "list",
         "supported_in_api": true,
         "priority": priority + 1,
-        "base_instructions": gateway.codex_instructions,
+        "base_instructions": routing.codex_instructions,
         "support_verbosity": false,
         "truncation_policy": { "mode": "bytes", "limit": 10_000 },
         "experimental_supported_tools": [],
@@ -497,12 +496,13 @@ async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpRespo
         Ok(key) => key,
         Err(e) => return e.response(dialect),
     };
-    let data: Vec<serde_json::Value> = gateway
+    let routing = gateway.routing();
+    let data: Vec<serde_json::Value> = routing
         .config
         .models
         .iter()
         .filter(|m| key.allows(&m.id))
-        .map(|m| model_json(gateway, m, dialect))
+        .map(|m| model_json(gateway, &routing, m, dialect))
         .collect();
     let codex = req
         .query_string()
@@ -511,13 +511,13 @@ async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpRespo
     let body = match dialect {
         // Codex CLI reads `models`; other OpenAI clients read `data` and ignore the rest.
         Dialect::OpenAi if codex => {
-            let models: Vec<serde_json::Value> = gateway
+            let models: Vec<serde_json::Value> = routing
                 .config
                 .models
                 .iter()
                 .filter(|m| key.allows(&m.id))
                 .enumerate()
-                .map(|(i, m)| codex_model_json(gateway, m, i))
+                .map(|(i, m)| codex_model_json(&routing, m, i))
                 .collect();
             json!({ "object": "list", "data": data, "models": models })
         }
@@ -543,8 +543,9 @@ async fn get_model(
         Ok(key) => key,
         Err(e) => return e.response(dialect),
     };
-    match gateway.model(&path).filter(|m| key.allows(&m.id)) {
-        Some(model) => HttpResponse::Ok().json(model_json(gateway, model, dialect)),
+    let routing = gateway.routing();
+    match routing.model(&path).filter(|m| key.allows(&m.id)) {
+        Some(model) => HttpResponse::Ok().json(model_json(gateway, &routing, model, dialect)),
         None => ApiError::new(
             ErrorKind::NotFound,
             format!(

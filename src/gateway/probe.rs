@@ -13,13 +13,14 @@ use crate::translate::Wire;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(super) async fn probe(gateway: &Gateway, name: &str) -> Option<Probe> {
-    let upstream = gateway
+    let routing = gateway.routing();
+    let upstream = routing
         .providers
         .all()
         .iter()
         .find(|u| u.config.name == name)?
         .clone();
-    let Some(model) = model_for(gateway, &upstream) else {
+    let Some(model) = model_for(&routing.config, &upstream) else {
         return Some(Probe {
             ok: false,
             summary: "no model is routed to this provider".to_owned(),
@@ -50,16 +51,16 @@ pub(super) async fn probe(gateway: &Gateway, name: &str) -> Option<Probe> {
         },
     };
     if probe.ok {
-        gateway.providers.succeeded(&upstream);
+        routing.providers.succeeded(&upstream);
     } else {
-        gateway.providers.failed(&upstream, "test request failed");
+        routing.providers.failed(&upstream, "test request failed");
     }
     Some(probe)
 }
 
 /// The provider's name for the first configured model it serves.
-fn model_for(gateway: &Gateway, upstream: &Upstream) -> Option<String> {
-    gateway.config.models.iter().find_map(|model| {
+fn model_for(config: &crate::config::Config, upstream: &Upstream) -> Option<String> {
+    config.models.iter().find_map(|model| {
         if model.routes.is_empty() {
             return Some(model.id.clone());
         }

@@ -95,17 +95,22 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn new(config: &Config) -> Providers {
+    /// The configured providers. Those `previous` also had (by name) keep their health and
+    /// whether they are in rotation, so that a configuration reload forgets neither.
+    pub fn new(config: &Config, previous: Option<&Providers>) -> Providers {
+        let earlier =
+            |name: &str| previous.and_then(|p| p.list.iter().find(|u| u.config.name == name));
         Providers {
             list: config
                 .providers
                 .iter()
                 .map(|p| {
+                    let before = earlier(&p.name);
                     Arc::new(Upstream {
                         key: p.resolve_key(),
                         config: p.clone(),
-                        health: Mutex::new(Health::default()),
-                        in_rotation: AtomicBool::new(true),
+                        health: Mutex::new(before.map(|u| u.health()).unwrap_or_default()),
+                        in_rotation: AtomicBool::new(before.is_none_or(|u| u.in_rotation())),
                     })
                 })
                 .collect(),

@@ -129,9 +129,10 @@ struct SignupPage {
 
 /// The sign-up credit written for people, when new accounts get one.
 pub fn signup_credit(state: &AppState) -> Option<String> {
-    let credit = state.config.billing.welcome_credit();
-    (credit > 0)
-        .then(|| crate::money::Money::from_micros(credit).amount_in(&state.config.billing.currency))
+    let credit = state.config().billing.welcome_credit();
+    (credit > 0).then(|| {
+        crate::money::Money::from_micros(credit).amount_in(&state.config().billing.currency)
+    })
 }
 
 fn mode_name(mode: SignupMode) -> &'static str {
@@ -152,8 +153,8 @@ fn signup_page(
 ) -> SignupPage {
     SignupPage {
         layout: Layout::new(state, "", "Create an account"),
-        mode: mode_name(state.config.accounts.signup),
-        min_length: state.config.accounts.password_min_length,
+        mode: mode_name(state.config().accounts.signup),
+        min_length: state.config().accounts.password_min_length,
         credit: signup_credit(state),
         error,
         name,
@@ -229,7 +230,7 @@ async fn signup(
                 .cookie(session::session_cookie(
                     &token,
                     client.https,
-                    state.config.accounts.session_max_days,
+                    state.config().accounts.session_max_days,
                 ))
                 .insert_header((header::LOCATION, WELCOME_PATH))
                 .finish())
@@ -308,7 +309,7 @@ fn login_page(
         notice,
         email,
         next,
-        signup_open: state.config.accounts.signup != SignupMode::Closed,
+        signup_open: state.config().accounts.signup != SignupMode::Closed,
     }
 }
 
@@ -373,7 +374,7 @@ async fn login(
                 .cookie(session::session_cookie(
                     &signed.token,
                     client.https,
-                    state.config.accounts.session_max_days,
+                    state.config().accounts.session_max_days,
                 ))
                 .insert_header((header::LOCATION, location))
                 .finish())
@@ -511,7 +512,7 @@ async fn reset_form(
         layout: Layout::new(&state, "", "Choose a new password"),
         valid,
         token: query.into_inner().token,
-        min_length: state.config.accounts.password_min_length,
+        min_length: state.config().accounts.password_min_length,
         error: None,
     };
     let status = if valid { 200 } else { 400 };
@@ -560,7 +561,7 @@ async fn reset(
                 layout: Layout::new(&state, "", "Choose a new password"),
                 valid,
                 token: form.token,
-                min_length: state.config.accounts.password_min_length,
+                min_length: state.config().accounts.password_min_length,
                 error: Some(message),
             };
             Ok(with_status(page, &req, status))
@@ -658,7 +659,7 @@ async fn admin_setup_form(
     Ok(AdminSetupPage {
         layout: Layout::new(&state, "", "Create the first administrator"),
         token: query.into_inner().token,
-        min_length: state.config.accounts.password_min_length,
+        min_length: state.config().accounts.password_min_length,
         error: None,
         name: String::new(),
         email: String::new(),
@@ -700,7 +701,7 @@ async fn admin_setup(
                 .cookie(session::session_cookie(
                     &token,
                     client.https,
-                    state.config.accounts.session_max_days,
+                    state.config().accounts.session_max_days,
                 ))
                 .insert_header((header::LOCATION, "/dashboard"))
                 .finish())
@@ -710,7 +711,7 @@ async fn admin_setup(
             let page = AdminSetupPage {
                 layout: Layout::new(&state, "", "Create the first administrator"),
                 token: form.token,
-                min_length: state.config.accounts.password_min_length,
+                min_length: state.config().accounts.password_min_length,
                 error: Some(message),
                 name: form.name,
                 email: form.email,
@@ -788,7 +789,7 @@ async fn second_factor(
             .cookie(session::session_cookie(
                 &token,
                 signed_in.client.https,
-                state.config.accounts.session_max_days,
+                state.config().accounts.session_max_days,
             ))
             .insert_header((header::LOCATION, next))
             .finish()),

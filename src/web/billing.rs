@@ -79,16 +79,16 @@ pub fn stripe_client(config: &Config) -> Result<Option<StripeClient>, ConfigErro
 
 /// A balance, a limit or a payment, in whole cents.
 fn money(state: &AppState, micros: i64) -> String {
-    Money::from_micros(micros).amount_in(&state.config.billing.currency)
+    Money::from_micros(micros).amount_in(&state.config().billing.currency)
 }
 
 /// What requests cost, which may be less than a cent.
 fn cost(state: &AppState, micros: i64) -> String {
-    Money::from_micros(micros).cost_in(&state.config.billing.currency)
+    Money::from_micros(micros).cost_in(&state.config().billing.currency)
 }
 
 fn topups_open(state: &AppState) -> bool {
-    state.config.billing.mode == BillingMode::Prepaid && state.stripe.is_some()
+    state.config().billing.mode == BillingMode::Prepaid && state.stripe.is_some()
 }
 
 /// The origin of the payment pages Stripe sends people to: Checkout's own for the real API, the
@@ -110,7 +110,7 @@ fn allow_checkout(state: &AppState, mut res: HttpResponse) -> HttpResponse {
     }
     let policy = super::middleware::CONTENT_SECURITY_POLICY.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {}", checkout_origin(&state.config)),
+        &format!("form-action 'self' {}", checkout_origin(&state.config())),
     );
     if let Ok(value) = header::HeaderValue::from_str(&policy) {
         res.headers_mut()
@@ -267,7 +267,7 @@ async fn billing_page(
     } else {
         None
     };
-    let config = &state.config;
+    let config = &state.config();
     let billing = &config.billing;
     let currency = &billing.currency;
     let cap = config
@@ -397,14 +397,14 @@ async fn start_topup(
         topup_amount: form.amount.clone(),
         ..Forms::default()
     };
-    let result = match topup::parse_amount(&state.config.billing, &form.amount) {
+    let result = match topup::parse_amount(&state.config().billing, &form.amount) {
         Ok(amount) => {
             let buyer = Buyer {
                 user_id: &signed_in.user.id,
                 email: &signed_in.user.email,
                 public_url: &state.public_url,
             };
-            topup::start(&state.db, stripe, &state.config.billing, &buyer, amount).await
+            topup::start(&state.db, stripe, &state.config().billing, &buyer, amount).await
         }
         Err(e) => Err(e),
     };
@@ -553,9 +553,9 @@ async fn receipt(
     Ok(ReceiptPage {
         layout: layout(&state, "Receipt"),
         dash: Dash::new(&state, &signed_in, "billing"),
-        site_name: state.config.site.name.clone(),
+        site_name: state.config().site.name.clone(),
         public_url: state.public_url.to_string(),
-        contact_email: state.config.site.contact_email.clone(),
+        contact_email: state.config().site.contact_email.clone(),
         paid_at: format_ms(paid_at),
         amount: money(&state, payment.amount),
         currency: payment.currency.clone(),
@@ -639,7 +639,7 @@ async fn transactions_csv(
             Ok(all)
         })
         .await?;
-    let body = ledger_csv(&rows, &state.config.billing.currency);
+    let body = ledger_csv(&rows, &state.config().billing.currency);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -666,7 +666,7 @@ async fn redeem(
     form: web::Form<RedeemForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    if state.config.billing.mode != BillingMode::Prepaid {
+    if state.config().billing.mode != BillingMode::Prepaid {
         return Err(WebError::NotFound);
     }
     let form = form.into_inner();
@@ -746,7 +746,7 @@ async fn set_alert(
     form: web::Form<AlertForm>,
 ) -> Result<HttpResponse, WebError> {
     signed_in.check_csrf(&form.csrf)?;
-    if state.config.billing.mode != BillingMode::Prepaid {
+    if state.config().billing.mode != BillingMode::Prepaid {
         return Err(WebError::NotFound);
     }
     let form = form.into_inner();
@@ -801,8 +801,8 @@ fn plain(status: StatusCode, text: &str) -> HttpResponse {
 /// every verified event, handled or not ours, so Stripe stops sending it; 500 only when the
 /// database failed, so Stripe tries again later. The body is never logged.
 async fn webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let Some(secret) = state
-        .config
+    let config = state.config();
+    let Some(secret) = config
         .stripe
         .webhook_secret
         .as_ref()
@@ -819,7 +819,7 @@ async fn webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         signature,
         &body,
         secret.expose(),
-        state.config.stripe.webhook_tolerance_secs,
+        state.config().stripe.webhook_tolerance_secs,
         now_secs,
     ) {
         Ok(event) => event,
@@ -830,10 +830,10 @@ async fn webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     };
     let event_id = event.id.clone();
     let (site_name, public_url, contact, currency) = (
-        state.config.site.name.clone(),
+        state.config().site.name.clone(),
         state.public_url.to_string(),
-        state.config.site.contact_email.clone(),
-        state.config.billing.currency.clone(),
+        state.config().site.contact_email.clone(),
+        state.config().billing.currency.clone(),
     );
     let handled = state
         .db

@@ -38,9 +38,10 @@ pub async fn envelope(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let trusted = state
+    let config = state.as_ref().map(|s| s.config());
+    let trusted = config
         .as_ref()
-        .map(|s| s.config.server.trusted_proxies.as_slice())
+        .map(|c| c.server.trusted_proxies.as_slice())
         .unwrap_or_default();
     let peer = req
         .peer_addr()
@@ -56,7 +57,7 @@ pub async fn envelope(
     req.extensions_mut().insert(info.clone());
     let method = req.method().clone();
 
-    let limit = state.as_ref().map(|s| s.config.server.max_body_bytes);
+    let limit = config.as_ref().map(|c| c.server.max_body_bytes);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -111,7 +112,7 @@ pub async fn envelope(
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
-    if let Some(max_age) = state.as_ref().map(|s| s.config.server.hsts_max_age_secs)
+    if let Some(max_age) = config.as_ref().map(|c| c.server.hsts_max_age_secs)
         && info.https
         && max_age > 0
         && let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}"))

@@ -21,14 +21,15 @@ use actix_web::web;
 
 use crate::auth::password::Hasher;
 use crate::auth::throttle::Throttle;
-use crate::config::Config;
+use crate::config::{Config, Live};
 use crate::db::Db;
 use crate::mail::Mailer;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// The configuration, reloaded while the server runs; read it through [`AppState::config`].
+    pub live: Arc<Live>,
     pub db: Db,
     /// The public URL without a trailing slash.
     pub public_url: Arc<str>,
@@ -61,13 +62,14 @@ pub struct AppState {
 impl AppState {
     /// `public_url` is the configured one, or the one derived from the bound address.
     pub fn new(
-        config: Arc<Config>,
+        live: Arc<Live>,
         db: Db,
         public_url: String,
         mailer: Mailer,
         health: Arc<dyn crate::health::ProviderHealth>,
         analytics: crate::privacy::analytics::Analytics,
     ) -> Result<AppState, crate::config::ConfigError> {
+        let config = live.get();
         let pages = legal::Pages::render(&config, &public_url)?;
         let config_date = config.policy.effective_date.clone();
         let stripe = billing::stripe_client(&config)?;
@@ -84,7 +86,7 @@ impl AppState {
             address_throttle: accounts.address_throttle.clone(),
             account_throttle: accounts.account_throttle.clone(),
             admin_setup: Arc::new(Mutex::new(None)),
-            config,
+            live,
             db,
             public_url,
             pages: Arc::new(pages),
@@ -96,6 +98,11 @@ impl AppState {
             blocklist: crate::abuse::Blocklist::default(),
             fresh_keys: Arc::new(dashboard::FreshKeys::default()),
         })
+    }
+
+    /// The configuration now; a handler takes it once and reads it to its end.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.get()
     }
 }
 

@@ -100,7 +100,7 @@ async fn load(req: HttpRequest) -> Result<Option<SignedIn>, WebError> {
         return Ok(None);
     };
     let token_hash = token::sha256(cookie.value());
-    let accounts_config = &state.config.accounts;
+    let accounts_config = &state.config().accounts;
     let idle_ms = i64::from(accounts_config.session_idle_hours) * 3_600_000;
     let max_ms = i64::from(accounts_config.session_max_days) * 86_400_000;
     let ip = client.ip.to_string();

@@ -39,7 +39,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(state: &AppState, nav: &'static str, title: &str) -> Layout {
-        let site_name = state.config.site.name.clone();
+        let site_name = state.config().site.name.clone();
         let title = if title.is_empty() {
             site_name.clone()
         } else {
@@ -53,7 +53,7 @@ impl Layout {
             js_url: assets::url("app.js"),
             icon_url: assets::url("favicon.svg"),
             signed_in: false,
-            signup_open: state.config.accounts.signup != crate::config::SignupMode::Closed,
+            signup_open: state.config().accounts.signup != crate::config::SignupMode::Closed,
         }
     }
 
@@ -77,10 +77,10 @@ struct IndexPage {
 async fn index(state: web::Data<AppState>) -> impl Responder {
     IndexPage {
         layout: Layout::new(&state, "home", ""),
-        model_count: state.config.models.len(),
-        mode: state.config.billing.mode.name(),
+        model_count: state.config().models.len(),
+        mode: state.config().billing.mode.name(),
         credit: super::account::signup_credit(&state)
-            .filter(|_| state.config.accounts.signup != crate::config::SignupMode::Closed),
+            .filter(|_| state.config().accounts.signup != crate::config::SignupMode::Closed),
     }
 }
 
@@ -122,9 +122,9 @@ struct PricingPage {
 }
 
 async fn pricing(state: web::Data<AppState>) -> impl Responder {
-    let currency = state.config.billing.currency.clone();
+    let currency = state.config().billing.currency.clone();
     let rows = state
-        .config
+        .config()
         .models
         .iter()
         .map(|m| {
@@ -151,7 +151,7 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
         )
     };
     let tiers = state
-        .config
+        .config()
         .tiers
         .iter()
         .map(|t| {
@@ -181,8 +181,8 @@ async fn pricing(state: web::Data<AppState>) -> impl Responder {
         layout: Layout::new(&state, "pricing", "Pricing"),
         currency,
         rows,
-        mode: state.config.billing.mode.name(),
-        topups: state.config.stripe.enabled(),
+        mode: state.config().billing.mode.name(),
+        topups: state.config().stripe.enabled(),
         tiers,
     }
 }
@@ -279,14 +279,14 @@ fn policy_tables() -> Vec<PolicyTable> {
 }
 
 async fn docs(state: web::Data<AppState>) -> impl Responder {
-    let models = ExampleModels::from_config(&state.config);
+    let models = ExampleModels::from_config(&state.config());
     DocsPage {
         layout: Layout::new(&state, "docs", "Docs"),
         base: state.public_url.to_string(),
         setup: snippets(
             &state.public_url,
             PLACEHOLDER_KEY,
-            &Naming::for_site(&state.config.site.name),
+            &Naming::for_site(&state.config().site.name),
             &models,
         ),
         model: models.openai,
@@ -305,8 +305,8 @@ struct ContactPage {
 async fn contact(state: web::Data<AppState>) -> impl Responder {
     ContactPage {
         layout: Layout::new(&state, "contact", "Contact"),
-        operator: state.config.site.operator_name().to_owned(),
-        contact_email: state.config.site.contact_email.clone(),
+        operator: state.config().site.operator_name().to_owned(),
+        contact_email: state.config().site.contact_email.clone(),
     }
 }
 

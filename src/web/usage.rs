@@ -409,7 +409,8 @@ fn render_page(
     checked: Checked,
     report: Report,
 ) -> UsagePage {
-    let currency = state.config.billing.currency.as_str();
+    let config = state.config();
+    let currency = config.billing.currency.as_str();
     let money = |v: i64| Money::from_micros(v).cost_in(currency);
     let kept = &checked.kept;
 
@@ -522,7 +523,7 @@ fn render_page(
     }
 
     // The filter form's choices.
-    let mut models: Vec<String> = state.config.models.iter().map(|m| m.id.clone()).collect();
+    let mut models: Vec<String> = state.config().models.iter().map(|m| m.id.clone()).collect();
     for m in report.models.models.iter().filter_map(|m| m.model.clone()) {
         if !models.contains(&m) {
             models.push(m);
@@ -655,7 +656,7 @@ async fn render(
     let today = usage::day_of(crate::db::now_ms());
     let filter = checked.filter.clone();
     let (dates_given, nav) = (checked.dates_given, checked.nav);
-    let config = state.config.clone();
+    let config = state.config().clone();
     let known = move |name: &str| {
         config
             .models
@@ -703,7 +704,7 @@ async fn export(
     let filter = checked.filter;
     let keys: HashMap<String, KeyRow> = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
     let keys = std::sync::Arc::new(keys);
-    let currency: std::sync::Arc<str> = state.config.billing.currency.as_str().into();
+    let currency: std::sync::Arc<str> = state.config().billing.currency.as_str().into();
     let filename = format!(
         "usage-{}.csv",
         usage::format_day(usage::day_of(crate::db::now_ms()))

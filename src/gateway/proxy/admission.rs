@@ -50,8 +50,8 @@ pub(super) fn rate_limited(exceeded: Exceeded) -> ApiError {
 }
 
 pub(super) fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
-    let money =
-        |micros: i64| Money::from_micros(micros).display_in(&gateway.config.billing.currency);
+    let config = gateway.routing().config.clone();
+    let money = |micros: i64| Money::from_micros(micros).display_in(&config.billing.currency);
     let quota = |message: String| {
         ApiError::new(ErrorKind::InsufficientQuota, message).code("insufficient_quota")
     };
@@ -60,7 +60,7 @@ pub(super) fn refused(refusal: Refusal, gateway: &Gateway) -> ApiError {
             "Your balance does not cover this request: {} available, up to {} needed. {}",
             money(available.max(0)),
             money(needed),
-            if gateway.config.stripe.enabled() {
+            if config.stripe.enabled() {
                 "Top up your wallet on the dashboard's Billing page."
             } else {
                 "Ask this server's operator for credit, or redeem a code on the dashboard's Billing page."
@@ -256,7 +256,8 @@ pub(super) async fn prepare(
         return Err(error);
     }
 
-    let limit = gateway.config.gateway.max_body_bytes;
+    let routing = gateway.routing();
+    let limit = routing.config.gateway.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -265,7 +266,7 @@ pub(super) async fn prepare(
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large(limit));
     }
-    let idle = Duration::from_secs(gateway.config.gateway.body_idle_secs);
+    let idle = Duration::from_secs(routing.config.gateway.body_idle_secs);
     let mut raw = read_body(&mut payload, limit, idle).await?;
     let mut body: Value = serde_json::from_slice(&raw).map_err(|e| {
         // serde_json's message gives a position, never the text it choked on.
@@ -339,7 +340,7 @@ pub(super) async fn prepare(
     if let Some(row) = meter.row() {
         row.streamed = stream;
     }
-    let model = gateway.model(&model_id).ok_or_else(|| {
+    let model = routing.model(&model_id).ok_or_else(|| {
         ApiError::new(
             ErrorKind::NotFound,
             format!("The model {model_id:?} does not exist on this server."),
@@ -359,7 +360,7 @@ pub(super) async fn prepare(
         )
         .param("model"));
     }
-    let tier = gateway.tier(key.tier.as_deref());
+    let tier = routing.tier(key.tier.as_deref());
     let rate = metering::Rate {
         price: model.price.clone(),
         multiplier: tier.price_multiplier,
@@ -386,7 +387,7 @@ pub(super) async fn prepare(
             .map_or(model.max_output_tokens, |asked| {
                 Some(model.max_output_tokens.map_or(asked, |cap| asked.min(cap)))
             })
-            .unwrap_or(gateway.config.billing.reserve_output_tokens);
+            .unwrap_or(routing.config.billing.reserve_output_tokens);
         if let Some(per_minute) = tier.tokens_per_minute {
             meter.tokens_per_minute = Some((gateway.limits.clone(), per_minute));
         }
@@ -419,5 +420,6 @@ pub(super) async fn prepare(
         raw,
         model: model.clone(),
         stream,
+        routing: routing.clone(),
     })
 }

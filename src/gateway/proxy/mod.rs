@@ -103,6 +103,8 @@ struct Prepared {
     pub(super) raw: web::Bytes,
     pub(super) model: ModelConfig,
     pub(super) stream: bool,
+    /// The configuration this request runs under, from its start to its end.
+    pub(super) routing: Arc<crate::gateway::Routing>,
 }
 
 /// What the admission checks learned, for the response headers.
@@ -170,7 +172,7 @@ async fn serve(
             return e.response(dialect);
         }
     };
-    let mut candidates = gateway.providers.candidates(&prepared.model, wire);
+    let mut candidates = prepared.routing.providers.candidates(&prepared.model, wire);
     if aux.is_some() {
         candidates.retain(|c| c.wire == wire);
     }
@@ -189,11 +191,13 @@ async fn serve(
     if candidates.is_empty() {
         // Providers exist for the model but none speaks this endpoint's format: the client's
         // choice of endpoint is at fault. No provider at all: the operator's configuration is.
-        let has_providers = !gateway
+        let has_providers = !prepared
+            .routing
             .providers
             .candidates(&prepared.model, Wire::Chat)
             .is_empty()
-            || !gateway
+            || !prepared
+                .routing
                 .providers
                 .candidates(&prepared.model, Wire::Messages)
                 .is_empty();

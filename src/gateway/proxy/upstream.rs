@@ -72,7 +72,7 @@ pub(super) async fn forward(
     mut meter: Meter,
 ) -> HttpResponse {
     let dialect = dialect(wire);
-    let attempts = gateway.config.gateway.max_attempts as usize;
+    let attempts = prepared.routing.config.gateway.max_attempts as usize;
     let mut last_error = ApiError::new(
         ErrorKind::Unavailable,
         "No provider could serve the request.",
@@ -86,7 +86,7 @@ pub(super) async fn forward(
         }
         match attempt_once(gateway, wire, req, &prepared, &candidate).await {
             Ok(upstream) => {
-                gateway.providers.succeeded(&candidate.upstream);
+                prepared.routing.providers.succeeded(&candidate.upstream);
                 meter.first_byte();
                 let dropped = upstream.exchange.dropped.join(",");
                 if let Some(row) = meter.row()
@@ -106,7 +106,7 @@ pub(super) async fn forward(
             }
             Err(AttemptError::Retry { error, what, down }) => {
                 if down {
-                    gateway.providers.failed(&candidate.upstream, what);
+                    prepared.routing.providers.failed(&candidate.upstream, what);
                 }
                 tracing::warn!(
                     "provider {} failed before the first byte ({what}); trying the next",
@@ -128,7 +128,7 @@ pub(super) async fn forward(
                     }
                 }
                 if let Some(what) = down {
-                    gateway.providers.failed(&candidate.upstream, what);
+                    prepared.routing.providers.failed(&candidate.upstream, what);
                     tracing::warn!(
                         "provider {} failed after the request was sent ({what}); not retried",
                         candidate.upstream.config.name
@@ -159,7 +159,7 @@ pub(super) async fn attempt_once(
     candidate: &Candidate,
 ) -> Result<Upstream, AttemptError> {
     let upstream = &candidate.upstream;
-    let (body, exchange) = upstream_body(gateway, wire, prepared, candidate)?;
+    let (body, exchange) = upstream_body(wire, prepared, candidate)?;
     let mut request = gateway
         .http
         .post(match prepared.aux {
@@ -340,7 +340,6 @@ pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 /// The body to send upstream (the client's bytes as they are when nothing needs to change),
 /// and what its translation tells the answer's.
 pub(super) fn upstream_body(
-    gateway: &Gateway,
     wire: Wire,
     prepared: &Prepared,
     candidate: &Candidate,
@@ -349,7 +348,8 @@ pub(super) fn upstream_body(
         prepared.body.get("model").and_then(Value::as_str) == Some(candidate.model.as_str());
     // Without the operator's leave, nothing is stored upstream: Responses stores unless told
     // not to, Chat only when asked to.
-    let keep_nothing = prepared.aux.is_none() && !gateway.config.gateway.allow_upstream_storage;
+    let keep_nothing =
+        prepared.aux.is_none() && !prepared.routing.config.gateway.allow_upstream_storage;
     let store = prepared.body.get("store");
     let needs_store_off = keep_nothing
         && match candidate.wire {

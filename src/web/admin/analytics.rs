@@ -130,7 +130,7 @@ async fn analytics(
             ))
         })
         .await?;
-    let currency = state.config.billing.currency.clone();
+    let currency = state.config().billing.currency.clone();
     let series: Vec<(String, Totals)> = (first..=today)
         .map(|day| {
             let found = per_day.iter().find(|(d, _)| *d == day.to_string());
@@ -265,7 +265,7 @@ async fn analytics_csv(
         .db
         .run(move |conn| rollup::daily_rows(conn, first, today + 1, EXPORT_ROWS))
         .await?;
-    let currency = &state.config.billing.currency;
+    let currency = &state.config().billing.currency;
     let mut out = String::new();
     csv::record(
         &mut out,

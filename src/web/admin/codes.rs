@@ -75,7 +75,7 @@ async fn page(
             ))
         })
         .await?;
-    let currency = state.config.billing.currency.clone();
+    let currency = state.config().billing.currency.clone();
     Ok(CodesPage {
         layout: super::layout(state, "Codes and invites"),
         console: Console::new(state, &admin.0, "codes"),
@@ -94,7 +94,7 @@ async fn page(
             })
             .collect(),
         invites,
-        invite_mode: state.config.accounts.signup == crate::config::SignupMode::Invite,
+        invite_mode: state.config().accounts.signup == crate::config::SignupMode::Invite,
         currency,
         made,
         error,
@@ -177,7 +177,7 @@ async fn create_code(
         }
     };
     let (actor, ip) = (admin.0.user.id.clone(), admin.0.client.ip.to_string());
-    let currency = state.config.billing.currency.clone();
+    let currency = state.config().billing.currency.clone();
     let made = state
         .db
         .run(move |conn| {

@@ -173,7 +173,7 @@ async fn page(state: &AppState, signed_in: &SignedIn, forms: Forms) -> Result<Fl
         resolved: resolved.into_iter().map(flag_row).collect(),
         blocked,
         stripe: state.stripe.is_some(),
-        scan_every: crate::abuse::rules::count(state.config.abuse.scan_every_secs, "second"),
+        scan_every: crate::abuse::rules::count(state.config().abuse.scan_every_secs, "second"),
         forms,
     })
 }

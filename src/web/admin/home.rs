@@ -67,7 +67,7 @@ async fn home(state: web::Data<AppState>, admin: Admin) -> Result<HomePage, WebE
             ))
         })
         .await?;
-    let currency = &state.config.billing.currency;
+    let currency = &state.config().billing.currency;
     let providers = state
         .health
         .providers()

@@ -18,7 +18,7 @@ use actix_web::web;
 
 use super::AppState;
 use super::dashboard::Dash;
-use super::session::SignedIn;
+use super::session::{Admin, SignedIn};
 use super::site::Layout;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -78,6 +78,33 @@ const NAV: &[(&str, &str, &str)] = &[
 /// A form posted to the console. Taken as a `Result` so that a malformed form from someone who
 /// is not an admin still gets the 404 of the admin check, never a 400 that admits the page
 /// exists; an admin's malformed form is a 400 naming what is wrong.
+/// Writes the audit row of something an admin did that changes no account.
+pub(super) async fn record(
+    state: &AppState,
+    admin: &Admin,
+    action: &'static str,
+    detail: String,
+) -> Result<(), super::error::WebError> {
+    let (actor, ip) = (admin.0.user.id.clone(), admin.0.client.ip.to_string());
+    state
+        .db
+        .run(move |conn| {
+            crate::db::audit::record(
+                conn,
+                &crate::db::audit::Entry {
+                    at: crate::db::now_ms(),
+                    actor: &actor,
+                    action,
+                    target: None,
+                    detail: Some(&detail),
+                    ip: Some(&ip),
+                },
+            )
+        })
+        .await?;
+    Ok(())
+}
+
 pub(super) type Posted<T> = Result<web::Form<T>, actix_web::Error>;
 
 pub(super) fn posted<T>(form: Posted<T>) -> Result<T, super::error::WebError> {

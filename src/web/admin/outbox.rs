@@ -89,7 +89,7 @@ async fn list(
         failed_only,
         standing,
         rows,
-        retention_days: state.config.privacy.outbox_retention_days,
+        retention_days: state.config().privacy.outbox_retention_days,
         notice: query.retried.is_some(),
     })
 }

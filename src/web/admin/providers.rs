@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::{AppState, Console, Posted, posted};
 use crate::clock::format_ms;
-use crate::db::audit;
 use crate::health::Probe;
 use crate::web::dashboard::see_other;
 use crate::web::error::WebError;
@@ -133,8 +132,8 @@ async fn providers_page(
         layout: super::layout(state, "Providers"),
         console: Console::new(state, &admin.0, "providers"),
         rows,
-        breaker_failures: state.config.gateway.breaker_failures,
-        breaker_cooldown_secs: state.config.gateway.breaker_cooldown_secs,
+        breaker_failures: state.config().gateway.breaker_failures,
+        breaker_cooldown_secs: state.config().gateway.breaker_cooldown_secs,
         tested,
     })
 }
@@ -218,25 +217,7 @@ async fn record(
     provider: &str,
     detail: &str,
 ) -> Result<(), WebError> {
-    let (actor, ip) = (admin.0.user.id.clone(), admin.0.client.ip.to_string());
-    let detail = format!("{provider}: {detail}");
-    state
-        .db
-        .run(move |conn| {
-            audit::record(
-                conn,
-                &audit::Entry {
-                    at: crate::db::now_ms(),
-                    actor: &actor,
-                    action,
-                    target: None,
-                    detail: Some(&detail),
-                    ip: Some(&ip),
-                },
-            )
-        })
-        .await?;
-    Ok(())
+    super::record(state, admin, action, format!("{provider}: {detail}")).await
 }
 
 #[cfg(test)]

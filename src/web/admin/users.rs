@@ -174,7 +174,7 @@ async fn users_page(
         .db
         .run(move |conn| repo::find_users(conn, &filter, offset, PAGE_SIZE))
         .await?;
-    let currency = &state.config.billing.currency;
+    let currency = &state.config().billing.currency;
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     Ok(UsersPage {
         layout: super::layout(state, "Users"),
@@ -189,10 +189,15 @@ async fn users_page(
         previous: (page > 1).then(|| query.page_link(page - 1)),
         next: (page < pages).then(|| query.page_link(page + 1)),
         query,
-        tiers: state.config.tiers.iter().map(|t| t.name.clone()).collect(),
+        tiers: state
+            .config()
+            .tiers
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
         notice,
         error,
-        min_length: state.config.accounts.password_min_length,
+        min_length: state.config().accounts.password_min_length,
     })
 }
 
@@ -248,7 +253,7 @@ async fn create(
             )));
         }
     };
-    let config = state.config.clone();
+    let config = state.config().clone();
     let by_id = admin.0.user.id.clone();
     let ip = admin.0.client.ip.to_string();
     let created = state
@@ -411,7 +416,7 @@ async fn user_page(
             crate::db::DbError::NotFound => WebError::NotFound,
             other => other.into(),
         })?;
-    let currency = state.config.billing.currency.clone();
+    let currency = state.config().billing.currency.clone();
     let amount = |micros: i64| Money::from_micros(micros).amount_in(&currency);
     let cost = |micros: i64| Money::from_micros(micros).cost_in(&currency);
     let month = crate::billing::wallet::month_of(crate::db::now_ms());
@@ -424,7 +429,12 @@ async fn user_page(
         joined: format_ms(user.created_at),
         restricted_since: user.restricted_at.map(format_ms),
         tier: wallet.tier.clone().unwrap_or_else(|| "default".to_owned()),
-        tiers: state.config.tiers.iter().map(|t| t.name.clone()).collect(),
+        tiers: state
+            .config()
+            .tiers
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
         cap: wallet
             .monthly_cap
             .map(|c| Money::from_micros(c).to_decimal_string())

@@ -121,7 +121,7 @@ pub(super) fn key_view(state: &AppState, key: repo::KeyRow, now: i64) -> KeyView
             .map(|m| m.join(", "))
             .unwrap_or_else(|| "All models".to_owned()),
         spend: {
-            let currency = &state.config.billing.currency;
+            let currency = &state.config().billing.currency;
             let spent = Money::from_micros(key.spent).cost_in(currency);
             match key.spend_limit {
                 Some(limit) => format!(
@@ -176,7 +176,7 @@ pub(super) async fn keys_page(
         dash: Dash::new(state, signed_in, "keys"),
         keys: rows.into_iter().map(|k| key_view(state, k, now)).collect(),
         models: state
-            .config
+            .config()
             .models
             .iter()
             .map(|m| ModelChoice {
@@ -185,7 +185,7 @@ pub(super) async fn keys_page(
                 checked: chosen.contains(&m.id),
             })
             .collect(),
-        currency: state.config.billing.currency.clone(),
+        currency: state.config().billing.currency.clone(),
         notice: None,
         error,
         name: form.map(|f| f.name.clone()).unwrap_or_default(),
@@ -333,14 +333,14 @@ pub(super) async fn new_key(
     let Some(fresh) = state.fresh_keys.take(&signed_in.session_id) else {
         return Ok(see_other("/dashboard/keys?shown=1"));
     };
-    let models = ExampleModels::among(&state.config, &fresh.models);
+    let models = ExampleModels::among(&state.config(), &fresh.models);
     let page = KeyCreatedPage {
         layout: layout(&state, "Your new API key"),
         dash: Dash::new(&state, &signed_in, "keys"),
         setup: snippets(
             &state.public_url,
             &fresh.key,
-            &Naming::for_site(&state.config.site.name),
+            &Naming::for_site(&state.config().site.name),
             &models,
         ),
         name: fresh.name,

@@ -113,7 +113,7 @@ impl Dash {
             totp_enabled: user.totp_enabled,
             confirm_password: accounts::Proof::needs_password(
                 signed_in.signed_in_at,
-                &state.config.accounts,
+                &state.config().accounts,
             ),
             banner: signed_in.banner.clone(),
             policy_news: state

@@ -76,8 +76,8 @@ pub(super) async fn overview(
             ))
         })
         .await?;
-    let mode = state.config.billing.mode;
-    let currency = &state.config.billing.currency;
+    let mode = state.config().billing.mode;
+    let currency = &state.config().billing.currency;
     let recent = recent
         .into_iter()
         .map(|r| RequestView {
@@ -102,7 +102,7 @@ pub(super) async fn overview(
             .iter()
             .filter(|k| key_status(k, now) == "active")
             .count(),
-        currency: state.config.billing.currency.clone(),
+        currency: state.config().billing.currency.clone(),
         mode: mode.name(),
         wallet: match mode {
             crate::config::BillingMode::Prepaid => Money::from_micros(balance).amount_in(currency),
@@ -110,7 +110,7 @@ pub(super) async fn overview(
         },
         overdrawn: mode == crate::config::BillingMode::Prepaid && balance < 0,
         welcome: query.welcome.is_some().then(|| {
-            let site = &state.config.site.name;
+            let site = &state.config().site.name;
             match crate::web::account::signup_credit(&state) {
                 Some(credit) => format!(
                     "Welcome to {site}: your account is ready and starts with {credit} of credit."

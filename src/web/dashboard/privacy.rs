@@ -130,7 +130,7 @@ pub(crate) fn export_download(
     export: &accounts::Export,
     prefix: &str,
 ) -> Result<HttpResponse, WebError> {
-    let body = serde_json::to_vec_pretty(&export.to_json(&state.config.site.name))
+    let body = serde_json::to_vec_pretty(&export.to_json(&state.config().site.name))
         .map_err(|e| WebError::Internal(format!("cannot write the export: {e}")))?;
     let day = format_ms(export.generated_at)
         .split(' ')

@@ -89,7 +89,7 @@ pub(super) async fn security_page(
         dash: Dash::new(state, signed_in, "security"),
         notice,
         refusal,
-        min_length: state.config.accounts.password_min_length,
+        min_length: state.config().accounts.password_min_length,
         sessions: sessions
             .into_iter()
             .map(|s| SessionView {

@@ -28,8 +28,8 @@ pub(super) async fn setup(state: web::Data<AppState>, signed_in: SignedIn) -> Se
         setup: snippets(
             &state.public_url,
             PLACEHOLDER_KEY,
-            &Naming::for_site(&state.config.site.name),
-            &ExampleModels::from_config(&state.config),
+            &Naming::for_site(&state.config().site.name),
+            &ExampleModels::from_config(&state.config()),
         ),
     }
 }
