@@ -516,14 +516,15 @@ fn streams_through(
             (upstream_done - started).as_millis(),
         );
         // Event by event: the first reached the client while the upstream was still writing,
-        // and the events came spread out as the upstream sent them (250 ms apart).
+        // and the events came spread out as the upstream sent them (250 ms apart; half of that
+        // leaves room for a busy machine).
         assert!(got.events.len() >= 5, "{label} {path}: {:?}", got.events);
         assert!(
             got.first < upstream_done,
             "{label} {path}: the first event came only after the upstream had finished"
         );
         assert!(
-            got.last - got.first >= Duration::from_millis(250 * (got.events.len() as u64 - 2)),
+            got.last - got.first >= Duration::from_millis(125 * (got.events.len() as u64 - 1)),
             "{label} {path}: the events came bunched together"
         );
         // The client reached the proxy over HTTPS and the server believed X-Forwarded-Proto.
