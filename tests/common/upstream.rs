@@ -8,6 +8,8 @@
 //!   the request carries that tool's result, with text quoting it;
 //! - `fail-500`, `fail-429`: that status before any byte;
 //! - `slow`: wait 3 s before answering;
+//! - `paced`: stream the normal answer with 250 ms between events, and record in
+//!   [`FakeUpstream::closed`] the moment the last one was sent;
 //! - `drop`: stream a little, then cut the connection;
 //! - `garbage`: stream an event that is not JSON, then stop.
 //!
@@ -144,7 +146,7 @@ api_key = "upstream-secret-anthropic"
         self.seen.lock().unwrap().clone()
     }
 
-    /// When each `long` stream was hung up on.
+    /// When each `long` stream was hung up on, and when each `paced` stream sent its last event.
     pub fn closed(&self) -> Vec<std::time::Instant> {
         self.closed.lock().unwrap().clone()
     }
@@ -369,6 +371,21 @@ async fn handle(
         .split_inclusive("\n\n")
         .map(|e| web::Bytes::from(e.to_owned()))
         .collect();
+    if model == "paced" {
+        // The guard goes with the stream's state: dropped once the last event is out.
+        let guard = CloseGuard(closed.get_ref().clone());
+        let stream = futures_util::stream::unfold(
+            (chunks.into_iter(), guard),
+            |(mut chunks, guard)| async move {
+                let next = chunks.next()?;
+                actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+                Some((Ok::<_, std::io::Error>(next), (chunks, guard)))
+            },
+        );
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(stream);
+    }
     let stream = futures_util::stream::unfold(chunks.into_iter(), |mut chunks| async move {
         let next = chunks.next()?;
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
