@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `backup` and `check-config`.
+//! The command line: `serve`, `migrate`, `backup`, `restore`, `version`, `doctor`,
+//! `check-config` and the account, wallet and job commands.
 //!
 //! One module because each command is a short parse-call-print over a service; the commands read
 //! best side by side with their help texts.
@@ -33,7 +34,8 @@ pub fn say_line(line: std::fmt::Arguments<'_>) {
 #[command(
     name = "codexapi",
     version,
-    about = "Self-hosted, privacy-first API gateway for AI coding agents"
+    about = "Self-hosted, privacy-first API gateway for AI coding agents",
+    after_help = "Example:\n  codexapi --config /etc/codexapi/config.toml serve"
 )]
 pub struct Cli {
     /// TOML config file; without one, built-in defaults and CODEXAPI_* variables apply.
@@ -47,41 +49,84 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the site, dashboard and API until SIGTERM or SIGINT.
+    #[command(after_help = "Example:\n  codexapi --config /etc/codexapi/config.toml serve")]
     Serve,
-    /// Bring the database to the current schema version.
+    /// Bring the database to the current schema version (refused while the server runs; it
+    /// migrates at start itself).
+    #[command(after_help = "Example:\n  codexapi --config /etc/codexapi/config.toml migrate")]
     Migrate,
     /// Write a consistent copy of the database to FILE, also while the server runs.
+    #[command(
+        after_help = "Example:\n  codexapi backup /var/backups/codexapi/manual-2026-12-01.db"
+    )]
     Backup {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,
     },
+    /// Put a backup in place of the database: checked first, refused while the server runs;
+    /// the replaced database is kept beside it as `<db>.before-restore-<time>`.
+    #[command(
+        after_help = "Example:\n  systemctl stop codexapi\n  codexapi restore /var/backups/codexapi/codexapi-20261201T030000Z.db\n  systemctl start codexapi\n\nExit status: 0 restored; 65 the file is not a sound CodexAPI database (nothing changed); 66 the file cannot be read; 73 cannot write beside the database; 75 the server is running."
+    )]
+    Restore {
+        /// The backup to restore: a copy made by `codexapi backup` or by the schedule.
+        file: PathBuf,
+    },
+    /// Print the version, the git commit it was built from and the database schema version it
+    /// writes.
+    #[command(after_help = "Example:\n  codexapi version")]
+    Version,
     /// Check the configuration and print the verdict.
+    #[command(after_help = "Example:\n  codexapi --config /etc/codexapi/config.toml check-config")]
     CheckConfig,
+    /// Check that everything the server needs is in order: config, database, disk, providers,
+    /// SMTP, Stripe keys, backups. One line each; exits 1 when a check failed.
+    #[command(after_help = "Example:\n  codexapi --config /etc/codexapi/config.toml doctor")]
+    Doctor,
     /// Administrators.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi admin create --email ops@example.com --name Ops"
+    )]
     Admin(AdminCommand),
     /// Accounts.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi user approve --email ada@example.com"
+    )]
     User(UserCommand),
     /// API keys.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi key create --user ada@example.com --name laptop"
+    )]
     Key(KeyCommand),
     /// Invite codes, for `accounts.signup = "invite"`.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi invite create --uses 5 --expires 14"
+    )]
     Invite(InviteCommand),
     /// Wallets: grants and corrections.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi wallet grant --user ada@example.com --amount 25"
+    )]
     Wallet(WalletCommand),
     /// Redemption codes that credit a wallet.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  codexapi code create --amount 10 --uses 50"
+    )]
     Code(CodeCommand),
     /// Check the database: integrity, and that every balance equals the sum of its ledger.
+    #[command(after_help = "Example:\n  codexapi check-db")]
     CheckDb,
     /// The retention job, which the server also runs at start and then daily.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  codexapi retention run")]
     Retention(RetentionCommand),
     /// The abuse rules, which the server runs every `abuse.scan_every_secs`.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  codexapi abuse scan")]
     Abuse(AbuseCommand),
 }
 
@@ -89,24 +134,34 @@ pub enum Command {
 pub enum AbuseCommand {
     /// Run the rules now: raise, mail and act on flags as the server would, and print what was
     /// done. Mail waits in the outbox for the server's sender.
+    #[command(after_help = "Example:\n  codexapi abuse scan")]
     Scan,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {
     /// Delete and shorten what is past its retention period now, and print what was done.
+    #[command(after_help = "Example:\n  codexapi retention run")]
     Run,
     /// Print the last run's report.
+    #[command(after_help = "Example:\n  codexapi retention show")]
     Show,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
     /// Credit an account (a grant).
+    #[command(
+        after_help = "Example:\n  codexapi wallet grant --user ada@example.com --amount 25 --note 'welcome credit'"
+    )]
     Grant(WalletArgs),
     /// Correct an account's balance either way (an adjustment; negative amounts debit).
+    #[command(
+        after_help = "Example:\n  codexapi wallet adjust --user ada@example.com --amount -2.50 --note 'duplicate top-up'"
+    )]
     Adjust(WalletArgs),
     /// Show an account's balance and latest ledger rows.
+    #[command(after_help = "Example:\n  codexapi wallet show --user ada@example.com")]
     Show {
         /// The user's email address.
         #[arg(long)]
@@ -130,6 +185,7 @@ pub struct WalletArgs {
 #[derive(Debug, Subcommand)]
 pub enum CodeCommand {
     /// Create a redemption code and print it.
+    #[command(after_help = "Example:\n  codexapi code create --amount 10 --uses 50 --expires 30")]
     Create {
         /// Credit per redemption, in the configured currency.
         #[arg(long)]
@@ -146,12 +202,16 @@ pub enum CodeCommand {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Create an administrator account (password from a prompt, or stdin).
+    #[command(after_help = "Example:\n  codexapi admin create --email ops@example.com --name Ops")]
     Create(NewUserArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a confirmed account (password from a prompt, or stdin).
+    #[command(
+        after_help = "Example:\n  codexapi user create --email ada@example.com --name Ada --password-stdin < password.txt"
+    )]
     Create {
         #[command(flatten)]
         user: NewUserArgs,
@@ -160,11 +220,13 @@ pub enum UserCommand {
         admin: bool,
     },
     /// Approve an account waiting for approval.
+    #[command(after_help = "Example:\n  codexapi user approve --email ada@example.com")]
     Approve {
         #[arg(long)]
         email: String,
     },
     /// Put an account in a tier of `[[tiers]]` (or back in the default one).
+    #[command(after_help = "Example:\n  codexapi user tier --email ada@example.com --tier pro")]
     Tier {
         #[arg(long)]
         email: String,
@@ -175,12 +237,14 @@ pub enum UserCommand {
         default: bool,
     },
     /// Print everything stored about an account as JSON, as its owner's download has it.
+    #[command(after_help = "Example:\n  codexapi user export --email ada@example.com > ada.json")]
     Export {
         #[arg(long)]
         email: String,
     },
     /// Delete an account as its owner can from the dashboard: personal data goes, ledger and
     /// payments stay detached, and a confirmation is queued for the server to send.
+    #[command(after_help = "Example:\n  codexapi user erase --email ada@example.com --yes")]
     Erase {
         #[arg(long)]
         email: String,
@@ -189,6 +253,7 @@ pub enum UserCommand {
         yes: bool,
     },
     /// Set an account's monthly spend cap (or go back to its tier's).
+    #[command(after_help = "Example:\n  codexapi user cap --email ada@example.com --amount 100")]
     Cap {
         #[arg(long)]
         email: String,
@@ -218,6 +283,9 @@ pub struct NewUserArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a key for a user and print it (only the key) on standard output.
+    #[command(
+        after_help = "Example:\n  codexapi key create --user ada@example.com --name ci --expires 90 --spend-limit 50"
+    )]
     Create {
         /// The user's email address.
         #[arg(long)]
@@ -239,6 +307,7 @@ pub enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {
     /// Create an invite code and print it.
+    #[command(after_help = "Example:\n  codexapi invite create --uses 5 --expires 14")]
     Create {
         /// How many accounts it may create.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -265,6 +334,11 @@ pub enum CliError {
     Db(#[from] DbError),
     #[error(transparent)]
     Serve(#[from] crate::server::ServeError),
+    #[error(transparent)]
+    Restore(#[from] crate::backup::RestoreError),
+    /// `doctor` found a check that failed; its lines said which.
+    #[error("{0}")]
+    Checks(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -272,11 +346,14 @@ pub enum CliError {
 impl CliError {
     /// The process's exit status for this failure.
     pub fn exit_code(&self) -> u8 {
+        const CHECKS: u8 = 1;
         const DATA: u8 = 65; // EX_DATAERR
+        const NO_INPUT: u8 = 66; // EX_NOINPUT
         const UNAVAILABLE: u8 = 69; // EX_UNAVAILABLE
         const SOFTWARE: u8 = 70; // EX_SOFTWARE
         const CANT_CREATE: u8 = 73; // EX_CANTCREAT
         const IO: u8 = 74; // EX_IOERR
+        const TEMP_FAIL: u8 = 75; // EX_TEMPFAIL
         const CONFIG: u8 = 78; // EX_CONFIG
         fn db(e: &DbError) -> u8 {
             match e {
@@ -284,11 +361,30 @@ impl CliError {
                 | DbError::BackupExists { .. }
                 | DbError::BackupIo { .. } => CANT_CREATE,
                 DbError::TooNew { .. } | DbError::Foreign { .. } | DbError::NotFound => DATA,
+                DbError::InUse { .. } => TEMP_FAIL,
                 _ => IO,
             }
         }
+        fn restore(e: &RestoreError) -> u8 {
+            use crate::db::files::FileError;
+            match e {
+                RestoreError::Db(e) => db(e),
+                RestoreError::Unusable(FileError::Io { .. }) => NO_INPUT,
+                RestoreError::Unusable(
+                    FileError::NotSqlite { .. }
+                    | FileError::Foreign { .. }
+                    | FileError::TooNew { .. }
+                    | FileError::Corrupt { .. }
+                    | FileError::Sqlite { .. },
+                ) => DATA,
+                RestoreError::Io { .. } => CANT_CREATE,
+            }
+        }
+        use crate::backup::RestoreError;
         use crate::server::ServeError;
         match self {
+            CliError::Checks(_) => CHECKS,
+            CliError::Restore(e) => restore(e),
             CliError::Input(_) | CliError::Data(_) => DATA,
             CliError::Config(_) | CliError::Serve(ServeError::Config(_)) => CONFIG,
             CliError::Db(e) | CliError::Serve(ServeError::Db(e)) => db(e),
@@ -347,6 +443,14 @@ fn input(message: impl Into<String>) -> CliError {
 
 /// Runs the command; errors are printed as one line on standard error.
 pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Version => {
+            version();
+            return ExitCode::SUCCESS;
+        }
+        Command::Doctor => return finish(doctor(cli.config.as_deref())),
+        _ => {}
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -406,7 +510,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retention(RetentionCommand::Run) => run_retention(&config),
         Command::Retention(RetentionCommand::Show) => show_retention(&config),
         Command::Abuse(AbuseCommand::Scan) => scan_abuse(&config),
+        Command::Restore { file } => restore(&config, &file),
+        Command::Version | Command::Doctor => Ok(()),
     };
+    finish(result)
+}
+
+fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -423,7 +533,59 @@ fn serve(config: Config, path: Option<&std::path::Path>) -> Result<(), CliError>
     Ok(system.block_on(crate::server::serve(config, path))?)
 }
 
+/// The version, the commit it was built from (`unknown` when built outside a git checkout) and
+/// the schema version this build writes.
+fn version() {
+    say!("codexapi {}", env!("CARGO_PKG_VERSION"));
+    say!("commit {}", env!("BUILD_GIT_COMMIT"));
+    say!("schema version {}", crate::db::LATEST_VERSION);
+}
+
+fn restore(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    let path = &config.database.path;
+    let done = crate::backup::restore(path, file, crate::db::now_ms())?;
+    say!(
+        "checked {}: integrity {}, schema version {}, {} accounts",
+        file.display(),
+        done.check.integrity,
+        done.check.schema_version,
+        done.check.accounts
+    );
+    match &done.kept {
+        Some(kept) => say!("kept the replaced database as {}", kept.display()),
+        None => say!("there was no database at {} to keep", path.display()),
+    }
+    say!("restored {} to {}", file.display(), path.display());
+    if done.check.schema_version < crate::db::LATEST_VERSION {
+        say!(
+            "its schema version {} is migrated to {} at the next start (or by `codexapi migrate`)",
+            done.check.schema_version,
+            crate::db::LATEST_VERSION
+        );
+    }
+    Ok(())
+}
+
+fn doctor(config_path: Option<&std::path::Path>) -> Result<(), CliError> {
+    crate::tls::install_crypto_provider();
+    let system = actix_web::rt::System::new();
+    let report = system.block_on(crate::doctor::run(config_path, std::env::vars()));
+    for check in &report {
+        say!("{check}");
+    }
+    let failed = report
+        .iter()
+        .filter(|c| c.level == crate::doctor::Level::Fail)
+        .count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(CliError::Checks(format!("{failed} check(s) failed")))
+    }
+}
+
 fn migrate(config: &Config) -> Result<(), CliError> {
+    let _lock = crate::db::files::lock(&config.database.path)?;
     let db = Db::open(&config.database, true)?;
     let report = db.migrate()?;
     if report.from == report.to {

@@ -60,6 +60,9 @@ pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError
     // What is set up once, at start, comes from this first configuration.
     let config = live.get();
     let db = Db::open(&config.database, true)?;
+    // Held until the process ends: `restore` and `migrate` refuse while it is. Taken after the
+    // open, which names an unwritable folder best.
+    let _lock = crate::db::files::lock(db.path())?;
     let report = db.migrate()?;
     if report.from != report.to {
         tracing::info!(
@@ -130,6 +133,7 @@ pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError
     let retention = tokio::spawn(retain(db.clone(), config.clone()));
     let detector = tokio::spawn(detect(state.clone(), blocklist));
     let reloader = tokio::spawn(reload_on_hangup(live.clone()));
+    let backups = tokio::spawn(crate::backup::schedule(db.clone(), config.backup.clone()));
 
     if config.site.contact_email.is_none() {
         tracing::warn!(
@@ -212,6 +216,7 @@ pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError
     retention.abort();
     detector.abort();
     reloader.abort();
+    backups.abort();
     // In-flight requests are done: write their usage rows before closing the database.
     gateway_tasks.stop();
     mailer.shutdown(Duration::from_secs(5)).await;

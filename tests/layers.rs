@@ -33,6 +33,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("setup", 4),
     ("privacy", 4),
     ("abuse", 4),
+    ("backup", 4),
+    ("doctor", 4),
     ("db", 3),
     ("config", 2),
     // Primitives.

@@ -30,6 +30,7 @@ pub use sections::*;
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub backup: BackupConfig,
     pub site: SiteConfig,
     pub policy: PolicyConfig,
     pub privacy: PrivacyConfig,

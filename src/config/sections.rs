@@ -96,6 +96,29 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// Scheduled copies of the database, each checked after it is written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder the server writes `codexapi-YYYYMMDDTHHMMSSZ.db` copies into; unset means no
+    /// scheduled backups (`codexapi backup FILE` works either way).
+    pub dir: Option<PathBuf>,
+    /// Hours between copies; the first is made shortly after start when the newest is older.
+    pub every_hours: u32,
+    /// Copies kept; older ones (by their name) are deleted after each good copy.
+    pub keep: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            every_hours: 24,
+            keep: 7,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {

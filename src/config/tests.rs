@@ -289,3 +289,26 @@ fn abuse_rules_are_checked_and_named_by_their_key() {
     .unwrap();
     assert!(!off.abuse.rate_limited.enabled);
 }
+
+#[test]
+fn backups_are_off_by_default_and_their_settings_are_checked() {
+    let config = load("", &[]).unwrap();
+    assert_eq!(config.backup.dir, None);
+    assert_eq!((config.backup.every_hours, config.backup.keep), (24, 7));
+    let config = load("", &[("CODEXAPI_BACKUP__DIR", "/var/backups/codexapi")]).unwrap();
+    assert_eq!(
+        config.backup.dir,
+        Some(PathBuf::from("/var/backups/codexapi"))
+    );
+    for (toml, key) in [
+        ("[backup]\nevery_hours = 0\n", "backup.every_hours"),
+        ("[backup]\nkeep = 0\n", "backup.keep"),
+        (
+            "[database]\npath = \"data/x.db\"\n[backup]\ndir = \"data/x.db\"\n",
+            "backup.dir",
+        ),
+    ] {
+        let err = load(toml, &[]).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{err}");
+    }
+}

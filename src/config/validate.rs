@@ -73,6 +73,30 @@ impl Config {
         if db.pool_size == 0 {
             return Err(ConfigError::at("database.pool_size", "must be at least 1"));
         }
+        let backup = &self.backup;
+        if backup.every_hours == 0 {
+            return Err(ConfigError::at("backup.every_hours", "must be at least 1"));
+        }
+        if backup.keep == 0 {
+            return Err(ConfigError::at("backup.keep", "must be at least 1"));
+        }
+        if let Some(dir) = &backup.dir {
+            if dir.as_os_str().is_empty() {
+                return Err(ConfigError::at(
+                    "backup.dir",
+                    "must not be empty; leave it out for no scheduled backups",
+                ));
+            }
+            let same = |a: &std::path::Path, b: &std::path::Path| {
+                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+            };
+            if same(dir, &db.path) {
+                return Err(ConfigError::at(
+                    "backup.dir",
+                    "is the database file itself; name a folder for the copies",
+                ));
+            }
+        }
 
         if self.site.name.trim().is_empty() {
             return Err(ConfigError::at("site.name", "must not be empty"));

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod audit;
 pub mod billing;
+pub mod files;
 pub mod ledger;
 mod migrate;
 pub mod notices;
@@ -81,6 +82,15 @@ pub enum DbError {
     BackupCorrupt(String),
     #[error("the database task stopped unexpectedly")]
     TaskFailed,
+    #[error(
+        "{path} is in use by a running `codexapi serve` (or another migrate or restore); stop it first"
+    )]
+    InUse { path: PathBuf },
+    #[error("cannot use the lock file {path}: {source}")]
+    LockIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl DbError {

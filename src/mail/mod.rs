@@ -13,7 +13,7 @@ use std::fmt;
 use askama::Template;
 
 pub use crate::db::outbox::MAX_ATTEMPTS;
-pub use sender::Mailer;
+pub use sender::{Mailer, test_connection};
 
 /// A rendered mail, ready for the outbox.
 #[derive(Clone, PartialEq, Eq)]

@@ -177,6 +177,21 @@ fn smtp_transport(smtp: &SmtpConfig, host: &str) -> Result<Transport, String> {
     })
 }
 
+/// Connects to the configured SMTP server as the sender would (TLS, credentials) and says
+/// whether it answers EHLO and NOOP; for `codexapi doctor`.
+pub async fn test_connection(smtp: &SmtpConfig) -> Result<(), String> {
+    let host = smtp.host.as_deref().ok_or("smtp.host is not set")?;
+    match smtp_transport(smtp, host)? {
+        Transport::Smtp { client, .. } => match client.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the server did not accept NOOP".to_owned()),
+            Err(e) => Err(e.to_string()),
+        },
+        Transport::Log => Err("smtp.host is not set".to_owned()),
+        Transport::Unusable(reason) => Err(reason),
+    }
+}
+
 /// Why one delivery failed.
 enum Failure {
     /// May work later (server down, mailbox full, timeout).
