@@ -275,6 +275,20 @@ pub fn restore(db_path: &Path, file: &Path, now_ms: i64) -> Result<Restored, Res
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut out = options.open(&temp).map_err(io("cannot create", &temp))?;
+        // Run as root for a service's database, the copy keeps the owner of the file it
+        // replaces (or of its folder), so the service can still open it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::metadata(db_path).or_else(|_| std::fs::metadata(&dir));
+            if let Ok(owner) = owner
+                && let Err(e) =
+                    std::os::unix::fs::fchown(&out, Some(owner.uid()), Some(owner.gid()))
+                && e.kind() != std::io::ErrorKind::PermissionDenied
+            {
+                tracing::debug!("cannot give {} its owner: {e}", temp.display());
+            }
+        }
         let copied = std::fs::File::open(file)
             .and_then(|mut input| std::io::copy(&mut input, &mut out))
             .and_then(|_| out.flush())

@@ -35,11 +35,19 @@ pub fn lock(db: &Path) -> Result<FileLock, DbError> {
             source,
         })?;
     }
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path).map_err(|source| DbError::LockIo {
+    // Read-only is enough for the lock, and lets the service open a lock file that `root` made
+    // when it ran `migrate` or `restore` first; the file holds nothing, so others may read it.
+    let file = match File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut options = OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+            options.open(&path)
+        }
+        opened => opened,
+    }
+    .map_err(|source| DbError::LockIo {
         path: path.clone(),
         source,
     })?;
