@@ -195,7 +195,10 @@ fn writable(what: &str, dir: &Path) -> Check {
 }
 
 fn disk(db: &Path) -> Check {
-    let mut at = db;
+    let mut at = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     while !at.exists() {
         match at.parent() {
             Some(p) if !p.as_os_str().is_empty() => at = p,
