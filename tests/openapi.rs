@@ -143,6 +143,24 @@ fn the_description_is_public_valid_and_true_of_the_server() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["api_key"]["name"], "x-api-key");
 
+    // A known endpoint asked with another method says which it takes, in the caller's shape.
+    let res = http()
+        .get(server.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    let body: Value = res.json().unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let res = http()
+        .delete(server.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.json::<Value>().unwrap()["type"], "error");
+
     // The docs page links to it.
     let docs = http()
         .get(server.url("/docs"))
@@ -166,7 +184,7 @@ fn the_description_is_public_valid_and_true_of_the_server() {
     );
     assert!(valid, "openapi-spec-validator:\n{said}");
 
-    // Requests name a model of this server, so generated bodies reach the provider (and its
+    // Requests name a model of this server, so generated requests reach the provider (and its
     // translation) rather than stopping at "no such model"; other names are tried all the same
     // where the generator breaks the schema on purpose.
     let mut narrowed = doc.clone();
@@ -178,6 +196,14 @@ fn the_description_is_public_valid_and_true_of_the_server() {
     ] {
         narrowed["components"]["schemas"][request]["properties"]["model"]["enum"] =
             serde_json::json!(["gpt-5", "claude-sonnet-4-5"]);
+    }
+    for parameter in narrowed["paths"]["/v1/models/{id}"]["get"]["parameters"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if parameter["name"] == "id" {
+            parameter["schema"]["enum"] = serde_json::json!(["gpt-5", "claude-sonnet-4-5"]);
+        }
     }
     let narrowed_path = work.path().join("narrowed.json");
     std::fs::write(&narrowed_path, narrowed.to_string()).unwrap();
@@ -194,7 +220,7 @@ fn the_description_is_public_valid_and_true_of_the_server() {
             "--header",
             &auth,
             "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method",
             "--phases",
             "examples,coverage,fuzzing",
             "--max-examples",

@@ -316,12 +316,39 @@ fn caller_dialect(req: &HttpRequest) -> Dialect {
     }
 }
 
+/// The method an endpoint of the API takes, for the 405 of a request with another.
+fn allowed_method(path: &str) -> Option<&'static str> {
+    if FORWARDED
+        .iter()
+        .any(|(endpoint, _)| endpoint.as_str() == path)
+    {
+        return Some("POST");
+    }
+    let model = path
+        .strip_prefix("/v1/models/")
+        .is_some_and(|id| !id.is_empty());
+    (model || path == "/v1/models" || path == "/v1/account").then_some("GET")
+}
+
 async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let dialect = if req.path().starts_with("/v1/messages") {
         Dialect::Anthropic
     } else {
         caller_dialect(&req)
     };
+    if let Some(allow) = allowed_method(req.path()) {
+        let mut res = ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("{} takes {allow}, not {}.", req.path(), req.method()),
+        )
+        .response(dialect);
+        *res.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+        res.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        return res;
+    }
     ApiError::new(
         ErrorKind::NotFound,
         format!(

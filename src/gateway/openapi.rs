@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -84,7 +86,7 @@ pub struct ChatCompletionRequest {
     /// A model id or alias of this server.
     #[schema(example = "gpt-5")]
     pub model: String,
-    #[schema(required = false)]
+    /// The conversation; required, and read whenever the provider speaks another format.
     pub messages: Vec<Value>,
     /// Answer as server-sent events.
     #[schema(required = false)]
@@ -98,13 +100,27 @@ pub struct ChatCompletionRequest {
     pub tools: Vec<Value>,
 }
 
+fn one_prompt() -> Schema {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(
+            ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .min_items(Some(1))
+                .max_items(Some(1)),
+        )
+        .build()
+        .into()
+}
+
 /// A legacy Completions request.
 #[derive(Debug, ToSchema)]
 pub struct CompletionRequest {
     #[schema(example = "gpt-5")]
     pub model: String,
-    /// A string or a list of strings.
-    #[schema(required = false)]
+    /// One prompt: a string, or a list holding one string. Several prompts or token arrays are
+    /// refused.
+    #[schema(schema_with = one_prompt)]
     pub prompt: Value,
     #[schema(required = false)]
     pub stream: bool,
@@ -138,7 +154,7 @@ pub struct ResponsesRequest {
 pub struct MessagesRequest {
     #[schema(example = "claude-sonnet-4-5")]
     pub model: String,
-    #[schema(required = false)]
+    /// The conversation; required, and read whenever the provider speaks another format.
     pub messages: Vec<Value>,
     /// A string or a list of text blocks.
     #[schema(required = false)]
@@ -481,9 +497,18 @@ mod tests {
         for path in ["/v1/models", "/v1/models/{id}", "/v1/account"] {
             assert!(doc["paths"][path]["get"].is_object(), "{path}");
         }
+        let schemas = &doc["components"]["schemas"];
         assert_eq!(
-            doc["components"]["schemas"]["ChatCompletionRequest"]["additionalProperties"],
+            schemas["ChatCompletionRequest"]["additionalProperties"],
             true
+        );
+        assert_eq!(
+            schemas["CompletionRequest"]["required"],
+            serde_json::json!(["model", "prompt"])
+        );
+        assert_eq!(
+            schemas["MessagesRequest"]["required"],
+            serde_json::json!(["model", "messages"])
         );
     }
 }
