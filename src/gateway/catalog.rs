@@ -314,8 +314,10 @@ fn codex_model(gateway: &Gateway, model: &ModelConfig, priority: usize) -> Codex
     }
 }
 
-/// The key's account in figures, for scripts: balance, what running requests hold, this month's
-/// spend and caps, and usage over the last day, week and month.
+/// The key's account in figures.
+///
+/// For scripts: the balance, what running requests hold, this month's spend and caps, and usage
+/// over the last day, week and month.
 #[utoipa::path(
     get,
     path = "/v1/account",
@@ -379,9 +381,11 @@ pub async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpRespo
     })
 }
 
-/// The models this key may use, in the caller's shape: Anthropic's for callers that send
-/// `anthropic-version`, OpenAI's (with prices) for the rest, and Codex CLI's catalog beside it
-/// when the query names a `client_version`.
+/// The models this key may use.
+///
+/// In the caller's shape: Anthropic's for callers that send `anthropic-version`, OpenAI's (with
+/// prices) for the rest, and Codex CLI's catalog beside it when the query names a
+/// `client_version`.
 #[utoipa::path(
     get,
     path = "/v1/models",
@@ -389,7 +393,7 @@ pub async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpRespo
     operation_id = "listModels",
     params(
         ("client_version" = Option<String>, Query, description = "Sent by Codex CLI: adds its model catalog as `models`"),
-        ("anthropic-version" = Option<String>, Header, description = "Asks for Anthropic's shapes"),
+        ("anthropic-version" = Option<String>, Header, nullable = false, description = "Asks for Anthropic's shapes"),
     ),
     responses(
         (status = 200, description = "The models this key may use", body = ModelList),
@@ -438,7 +442,9 @@ pub async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpR
     HttpResponse::Ok().json(body)
 }
 
-/// One model this key may use, by id or alias, in the caller's shape.
+/// One model this key may use.
+///
+/// By id or alias, in the caller's shape.
 #[utoipa::path(
     get,
     path = "/v1/models/{id}",
@@ -446,7 +452,7 @@ pub async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpR
     operation_id = "getModel",
     params(
         ("id" = String, Path, description = "A model id or alias"),
-        ("anthropic-version" = Option<String>, Header, description = "Asks for Anthropic's shapes"),
+        ("anthropic-version" = Option<String>, Header, nullable = false, description = "Asks for Anthropic's shapes"),
     ),
     responses(
         (status = 200, description = "The model", body = Model),

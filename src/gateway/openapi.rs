@@ -102,6 +102,9 @@ pub struct ChatCompletionRequest {
 
 fn one_prompt() -> Schema {
     OneOfBuilder::new()
+        .description(Some(
+            "One prompt: a string, or a list holding one string. Several prompts or token arrays are refused.",
+        ))
         .item(ObjectBuilder::new().schema_type(Type::String))
         .item(
             ArrayBuilder::new()
@@ -118,8 +121,6 @@ fn one_prompt() -> Schema {
 pub struct CompletionRequest {
     #[schema(example = "gpt-5")]
     pub model: String,
-    /// One prompt: a string, or a list holding one string. Several prompts or token arrays are
-    /// refused.
     #[schema(schema_with = one_prompt)]
     pub prompt: Value,
     #[schema(required = false)]
@@ -436,6 +437,9 @@ fn forwarded(endpoint: Endpoint, wire: Wire) -> Operation {
     let mut operation = OperationBuilder::new()
         .operation_id(Some(what.id))
         .summary(Some(what.summary))
+        .description(Some(
+            "The body goes to a provider that serves the model, translated field by field when the provider speaks another format; fields not named here are carried, mapped or dropped as the docs page's tables say, and the dropped ones are named in the `x-codexapi-dropped` header.",
+        ))
         .tag(tag)
         .request_body(Some(
             RequestBodyBuilder::new()

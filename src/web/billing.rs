@@ -805,9 +805,11 @@ fn plain(status: StatusCode, text: &str) -> HttpResponse {
         .body(format!("{text}\n"))
 }
 
-/// Stripe's webhook. 400 for anything not signed with our secret (nothing changes); 200 for
-/// every verified event, handled or not ours, so Stripe stops sending it; 500 only when the
-/// database failed, so Stripe tries again later. The body is never logged.
+/// Stripe's webhook.
+///
+/// 400 for anything not signed with our secret (nothing changes); 200 for every verified event,
+/// handled or not ours, so Stripe stops sending it; 500 only when the database failed, so Stripe
+/// tries again later. The body is never logged.
 #[utoipa::path(
     post,
     path = "/stripe/webhook",
