@@ -37,18 +37,4 @@ impl RateCard {
             request_fee: price.request_fee(),
         }
     }
-
-    /// As JSON, amounts as decimal strings (never floats).
-    pub fn json(&self, currency: &str) -> serde_json::Value {
-        serde_json::json!({
-            "currency": currency,
-            "unit": "per 1M tokens",
-            "input": self.input.to_decimal_string(),
-            "cached_input": self.cached_input.to_decimal_string(),
-            "cache_creation": self.cache_creation.to_decimal_string(),
-            "output": self.output.to_decimal_string(),
-            "reasoning": self.reasoning.to_decimal_string(),
-            "request_fee": self.request_fee.to_decimal_string(),
-        })
-    }
 }

@@ -1,10 +1,12 @@
 //! The API: OpenAI- and Anthropic-compatible endpoints that authenticate a key, forward to an
 //! upstream model provider, stream the answer back and meter the request — keeping only metadata.
 
+pub mod catalog;
 pub mod error;
 pub mod guard;
 pub mod keys;
 pub mod metering;
+pub mod openapi;
 mod probe;
 pub mod providers;
 pub mod proxy;
@@ -17,16 +19,14 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use arc_swap::ArcSwap;
-use serde_json::json;
 
 use crate::abuse::Blocklist;
 use crate::auth::throttle::{Throttle, address_key};
-use crate::billing::RateCard;
 use crate::billing::alert::BalanceAlert;
 use crate::billing::limits::RateLimits;
 use crate::billing::wallet::Wallets;
 use crate::client::ClientInfo;
-use crate::config::{Config, Live, ModelConfig};
+use crate::config::{Config, Live};
 use crate::db::Db;
 use crate::db::usage::Endpoint;
 use crate::translate::Wire;
@@ -293,9 +293,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }
     cfg.service(
         scope
-            .route("/models", web::get().to(list_models))
-            .route("/account", web::get().to(account))
-            .route("/models/{id:.+}", web::get().to(get_model))
+            .route("/models", web::get().to(catalog::list_models))
+            .route("/account", web::get().to(catalog::account))
+            .route("/models/{id:.+}", web::get().to(catalog::get_model))
             .default_service(web::to(unknown_route)),
     );
 }
@@ -309,12 +309,39 @@ fn caller_dialect(req: &HttpRequest) -> Dialect {
     }
 }
 
+/// The method an endpoint of the API takes, for the 405 of a request with another.
+fn allowed_method(path: &str) -> Option<&'static str> {
+    if FORWARDED
+        .iter()
+        .any(|(endpoint, _)| endpoint.as_str() == path)
+    {
+        return Some("POST");
+    }
+    let model = path
+        .strip_prefix("/v1/models/")
+        .is_some_and(|id| !id.is_empty());
+    (model || path == "/v1/models" || path == "/v1/account").then_some("GET")
+}
+
 async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let dialect = if req.path().starts_with("/v1/messages") {
         Dialect::Anthropic
     } else {
         caller_dialect(&req)
     };
+    if let Some(allow) = allowed_method(req.path()) {
+        let mut res = ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("{} takes {allow}, not {}.", req.path(), req.method()),
+        )
+        .response(dialect);
+        *res.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+        res.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        return res;
+    }
     ApiError::new(
         ErrorKind::NotFound,
         format!(
@@ -345,215 +372,4 @@ pub(crate) fn client_of(req: &HttpRequest) -> ClientInfo {
             https: false,
             request_id: String::new(),
         })
-}
-
-/// The key of a request that needs no more than a usable key (models, account figures).
-async fn models_key(req: &HttpRequest, gateway: &Gateway) -> Result<Arc<keys::KeyInfo>, ApiError> {
-    let key = gateway.identify(req).await?;
-    if let Some(reason) = key.refusal(crate::db::now_ms()) {
-        return Err(ApiError::new(ErrorKind::Permission, reason));
-    }
-    Ok(key)
-}
-
-fn model_json(
-    gateway: &Gateway,
-    routing: &Routing,
-    model: &ModelConfig,
-    dialect: Dialect,
-) -> serde_json::Value {
-    match dialect {
-        Dialect::OpenAi => json!({
-            "id": model.id,
-            "object": "model",
-            "created": gateway.created,
-            "owned_by": "codexapi",
-            "pricing": RateCard::of(&model.price).json(&routing.config.billing.currency),
-        }),
-        Dialect::Anthropic => json!({
-            "type": "model",
-            "id": model.id,
-            "display_name": model.name(),
-            "created_at": time::OffsetDateTime::from_unix_timestamp(gateway.created)
-                .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-        }),
-    }
-}
-
-/// `GET /v1/account`: the key's account in figures, for scripts: balance, what running requests
-/// hold, this month's spend and caps, and usage over the last day, week and month.
-async fn account(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
-    let gateway = gateway.get_ref();
-    let key = match models_key(&req, gateway).await {
-        Ok(key) => key,
-        Err(e) => return e.response(Dialect::OpenAi),
-    };
-    let now = crate::db::now_ms();
-    let user = key.user_id.clone();
-    let since: Vec<(&'static str, i64)> = vec![
-        ("last_24_hours", now - 86_400_000),
-        ("last_7_days", now - 7 * 86_400_000),
-        ("last_30_days", now - 30 * 86_400_000),
-    ];
-    let usage = gateway
-        .db
-        .run(move |conn| {
-            let mut out = serde_json::Map::new();
-            for (name, from) in since {
-                let totals = crate::db::usage::totals_since(conn, &user, from)?;
-                out.insert(
-                    name.to_owned(),
-                    json!({
-                        "requests": totals.requests,
-                        "input_tokens": totals.input_tokens,
-                        "output_tokens": totals.output_tokens,
-                        "cost": crate::money::Money::from_micros(totals.cost).to_decimal_string(),
-                    }),
-                );
-            }
-            Ok::<_, crate::db::DbError>(out)
-        })
-        .await;
-    let usage = match usage {
-        Ok(usage) => usage,
-        Err(e) => {
-            tracing::error!("account figures failed: {e}");
-            return ApiError::new(
-                ErrorKind::Internal,
-                "The server could not read the figures.",
-            )
-            .response(Dialect::OpenAi);
-        }
-    };
-    let money = |micros: i64| crate::money::Money::from_micros(micros).to_decimal_string();
-    let snapshot = gateway.wallets.snapshot(&key.user_id, now);
-    let routing = gateway.routing();
-    let tier = routing.tier(key.tier.as_deref());
-    let monthly_cap = tier.monthly_cap(key.monthly_cap);
-    HttpResponse::Ok().json(json!({
-        "object": "account",
-        "currency": routing.config.billing.currency,
-        "billing_mode": gateway.wallets.mode().name(),
-        "balance": money(snapshot.balance),
-        "reserved": money(snapshot.reserved),
-        "month_spent": money(snapshot.month_spent),
-        "monthly_cap": monthly_cap.map(money),
-        "tier": tier.name,
-        "key": {
-            "id": key.key_id,
-            "spend_limit": key.spend_limit.map(money),
-        },
-        "usage": usage,
-    }))
-}
-
-/// A model as Codex CLI's model catalog describes it. Codex requires its instructions; they
-/// replace Codex's built-in ones for this model.
-fn codex_model_json(routing: &Routing, model: &ModelConfig, priority: usize) -> serde_json::Value {
-    let levels: Vec<serde_json::Value> = model
-        .reasoning_efforts
-        .iter()
-        .map(|effort| {
-            let description = match effort.as_str() {
-                "minimal" => "Fastest, with the least reasoning",
-                "low" => "Quick, light reasoning",
-                "medium" => "Balanced speed and depth",
-                "high" => "Deepest reasoning, slowest",
-                _ => "Reasoning effort as the provider defines it",
-            };
-            json!({ "effort": effort, "description": description })
-        })
-        .collect();
-    let mut entry = json!({
-        "slug": model.id,
-        "display_name": model.name(),
-        "description": model.description.clone().unwrap_or_default(),
-        "supported_reasoning_levels": levels,
-        "shell_type": "shell_command",
-        "visibility": "list",
-        "supported_in_api": true,
-        "priority": priority + 1,
-        "base_instructions": routing.codex_instructions,
-        "support_verbosity": false,
-        "truncation_policy": { "mode": "bytes", "limit": 10_000 },
-        "experimental_supported_tools": [],
-    });
-    if let Some(effort) = model.reasoning_efforts.first() {
-        entry["default_reasoning_level"] = json!(effort);
-    }
-    if let Some(window) = model.context_window {
-        entry["context_window"] = json!(window);
-    }
-    entry
-}
-
-/// `GET /v1/models`: the models this key may use, in the caller's shape.
-async fn list_models(req: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
-    let gateway = gateway.get_ref();
-    let dialect = caller_dialect(&req);
-    let key = match models_key(&req, gateway).await {
-        Ok(key) => key,
-        Err(e) => return e.response(dialect),
-    };
-    let routing = gateway.routing();
-    let data: Vec<serde_json::Value> = routing
-        .config
-        .models
-        .iter()
-        .filter(|m| key.allows(&m.id))
-        .map(|m| model_json(gateway, &routing, m, dialect))
-        .collect();
-    let codex = req
-        .query_string()
-        .split('&')
-        .any(|p| p.split('=').next() == Some("client_version"));
-    let body = match dialect {
-        // Codex CLI reads `models`; other OpenAI clients read `data` and ignore the rest.
-        Dialect::OpenAi if codex => {
-            let models: Vec<serde_json::Value> = routing
-                .config
-                .models
-                .iter()
-                .filter(|m| key.allows(&m.id))
-                .enumerate()
-                .map(|(i, m)| codex_model_json(&routing, m, i))
-                .collect();
-            json!({ "object": "list", "data": data, "models": models })
-        }
-        Dialect::OpenAi => json!({ "object": "list", "data": data }),
-        Dialect::Anthropic => json!({
-            "first_id": data.first().and_then(|m| m.get("id")).cloned(),
-            "last_id": data.last().and_then(|m| m.get("id")).cloned(),
-            "has_more": false,
-            "data": data,
-        }),
-    };
-    HttpResponse::Ok().json(body)
-}
-
-async fn get_model(
-    req: HttpRequest,
-    path: web::Path<String>,
-    gateway: web::Data<Gateway>,
-) -> HttpResponse {
-    let gateway = gateway.get_ref();
-    let dialect = caller_dialect(&req);
-    let key = match models_key(&req, gateway).await {
-        Ok(key) => key,
-        Err(e) => return e.response(dialect),
-    };
-    let routing = gateway.routing();
-    match routing.model(&path).filter(|m| key.allows(&m.id)) {
-        Some(model) => HttpResponse::Ok().json(model_json(gateway, &routing, model, dialect)),
-        None => ApiError::new(
-            ErrorKind::NotFound,
-            format!(
-                "The model {:?} does not exist on this server.",
-                path.as_str()
-            ),
-        )
-        .code("model_not_found")
-        .response(dialect),
-    }
 }

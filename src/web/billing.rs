@@ -37,6 +37,14 @@ const PAYMENTS_SHOWN: i64 = 20;
 /// Seconds between reloads of the page that waits for a payment to be confirmed.
 const CONFIRM_REFRESH_SECS: u32 = 3;
 
+/// The webhook's part of the OpenAPI description (`app` joins it to the API's).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(webhook),
+    tags((name = "billing", description = "Stripe's deliveries of payment events")),
+)]
+pub struct WebhookApi;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/billing", web::get().to(billing))
         .route(
@@ -797,9 +805,27 @@ fn plain(status: StatusCode, text: &str) -> HttpResponse {
         .body(format!("{text}\n"))
 }
 
-/// Stripe's webhook. 400 for anything not signed with our secret (nothing changes); 200 for
-/// every verified event, handled or not ours, so Stripe stops sending it; 500 only when the
-/// database failed, so Stripe tries again later. The body is never logged.
+/// Stripe's webhook.
+///
+/// 400 for anything not signed with our secret (nothing changes); 200 for every verified event,
+/// handled or not ours, so Stripe stops sending it; 500 only when the database failed, so Stripe
+/// tries again later. The body is never logged.
+#[utoipa::path(
+    post,
+    path = "/stripe/webhook",
+    tag = "billing",
+    operation_id = "stripeWebhook",
+    params(("stripe-signature" = String, Header, description = "Stripe's signature of the body with the webhook secret")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "A Stripe event"),
+    responses(
+        (status = 200, description = "A verified event, handled now or before, or not one of ours", body = String, content_type = "text/plain"),
+        (status = 400, description = "Not signed with this server's webhook secret, or not an event; nothing changed", body = String, content_type = "text/plain"),
+        (status = 404, description = "Stripe is not configured on this server", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is over 256 KiB", body = String, content_type = "text/plain"),
+        (status = 500, description = "The database failed; Stripe sends the event again later", body = String, content_type = "text/plain"),
+    ),
+    security(()),
+)]
 async fn webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let config = state.config();
     let Some(secret) = config
