@@ -125,7 +125,7 @@ impl Report {
 /// and renamed), checked read-only (integrity, current schema version), then the oldest copies
 /// beyond `keep` deleted. A copy that fails its check is removed and the older ones stay.
 pub fn run(db: &Db, dir: &Path, keep: u32, now_ms: i64) -> Result<Report, BackupError> {
-    create_dir(dir).map_err(|source| BackupError::Io {
+    crate::db::private_dir(dir).map_err(|source| BackupError::Io {
         what: "cannot create the backup folder",
         path: dir.to_path_buf(),
         source,
@@ -170,17 +170,6 @@ pub fn run(db: &Db, dir: &Path, keep: u32, now_ms: i64) -> Result<Report, Backup
         check,
         removed,
     })
-}
-
-fn create_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 /// The scheduled backups `serve` runs when `backup.dir` is set: one shortly after start when the
@@ -259,7 +248,7 @@ pub fn restore(db_path: &Path, file: &Path, now_ms: i64) -> Result<Restored, Res
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    create_dir(&dir).map_err(io("cannot create", &dir))?;
+    crate::db::private_dir(&dir).map_err(io("cannot create", &dir))?;
 
     let with = |path: &Path, suffix: &str| {
         let mut name = path.as_os_str().to_owned();

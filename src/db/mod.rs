@@ -334,7 +334,7 @@ pub fn write(conn: &mut Connection) -> Result<Transaction<'_>, DbError> {
 }
 
 /// Creates `dir` (and its parents) if missing; a directory made here is its owner's alone (0700).
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
