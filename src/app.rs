@@ -1,6 +1,8 @@
 //! The composition root: one actix application with the API and the pages, their shared
 //! middleware and the limits on bodies. `serve` and the tests both build it here.
 
+pub mod metrics;
+
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
@@ -38,6 +40,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::same_origin))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::envelope))
+        .configure(metrics::public_routes(state.config.metrics.token.is_some()))
         .configure(crate::gateway::routes)
         .configure(crate::web::routes(state))
         .default_service(web::to(site::not_found))

@@ -57,6 +57,7 @@ impl Config {
                 }
             }
         }
+        self.validate_metrics()?;
         if let (Some(redirect), true) = (server.tls.redirect_http_listen, server.tls.enabled())
             && redirect == server.listen
         {
@@ -533,5 +534,43 @@ fn looks_like_email(s: &str) -> bool {
                 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
+    }
+}
+
+impl Config {
+    /// The metrics listener must be an address of its own; a token must be hard to guess.
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let metrics = &self.metrics;
+        if let Some(listen) = metrics.listen {
+            if listen == self.server.listen {
+                return Err(ConfigError::at(
+                    "metrics.listen",
+                    format!(
+                        "must differ from server.listen ({listen}); leave it unset to serve /metrics on the public listener with metrics.token"
+                    ),
+                ));
+            }
+            if self.server.tls.redirect_http_listen == Some(listen) {
+                return Err(ConfigError::at(
+                    "metrics.listen",
+                    "must differ from server.tls.redirect_http_listen",
+                ));
+            }
+        }
+        if let Some(token) = &metrics.token {
+            let token = token.expose();
+            if token.chars().count() < super::MetricsConfig::MIN_TOKEN_CHARS
+                || token.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ConfigError::at(
+                    "metrics.token",
+                    format!(
+                        "must be at least {} characters without spaces (e.g. `openssl rand -hex 32`)",
+                        super::MetricsConfig::MIN_TOKEN_CHARS
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
