@@ -542,7 +542,8 @@ impl Config {
     fn validate_metrics(&self) -> Result<(), ConfigError> {
         let metrics = &self.metrics;
         if let Some(listen) = metrics.listen {
-            if listen == self.server.listen {
+            // Two listeners on port 0 each get a port of their own.
+            if listen == self.server.listen && listen.port() != 0 {
                 return Err(ConfigError::at(
                     "metrics.listen",
                     format!(
