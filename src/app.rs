@@ -1,6 +1,8 @@
 //! The composition root: one actix application with the API and the pages, their shared
 //! middleware and the limits on bodies. `serve` and the tests both build it here.
 
+pub mod metrics;
+
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
@@ -40,6 +42,9 @@ pub fn build_app(
         .wrap(from_fn(middleware::same_origin))
         .wrap(Compress::default())
         .wrap(from_fn(middleware::envelope))
+        .configure(metrics::public_routes(
+            state.config().metrics.token.is_some(),
+        ))
         .configure(crate::gateway::routes)
         .route("/openapi.json", web::get().to(serve_openapi))
         .configure(crate::web::routes(state))

@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod health;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod money;
 pub mod privacy;
 pub mod secrets;

@@ -147,6 +147,7 @@ pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError
     };
     let shutdown = config.server.shutdown_timeout_secs;
     let app_state = state.clone();
+    let metrics_gateway = gateway.clone();
     let server = HttpServer::new(move || build_app(app_state.clone(), gateway.clone()))
         .on_connect(no_delay)
         .workers(workers)
@@ -189,6 +190,25 @@ pub async fn serve(config: Config, path: Option<&Path>) -> Result<(), ServeError
         handles.push(redirect.handle());
         servers.push(tokio::spawn(redirect));
         tracing::info!("redirecting http://{redirect_addr} to {public_url}");
+    }
+
+    if let Some(addr) = config.metrics.listen {
+        let metrics = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::from(metrics_gateway.clone()))
+                .configure(crate::app::metrics::listener_routes)
+        })
+        .workers(1)
+        .shutdown_timeout(shutdown)
+        .disable_signals()
+        .bind(addr)
+        .map_err(|source| ServeError::Bind { addr, source })?;
+        for bound in metrics.addrs() {
+            tracing::info!("metrics at http://{bound}{}", crate::app::metrics::PATH);
+        }
+        let metrics = metrics.run();
+        handles.push(metrics.handle());
+        servers.push(tokio::spawn(metrics));
     }
 
     tracing::info!(

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("clock", 1),
     ("csv", 1),
     ("logging", 1),
+    ("metrics", 1),
     ("money", 1),
     ("tls", 1),
     ("translate", 1),

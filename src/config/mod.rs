@@ -41,6 +41,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub stripe: StripeConfig,
     pub gateway: GatewayConfig,
+    pub metrics: MetricsConfig,
     pub tiers: Vec<TierConfig>,
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,

@@ -65,6 +65,21 @@ impl TlsConfig {
     }
 }
 
+/// Where `/metrics` is served. With neither key set there is no metrics endpoint at all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A listener of its own that serves `/metrics` only, to anyone who reaches it.
+    pub listen: Option<SocketAddr>,
+    /// With it, the public listener serves `/metrics` too, to `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+impl MetricsConfig {
+    /// The shortest token accepted: long enough that it cannot be guessed.
+    pub const MIN_TOKEN_CHARS: usize = 16;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {

@@ -312,3 +312,42 @@ fn backups_are_off_by_default_and_their_settings_are_checked() {
         assert_eq!(err.key.as_deref(), Some(key), "{err}");
     }
 }
+
+#[test]
+fn metrics_keys_are_read_and_checked() {
+    let config = load(
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\n",
+        &[(
+            "CODEXAPI_METRICS__TOKEN",
+            "a-token-of-32-characters-0123456",
+        )],
+    )
+    .unwrap();
+    assert_eq!(config.metrics.listen.map(|a| a.port()), Some(9464));
+    assert_eq!(format!("{:?}", config.metrics.token), "Some(***)");
+    assert!(
+        Config::load_from(None, Vec::new())
+            .unwrap()
+            .metrics
+            .token
+            .is_none()
+    );
+
+    let err = load(
+        "[server]\nlisten = \"127.0.0.1:9000\"\n[metrics]\nlisten = \"127.0.0.1:9000\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("metrics.listen") && err.contains("server.listen"),
+        "{err}"
+    );
+    let err = load("[metrics]\ntoken = \"short\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metrics.token") && !err.contains("short"),
+        "{err}"
+    );
+}

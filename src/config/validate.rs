@@ -1,4 +1,6 @@
 //! The checks types alone cannot make: combinations, formats, bounds, files that must exist.
+//! One module because it is one list of checks in the order of the config's sections, read
+//! beside `sections.rs`.
 
 use std::collections::HashSet;
 
@@ -57,6 +59,7 @@ impl Config {
                 }
             }
         }
+        self.validate_metrics()?;
         if let (Some(redirect), true) = (server.tls.redirect_http_listen, server.tls.enabled())
             && redirect == server.listen
         {
@@ -557,5 +560,44 @@ fn looks_like_email(s: &str) -> bool {
                 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
+    }
+}
+
+impl Config {
+    /// The metrics listener must be an address of its own; a token must be hard to guess.
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let metrics = &self.metrics;
+        if let Some(listen) = metrics.listen {
+            // Two listeners on port 0 each get a port of their own.
+            if listen == self.server.listen && listen.port() != 0 {
+                return Err(ConfigError::at(
+                    "metrics.listen",
+                    format!(
+                        "must differ from server.listen ({listen}); leave it unset to serve /metrics on the public listener with metrics.token"
+                    ),
+                ));
+            }
+            if self.server.tls.redirect_http_listen == Some(listen) {
+                return Err(ConfigError::at(
+                    "metrics.listen",
+                    "must differ from server.tls.redirect_http_listen",
+                ));
+            }
+        }
+        if let Some(token) = &metrics.token {
+            let token = token.expose();
+            if token.chars().count() < super::MetricsConfig::MIN_TOKEN_CHARS
+                || token.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ConfigError::at(
+                    "metrics.token",
+                    format!(
+                        "must be at least {} characters without spaces (e.g. `openssl rand -hex 32`)",
+                        super::MetricsConfig::MIN_TOKEN_CHARS
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@ use crate::db::billing as billing_repo;
 use crate::db::ledger::{self, Kind};
 use crate::db::usage::{UsageRow, insert_rows};
 use crate::db::{Db, DbError};
+use crate::metrics::Metrics;
 use crate::money::Money;
 use crate::translate::Usage;
 
@@ -192,6 +193,7 @@ pub struct UsageWriter {
     jobs: mpsc::Sender<Job>,
     /// Rows the database would not take, waiting to be written again.
     backlog: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl UsageWriter {
@@ -202,6 +204,7 @@ impl UsageWriter {
         db: Db,
         wallets: Arc<Wallets>,
         alert: Option<Box<dyn BalanceAlert>>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<(UsageWriter, JoinHandle<()>)> {
         let (jobs, queue) = mpsc::channel();
         let backlog = Arc::new(AtomicUsize::new(0));
@@ -214,11 +217,19 @@ impl UsageWriter {
             backlog: Vec::new(),
             backlog_len: backlog.clone(),
             next_try: None,
+            metrics: metrics.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("usage-writer".to_owned())
             .spawn(move || writer.run(queue))?;
-        Ok((UsageWriter { jobs, backlog }, handle))
+        Ok((
+            UsageWriter {
+                jobs,
+                backlog,
+                metrics,
+            },
+            handle,
+        ))
     }
 
     /// Whether usage cannot be recorded now (the database would not take the last rows). New
@@ -228,7 +239,9 @@ impl UsageWriter {
     }
 
     fn send(&self, pending: Pending) {
+        self.metrics.usage_queued();
         if self.jobs.send(Job::Row(Box::new(pending))).is_err() {
+            self.metrics.usage_taken(1);
             tracing::error!("usage writer is gone; a usage row was lost");
         }
     }
@@ -299,6 +312,7 @@ struct Writer {
     backlog_len: Arc<AtomicUsize>,
     /// When to try the backlog again.
     next_try: Option<Instant>,
+    metrics: Arc<Metrics>,
 }
 
 /// Rows kept for a database that will not take them, at most; past this the oldest are given up
@@ -350,6 +364,7 @@ impl Writer {
                     let _ = done.send(());
                 }
             }
+            self.metrics.usage_taken(batch.len());
             self.retry_backlog();
             if batch.is_empty() {
                 continue;
@@ -403,6 +418,7 @@ impl Writer {
         }
         self.backlog_len
             .store(self.backlog.len(), Ordering::Relaxed);
+        self.metrics.usage_backlog(self.backlog.len());
         self.next_try
             .get_or_insert_with(|| Instant::now() + BACKLOG_RETRY);
     }
@@ -426,6 +442,7 @@ impl Writer {
         self.backlog = backlog;
         self.backlog_len
             .store(self.backlog.len(), Ordering::Relaxed);
+        self.metrics.usage_backlog(self.backlog.len());
         if self.backlog.is_empty() {
             self.next_try = None;
             tracing::warn!("usage rows are written again; requests are taken again");
@@ -490,6 +507,7 @@ impl Writer {
         let rows: Vec<&UsageRow> = batch.iter().map(|p| &p.row).collect();
         let prepaid = self.wallets.mode() == BillingMode::Prepaid;
         let mut alerted = false;
+        let started = Instant::now();
         let result = self.db.conn().and_then(|mut conn| {
             let tx = crate::db::write(&mut conn)?;
             let ids = insert_rows(&tx, &rows)?;
@@ -499,6 +517,8 @@ impl Writer {
             tx.commit()?;
             Ok(())
         });
+        self.metrics
+            .usage_commit(started.elapsed(), rows.len(), result.is_ok());
         match result {
             Ok(()) => {
                 if alerted && let Some(alert) = &self.alert {

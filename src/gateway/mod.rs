@@ -29,6 +29,7 @@ use crate::client::ClientInfo;
 use crate::config::{Config, Live};
 use crate::db::Db;
 use crate::db::usage::Endpoint;
+use crate::metrics::Metrics;
 use crate::translate::Wire;
 use error::{ApiError, Dialect, ErrorKind};
 use keys::KeyCache;
@@ -52,6 +53,8 @@ pub struct Gateway {
     pub guard: Option<Arc<guard::Guard>>,
     /// Networks refused before their key is looked at.
     pub blocklist: Blocklist,
+    /// What `/metrics` shows of the requests and the usage writer.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Unknown API keys an address may send within the throttle's window before it is refused for a
@@ -100,8 +103,10 @@ impl Gateway {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let wallets = Wallets::new(config.billing.mode);
-        let (usage, usage_thread) = UsageWriter::start(db.clone(), wallets.clone(), alert)
-            .map_err(|e| format!("cannot start the usage writer: {e}"))?;
+        let metrics = Arc::new(Metrics::new());
+        let (usage, usage_thread) =
+            UsageWriter::start(db.clone(), wallets.clone(), alert, metrics.clone())
+                .map_err(|e| format!("cannot start the usage writer: {e}"))?;
         // Build the tokenizer's tables now, off the request path, rather than at first use.
         std::thread::spawn(|| tokens::count(""));
         let keys = KeyCache::new(db.clone());
@@ -122,6 +127,7 @@ impl Gateway {
             bad_keys: Throttle::new(UNKNOWN_KEYS_PER_ADDRESS),
             guard: guard::Guard::new(config.privacy.secret_guard)?.map(Arc::new),
             blocklist,
+            metrics,
             routing: ArcSwap::from_pointee(Routing::build(config, None)?),
             created: crate::db::now_ms() / 1000,
         });

@@ -353,6 +353,7 @@ pub(super) async fn prepare(
     if let Some(row) = meter.row() {
         row.model = Some(model_id.clone());
     }
+    meter.model = Some(model.id.clone());
     if !key.allows(&model.id) {
         return Err(ApiError::new(
             ErrorKind::Permission,

@@ -13,6 +13,7 @@ use crate::db::usage::{Endpoint, Outcome, UsageRow};
 use crate::gateway::Gateway;
 use crate::gateway::error::ErrorKind;
 use crate::gateway::metering;
+use crate::metrics::{Metrics, UpstreamError};
 use crate::translate::Usage;
 
 /// The usage row of one request, settled exactly once: by the code that finishes the request,
@@ -32,6 +33,9 @@ pub(super) struct Meter {
     pub(super) request: Option<Arc<Value>>,
     /// The answer's text so far, for the same reason. Memory only, for this request's life.
     pub(super) answer: String,
+    pub(super) metrics: Arc<Metrics>,
+    /// The configured model the request is for, once it is known: the metrics' model label.
+    pub(super) model: Option<String>,
 }
 
 impl Meter {
@@ -52,6 +56,8 @@ impl Meter {
             usage_known: false,
             request: None,
             answer: String::new(),
+            metrics: gateway.metrics.clone(),
+            model: None,
         }
     }
 
@@ -64,16 +70,38 @@ impl Meter {
         self.row.as_ref().is_some_and(|row| row.user_id.is_none())
     }
 
-    /// Forgets the row: nothing is written for this request.
-    pub(super) fn discard(&mut self) {
+    /// Forgets the row: nothing is written for this request, it is only counted.
+    pub(super) fn discard(&mut self, status: u16) {
+        if let Some(row) = &self.row {
+            self.metrics.request(
+                row.endpoint.as_str(),
+                None,
+                None,
+                status,
+                self.started.elapsed(),
+            );
+        }
         self.row = None;
         self.request = None;
     }
 
     pub(super) fn first_byte(&mut self) {
-        let elapsed = self.started.elapsed().as_millis() as i64;
-        if let Some(row) = self.row() {
-            row.ttfb_ms.get_or_insert(elapsed);
+        let elapsed = self.started.elapsed();
+        if let Some(row) = self.row.as_mut()
+            && row.ttfb_ms.is_none()
+        {
+            row.ttfb_ms = Some(elapsed.as_millis() as i64);
+            if let Some(provider) = &row.provider {
+                self.metrics
+                    .first_byte(row.endpoint.as_str(), provider, elapsed);
+            }
+        }
+    }
+
+    /// The provider now serving the request failed this way.
+    pub(super) fn upstream_error(&self, kind: UpstreamError) {
+        if let Some(provider) = self.row.as_ref().and_then(|row| row.provider.as_deref()) {
+            self.metrics.upstream_error(provider, kind);
         }
     }
 
@@ -106,7 +134,15 @@ impl Meter {
         row.status = status;
         row.outcome = outcome;
         row.error_kind = error.map(ErrorKind::name);
-        row.latency_ms = self.started.elapsed().as_millis() as i64;
+        let elapsed = self.started.elapsed();
+        row.latency_ms = elapsed.as_millis() as i64;
+        self.metrics.request(
+            row.endpoint.as_str(),
+            self.model.as_deref(),
+            row.provider.as_deref(),
+            status,
+            elapsed,
+        );
         // Count locally only what a provider actually answered (it produced a first byte).
         let estimate = match self.request.take() {
             Some(request) if !self.usage_known && row.ttfb_ms.is_some() => {

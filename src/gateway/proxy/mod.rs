@@ -163,7 +163,7 @@ async fn serve(
         Err(e) => {
             // A request no key vouched for leaves nothing behind: no row, no address.
             if meter.anonymous() {
-                meter.discard();
+                meter.discard(e.kind.status().as_u16());
             } else {
                 meter
                     .settle(e.kind.status().as_u16(), Outcome::Rejected, Some(e.kind))

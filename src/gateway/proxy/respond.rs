@@ -13,6 +13,7 @@ use crate::db::usage::Outcome;
 use crate::gateway::error::{ApiError, ErrorKind};
 use crate::gateway::providers::Candidate;
 use crate::gateway::tokens;
+use crate::metrics::UpstreamError;
 use crate::translate::sse::{MAX_EVENT_BYTES, SseEvent, SseParser};
 use crate::translate::{self, StreamTranslator, Usage, Wire};
 
@@ -38,6 +39,7 @@ pub(super) async fn respond_whole(
                     ErrorKind::BadGateway,
                     "The model provider's answer is larger than this server accepts.",
                 );
+                meter.upstream_error(UpstreamError::BadAnswer);
                 meter.settle(502, Outcome::Failed, Some(e.kind)).await;
                 return e.response(dialect);
             }
@@ -47,6 +49,7 @@ pub(super) async fn respond_whole(
                     ErrorKind::BadGateway,
                     "The model provider's answer broke off.",
                 );
+                meter.upstream_error(UpstreamError::Dropped);
                 meter
                     .settle(502, Outcome::UpstreamDropped, Some(e.kind))
                     .await;
@@ -59,6 +62,7 @@ pub(super) async fn respond_whole(
             ErrorKind::BadGateway,
             "The model provider sent an answer that is not JSON.",
         );
+        meter.upstream_error(UpstreamError::BadAnswer);
         meter.settle(502, Outcome::Failed, Some(e.kind)).await;
         return e.response(dialect);
     };
@@ -82,6 +86,7 @@ pub(super) async fn respond_whole(
             Ok(v) => web::Bytes::from(v.to_string()),
             Err(e) => {
                 let e = ApiError::new(ErrorKind::BadGateway, e.message);
+                meter.upstream_error(UpstreamError::BadAnswer);
                 meter.settle(502, Outcome::Failed, Some(e.kind)).await;
                 return e.response(dialect);
             }
@@ -216,6 +221,7 @@ impl StreamState {
             None => match tokio::time::timeout(self.idle, self.upstream.next()).await {
                 Ok(next) => next,
                 Err(_) => {
+                    self.meter.upstream_error(UpstreamError::Timeout);
                     self.close("The model provider stopped sending.", Outcome::Failed)
                         .await;
                     return;
@@ -225,6 +231,7 @@ impl StreamState {
         let events = match chunk {
             Some(Ok(bytes)) => self.parser.push(&bytes),
             Some(Err(_)) => {
+                self.meter.upstream_error(UpstreamError::Dropped);
                 self.close(
                     "The model provider's stream broke off.",
                     Outcome::UpstreamDropped,
@@ -250,6 +257,7 @@ impl StreamState {
             }
         };
         if self.parser.overflowed() {
+            self.meter.upstream_error(UpstreamError::BadAnswer);
             self.close(
                 "The model provider sent an event too large to pass on.",
                 Outcome::Failed,

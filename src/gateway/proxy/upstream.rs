@@ -11,6 +11,7 @@ use crate::db::usage::Outcome;
 use crate::gateway::Gateway;
 use crate::gateway::error::{ApiError, ErrorKind};
 use crate::gateway::providers::Candidate;
+use crate::metrics::UpstreamError;
 use crate::translate::{self, Exchange, Target, Translated, Wire};
 
 use super::admission::put;
@@ -36,6 +37,8 @@ pub(super) enum AttemptError {
         kind: ErrorKind,
         /// Counts against the provider's health, with the reason.
         down: Option<&'static str>,
+        /// What the provider did wrong, when it was the provider.
+        upstream: Option<UpstreamError>,
         /// What the translation left out of the request the provider refused, comma-separated
         /// (empty when nothing): the client may want to know, and the usage row records it.
         dropped: String,
@@ -52,8 +55,14 @@ impl AttemptError {
     }
 
     /// A final error in the client's format, from the gateway's own words.
-    fn final_error(wire: Wire, error: ApiError, down: Option<&'static str>) -> AttemptError {
+    fn final_error(
+        wire: Wire,
+        error: ApiError,
+        down: Option<&'static str>,
+        upstream: Option<UpstreamError>,
+    ) -> AttemptError {
         AttemptError::Final {
+            upstream,
             status: error.kind.status().as_u16(),
             kind: error.kind,
             response: Box::new(error.response(dialect(wire))),
@@ -105,6 +114,7 @@ pub(super) async fn forward(
                 return response;
             }
             Err(AttemptError::Retry { error, what, down }) => {
+                meter.upstream_error(error_kind(what));
                 if down {
                     prepared.routing.providers.failed(&candidate.upstream, what);
                 }
@@ -119,8 +129,12 @@ pub(super) async fn forward(
                 status,
                 kind,
                 down,
+                upstream,
                 dropped,
             }) => {
+                if let Some(upstream) = upstream {
+                    meter.upstream_error(upstream);
+                }
                 if !dropped.is_empty() {
                     put(response.headers_mut(), DROPPED_HEADER, dropped.clone());
                     if let Some(row) = meter.row() {
@@ -215,6 +229,7 @@ pub(super) async fn attempt_once(
                 "The model provider did not finish the answer in time.",
             ),
             None,
+            Some(UpstreamError::Timeout),
         )
     };
     let response = match tokio::time::timeout(head_wait, request.send()).await {
@@ -244,6 +259,7 @@ pub(super) async fn attempt_once(
                     "The connection to the model provider broke off.",
                 ),
                 Some("request error"),
+                Some(UpstreamError::Request),
             ));
         }
         Ok(Ok(response)) => response,
@@ -288,6 +304,7 @@ pub(super) async fn attempt_once(
             status: status.as_u16(),
             kind: ErrorKind::InvalidRequest,
             down: None,
+            upstream: Some(UpstreamError::Refused),
             dropped: exchange.dropped.join(","),
         });
     }
@@ -314,6 +331,18 @@ pub(super) async fn attempt_once(
         exchange,
         idle: Duration::from_secs(upstream.config.idle_timeout_secs),
     })
+}
+
+/// The metrics' name for a failure before the first byte, from the reason the health keeps.
+fn error_kind(what: &str) -> UpstreamError {
+    match what {
+        "first-byte timeout" => UpstreamError::Timeout,
+        "connect error" => UpstreamError::Connect,
+        "5xx" => UpstreamError::ServerError,
+        "429" => UpstreamError::RateLimited,
+        "credentials refused" => UpstreamError::Credentials,
+        _ => UpstreamError::Request,
+    }
 }
 
 pub(super) type ByteStream =
@@ -374,6 +403,7 @@ pub(super) fn upstream_body(
             wire,
             ApiError::new(ErrorKind::Internal, "The request could not be prepared."),
             None,
+            None,
         )
     };
     if prepared.aux.is_some() {
@@ -396,6 +426,7 @@ pub(super) fn upstream_body(
             AttemptError::final_error(
                 wire,
                 ApiError::new(ErrorKind::InvalidRequest, e.message).param(e.field),
+                None,
                 None,
             )
         })?;
