@@ -19,8 +19,9 @@
 //! `cargo bench --bench gateway` (builds the release binary first). Smaller runs:
 //! `GATEWAY_BENCH_SECONDS` (each wrk run, default 10), `GATEWAY_BENCH_STREAMS` (default 5000),
 //! `GATEWAY_BENCH_ROWS` (usage rows for the pages, default 10,000,000; 0 skips them),
-//! `GATEWAY_BENCH_OUT` (the table's file), `GATEWAY_BENCH_PERF` (a file: `perf record -g` of the
-//! gateway during one more 16-connection run, kept apart from the measured ones).
+//! `GATEWAY_BENCH_OUT` (the table's file), `GATEWAY_BENCH_PERF` (a file: `perf record` of the
+//! gateway during one more 16-connection run of whole answers, and `FILE.stream` of streams of
+//! many events, kept apart from the measured runs; `bench/profile` does it with symbols).
 
 // Tests and benchmarks: a failed step fails the run at once, with its reason.
 #![allow(
@@ -186,7 +187,7 @@ fn ms(d: Duration) -> String {
 
 fn added(gateway: Duration, direct: Duration) -> String {
     format!(
-        "+{:.3} ms",
+        "{:+.3} ms",
         (gateway.as_secs_f64() - direct.as_secs_f64()) * 1e3
     )
 }
@@ -423,6 +424,11 @@ fn main() {
     if let Ok(file) = std::env::var("GATEWAY_BENCH_PERF") {
         profile(&file, pid, seconds, || {
             forwarded.through(|| run(&through_chat, &gateway_body, 16, &gateway_pid))
+        });
+        // Streams of many events: where the time of each forwarded event goes.
+        let many = chat("bench-many", true).to_string();
+        profile(&format!("{file}.stream"), pid, seconds, || {
+            forwarded.through(|| run(&through_chat, &many, 16, &gateway_pid))
         });
     }
 
@@ -692,15 +698,17 @@ fn slow_streams(
     verify(table, "slow streams", server, forwarded.count);
 }
 
-/// `perf record -g` of the gateway while `load` runs.
+/// `perf record` of the gateway while `load` runs, with call stacks unwound from DWARF (the
+/// release build keeps no frame pointers, so `-g` alone would cut them after one frame).
 fn profile<T>(file: &str, pid: u32, seconds: u64, load: impl FnOnce() -> T) {
     println!("profiling the gateway into {file}");
     let mut perf = Command::new("perf")
         .args([
             "record",
             "-F",
-            "999",
-            "-g",
+            "499",
+            "--call-graph",
+            "dwarf,16384",
             "-p",
             &pid.to_string(),
             "-o",
