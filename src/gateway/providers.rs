@@ -25,6 +25,10 @@ pub struct Health {
 pub struct Upstream {
     pub config: ProviderConfig,
     pub key: Option<Secret>,
+    /// Made once, not per request: where each format's requests go, and the headers each
+    /// request carries (the credential, marked sensitive, and the configured ones).
+    urls: Urls,
+    pub(super) sent_headers: SentHeaders,
     health: Mutex<Health>,
     /// Whether requests may go to it; an admin takes it out of rotation and back.
     in_rotation: AtomicBool,
@@ -46,14 +50,29 @@ impl Upstream {
     }
 
     /// Where a request in `wire` format goes.
-    pub fn url(&self, wire: Wire) -> String {
-        let base = self.config.base_url.as_str().trim_end_matches('/');
-        let path = match wire {
-            Wire::Chat | Wire::Completions => "chat/completions",
-            Wire::Responses => "responses",
-            Wire::Messages => "messages",
-        };
-        format!("{base}/{path}")
+    pub fn url(&self, wire: Wire) -> url::Url {
+        match wire {
+            Wire::Chat | Wire::Completions => self.urls.chat.clone(),
+            Wire::Responses => self.urls.responses.clone(),
+            Wire::Messages => self.urls.messages.clone(),
+        }
+    }
+
+    /// Where a request to one of the provider's other endpoints goes (`path` below its base).
+    pub fn url_at(&self, path: &str) -> url::Url {
+        below(&self.config.base_url, path)
+    }
+
+    fn new(config: &ProviderConfig, health: Health, in_rotation: bool) -> Upstream {
+        let key = config.resolve_key();
+        Upstream {
+            urls: Urls::of(&config.base_url),
+            sent_headers: SentHeaders::of(config, key.as_ref()),
+            key,
+            config: config.clone(),
+            health: Mutex::new(health),
+            in_rotation: AtomicBool::new(in_rotation),
+        }
     }
 
     pub fn health(&self) -> Health {
@@ -77,6 +96,66 @@ impl Upstream {
             .unwrap_or_else(|e| e.into_inner())
             .open_until
             .is_some_and(|until| until > now)
+    }
+}
+
+/// A provider's endpoint for each wire format.
+struct Urls {
+    chat: url::Url,
+    responses: url::Url,
+    messages: url::Url,
+}
+
+/// `path` below `base`'s own path.
+fn below(base: &url::Url, path: &str) -> url::Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url
+}
+
+impl Urls {
+    fn of(base: &url::Url) -> Urls {
+        let at = |path: &str| below(base, path);
+        Urls {
+            chat: at("chat/completions"),
+            responses: at("responses"),
+            messages: at("messages"),
+        }
+    }
+}
+
+/// The headers every request to a provider carries: its credential as each format sends it,
+/// and the operator's extra headers (checked when the configuration was read).
+pub(super) struct SentHeaders {
+    /// `Authorization: Bearer …` for the OpenAI formats.
+    pub bearer: Option<reqwest::header::HeaderValue>,
+    /// `x-api-key` for Messages.
+    pub api_key: Option<reqwest::header::HeaderValue>,
+    pub extra: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+}
+
+impl SentHeaders {
+    fn of(config: &ProviderConfig, key: Option<&Secret>) -> SentHeaders {
+        let secret = |text: String| {
+            let mut value = reqwest::header::HeaderValue::try_from(text).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        };
+        SentHeaders {
+            bearer: key.and_then(|k| secret(format!("Bearer {}", k.expose()))),
+            api_key: key.and_then(|k| secret(k.expose().to_owned())),
+            extra: config
+                .headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((
+                        reqwest::header::HeaderName::try_from(name.as_str()).ok()?,
+                        reqwest::header::HeaderValue::try_from(value.as_str()).ok()?,
+                    ))
+                })
+                .collect(),
+        }
     }
 }
 
@@ -106,12 +185,11 @@ impl Providers {
                 .iter()
                 .map(|p| {
                     let before = earlier(&p.name);
-                    Arc::new(Upstream {
-                        key: p.resolve_key(),
-                        config: p.clone(),
-                        health: Mutex::new(before.map(|u| u.health()).unwrap_or_default()),
-                        in_rotation: AtomicBool::new(before.is_none_or(|u| u.in_rotation())),
-                    })
+                    Arc::new(Upstream::new(
+                        p,
+                        before.map(|u| u.health()).unwrap_or_default(),
+                        before.is_none_or(|u| u.in_rotation()),
+                    ))
                 })
                 .collect(),
             breaker_failures: config.gateway.breaker_failures.max(1),
@@ -204,5 +282,63 @@ impl Providers {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(base: &str) -> Upstream {
+        let config: ProviderConfig = toml::from_str(&format!(
+            "name = \"p\"\nkind = \"openai\"\nbase_url = \"{base}\"\napi_key = \"sk-up\"\n\
+             headers = {{ OpenAI-Organization = \"org-1\" }}\n"
+        ))
+        .expect("a provider");
+        Upstream::new(&config, Health::default(), true)
+    }
+
+    #[test]
+    fn each_format_goes_below_the_base_path_with_or_without_its_slash() {
+        for base in ["http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/"] {
+            let up = upstream(base);
+            assert_eq!(
+                up.url(Wire::Chat).as_str(),
+                "http://127.0.0.1:9/v1/chat/completions"
+            );
+            assert_eq!(
+                up.url(Wire::Completions).as_str(),
+                "http://127.0.0.1:9/v1/chat/completions"
+            );
+            assert_eq!(
+                up.url(Wire::Responses).as_str(),
+                "http://127.0.0.1:9/v1/responses"
+            );
+            assert_eq!(
+                up.url(Wire::Messages).as_str(),
+                "http://127.0.0.1:9/v1/messages"
+            );
+            assert_eq!(
+                up.url_at("messages/count_tokens").as_str(),
+                "http://127.0.0.1:9/v1/messages/count_tokens"
+            );
+        }
+    }
+
+    #[test]
+    fn the_credential_is_made_once_and_marked_sensitive() {
+        let up = upstream("http://127.0.0.1:9/v1");
+        let bearer = up.sent_headers.bearer.as_ref().expect("a bearer header");
+        assert_eq!(bearer.to_str().ok(), Some("Bearer sk-up"));
+        assert!(bearer.is_sensitive());
+        let key = up
+            .sent_headers
+            .api_key
+            .as_ref()
+            .expect("an x-api-key header");
+        assert_eq!(key.to_str().ok(), Some("sk-up"));
+        assert!(key.is_sensitive());
+        assert_eq!(up.sent_headers.extra.len(), 1);
+        assert_eq!(up.sent_headers.extra[0].0.as_str(), "openai-organization");
     }
 }

@@ -177,11 +177,7 @@ pub(super) async fn attempt_once(
     let mut request = gateway
         .http
         .post(match prepared.aux {
-            Some(aux) => format!(
-                "{}/{}",
-                upstream.config.base_url.as_str().trim_end_matches('/'),
-                aux.path()
-            ),
+            Some(aux) => upstream.url_at(aux.path()),
             None => upstream.url(candidate.wire),
         })
         .timeout(Duration::from_secs(upstream.config.total_timeout_secs))
@@ -490,20 +486,19 @@ pub(in crate::gateway) fn credentials(
     wire: Wire,
     version: bool,
 ) -> reqwest::RequestBuilder {
-    match (wire, &upstream.key) {
-        (Wire::Messages, key) => {
-            if version {
-                request = request.header("anthropic-version", ANTHROPIC_VERSION);
-            }
-            if let Some(key) = key {
-                request = request.header("x-api-key", key.expose());
-            }
+    let sent = &upstream.sent_headers;
+    if wire == Wire::Messages {
+        if version {
+            request = request.header("anthropic-version", ANTHROPIC_VERSION);
         }
-        (_, Some(key)) => request = request.bearer_auth(key.expose()),
-        (_, None) => {}
+        if let Some(key) = &sent.api_key {
+            request = request.header("x-api-key", key.clone());
+        }
+    } else if let Some(bearer) = &sent.bearer {
+        request = request.header(reqwest::header::AUTHORIZATION, bearer.clone());
     }
-    for (name, value) in &upstream.config.headers {
-        request = request.header(name.as_str(), value.as_str());
+    for (name, value) in &sent.extra {
+        request = request.header(name.clone(), value.clone());
     }
     request
 }
