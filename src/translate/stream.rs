@@ -676,14 +676,20 @@ impl Passthrough {
         // to parse: it is left out, and the stream is closed properly in the end.
         let chat_done =
             matches!(self.wire, Wire::Chat | Wire::Completions) && event.data.trim() == "[DONE]";
-        if !chat_done && parse(event).is_none() {
-            return Vec::new();
-        }
+        // Each event is parsed once, here.
+        let data = if chat_done {
+            None
+        } else {
+            match parse(event) {
+                Some(data) => Some(data),
+                None => return Vec::new(),
+            }
+        };
         match self.wire {
             Wire::Chat | Wire::Completions => {
-                if event.data.trim() == "[DONE]" {
+                if chat_done {
                     self.finished = true;
-                } else if let Some(chunk) = parse(event) {
+                } else if let Some(chunk) = &data {
                     if chunk.get("error").is_some_and(|e| !e.is_null()) {
                         self.failed = true;
                     }
@@ -704,14 +710,14 @@ impl Passthrough {
                 }
             }
             Wire::Responses => {
-                if let Some(data) = parse(event) {
+                if let Some(data) = &data {
                     if let Some(seq) = data.get("sequence_number").and_then(Value::as_u64) {
                         self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
                     }
                     if let Some(id) = data.pointer("/response/id").and_then(Value::as_str) {
                         self.response_id = Some(id.to_owned());
                     }
-                    match event_type(event, &data) {
+                    match event_type(event, data) {
                         "response.failed" | "error" => {
                             if let Some(u) =
                                 data.pointer("/response/usage").and_then(from_responses)
@@ -734,8 +740,8 @@ impl Passthrough {
                 }
             }
             Wire::Messages => {
-                if let Some(data) = parse(event) {
-                    match event_type(event, &data) {
+                if let Some(data) = &data {
+                    match event_type(event, data) {
                         "message_start" => {
                             if let Some(u) = data.pointer("/message/usage").and_then(from_messages)
                             {
