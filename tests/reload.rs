@@ -76,16 +76,23 @@ fn hang_up(server: &Server) {
     assert!(status.success());
 }
 
-/// The number of times `needle` is in the log, waiting up to 10 s for it to reach `count`.
-fn logged(server: &Server, needle: &str, count: usize) -> bool {
+/// The `nth` line of the log holding `needle` (1 for the first), waiting up to 10 s for it.
+fn logged(server: &Server, needle: &str, nth: usize) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if server.log().matches(needle).count() >= count {
-            return true;
+        if let Some(line) = server
+            .log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .nth(nth - 1)
+        {
+            return line.to_owned();
         }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line {nth} with {needle:?} in the log:\n{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -106,16 +113,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     let new_model = "\n[[models]]\nid = \"new-model\"\nroutes = [{ provider = \"anthropic\", model = \"claude-x\" }]\nprice = { input = 1, output = 2 }\n\n[database]\npool_size = 3\n";
     std::fs::write(server.config_path(), config(&up, 10, new_model)).unwrap();
     hang_up(&server);
-    assert!(
-        logged(&server, "SIGHUP: configuration reloaded", 1),
-        "{}",
-        server.log()
-    );
-    let log = server.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("SIGHUP: configuration reloaded"))
-        .unwrap();
+    let line = logged(&server, "SIGHUP: configuration reloaded", 1);
     assert!(line.contains("2 models"), "{line}");
     assert!(
         line.contains("applied only at the next restart: database.pool_size"),
@@ -150,16 +148,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     let broken = config(&up, 10, new_model).replace("input = \"10\"", "input = \"ten\"");
     std::fs::write(server.config_path(), broken).unwrap();
     hang_up(&server);
-    assert!(
-        logged(&server, "SIGHUP: configuration not reloaded", 1),
-        "{}",
-        server.log()
-    );
-    let log = server.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("SIGHUP: configuration not reloaded"))
-        .unwrap();
+    let line = logged(&server, "SIGHUP: configuration not reloaded", 1);
     assert!(line.contains("models"), "the error names the key: {line}");
     assert_eq!(
         listed_price(&server, &key),
@@ -172,7 +161,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     // A file that is not TOML at all, likewise.
     std::fs::write(server.config_path(), "[[models]\nid = ").unwrap();
     hang_up(&server);
-    assert!(logged(&server, "SIGHUP: configuration not reloaded", 2));
+    logged(&server, "SIGHUP: configuration not reloaded", 2);
     assert_eq!(listed_price(&server, &key), "10.00");
     let (status, _) = chat(&server, &key, "chat-model");
     assert_eq!(status, 200, "the server still serves");
