@@ -358,8 +358,8 @@ mod tests {
         assert_eq!(next_due(&config, Some(now + 60_000), now), Duration::ZERO);
     }
 
-    #[test]
-    fn a_run_keeps_the_newest_copies_and_leaves_other_files_alone() {
+    /// A migrated database in a new temporary folder, with its settings.
+    fn migrated() -> (tempfile::TempDir, crate::config::DatabaseConfig, Db) {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::DatabaseConfig {
             path: dir.path().join("data/codexapi.db"),
@@ -367,6 +367,12 @@ mod tests {
         };
         let db = Db::open(&config, true).unwrap();
         db.migrate().unwrap();
+        (dir, config, db)
+    }
+
+    #[test]
+    fn a_run_keeps_the_newest_copies_and_leaves_other_files_alone() {
+        let (dir, _, db) = migrated();
         let backups = dir.path().join("backups");
         std::fs::create_dir(&backups).unwrap();
         let day = 86_400_000;
@@ -387,13 +393,7 @@ mod tests {
 
     #[test]
     fn a_restore_checks_the_copy_and_keeps_the_replaced_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::DatabaseConfig {
-            path: dir.path().join("data/codexapi.db"),
-            ..crate::config::DatabaseConfig::default()
-        };
-        let db = Db::open(&config, true).unwrap();
-        db.migrate().unwrap();
+        let (dir, config, db) = migrated();
         let copy = dir.path().join("copy.db");
         db.backup(&copy).unwrap();
         drop(db);

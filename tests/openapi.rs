@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -59,47 +58,18 @@ fn http() -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// Runs `program` with `args` in `dir`, killing it past `limit`; returns (success, output).
+/// Runs a Python tool of tests/requirements.txt in `dir`, killing it past `limit`; returns
+/// whether it succeeded and what it printed.
 fn run_bounded(
     program: &str,
     args: &[&str],
     dir: &std::path::Path,
     limit: Duration,
 ) -> (bool, String) {
-    let out_path = dir.join(format!("{program}.out"));
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install it: python3 -m pip install -r tests/requirements.txt")
-        });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut text = String::new();
-    std::fs::File::open(&out_path)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    match status {
-        Some(status) => (status.success(), text),
-        None => (false, format!("{text}\n(stopped after {limit:?})")),
-    }
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    let out = common::agents::run_bounded(cmd, limit);
+    (out.success, format!("{}{}", out.stdout, out.stderr))
 }
 
 #[test]

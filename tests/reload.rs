@@ -169,6 +169,17 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     std::fs::write(server.config_path(), config(&up, 10, new_model)).unwrap();
 }
 
+/// Presses the System page's reload button; returns the page it answers with.
+fn reload_from_console(admin: &reqwest::blocking::Client, server: &Server, token: &str) -> String {
+    let res = admin
+        .post(server.url("/admin/system/reload"))
+        .form(&[("csrf", token)])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    text(res)
+}
+
 #[test]
 fn an_admin_reloads_from_the_console_and_the_audit_log_keeps_it() {
     let up = FakeUpstream::start();
@@ -182,13 +193,7 @@ fn an_admin_reloads_from_the_console_and_the_audit_log_keeps_it() {
     let token = csrf(&page);
 
     std::fs::write(server.config_path(), config(&up, 7, "")).unwrap();
-    let res = admin
-        .post(server.url("/admin/system/reload"))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let page = text(res);
+    let page = reload_from_console(&admin, &server, &token);
     assert!(
         page.contains("configuration reloaded: 3 providers, 1 models"),
         "{page}"
@@ -209,13 +214,7 @@ fn an_admin_reloads_from_the_console_and_the_audit_log_keeps_it() {
         ),
     )
     .unwrap();
-    let res = admin
-        .post(server.url("/admin/system/reload"))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let page = text(res);
+    let page = reload_from_console(&admin, &server, &token);
     assert!(
         page.contains("Not reloaded; the running configuration stays."),
         "{page}"
