@@ -189,6 +189,8 @@ CREATE INDEX usage_at ON usage (at);
 CREATE INDEX usage_at_key_ip ON usage (at, key_id, ip);
 CREATE INDEX usage_at_user_cost ON usage (at, user_id, cost);
 CREATE INDEX usage_rate_limited ON usage (at, user_id) WHERE error_kind = 'rate_limited';
+-- The requests that reached no provider, which the daily sums keep under no model.
+CREATE INDEX usage_unserved ON usage (user_id, at) WHERE provider IS NULL;
 
 -- Append-only: rows are never updated or deleted while their account exists. When the account is
 -- erased they stay, detached: user_id becomes NULL and `detached` a random id shared by that

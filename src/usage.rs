@@ -252,7 +252,10 @@ pub fn report(
     Ok(Report {
         summary: summarize(&days, today),
         models: ModelSummary::from_rows(
-            repo::model_totals(conn, &model_filter, usize::MAX)?.models,
+            match repo::model_totals_by_day(conn, &model_filter)? {
+                Some(models) => models,
+                None => repo::model_totals(conn, &model_filter, usize::MAX)?.models,
+            },
             MODELS_SHOWN,
             known,
         ),

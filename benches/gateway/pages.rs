@@ -197,7 +197,8 @@ fn fill(db_path: &std::path::Path, email: &str, rows: i64) -> (Duration, Duratio
     let started = Instant::now();
     // Row i: evenly spread over the span, oldest first (as the writer appends them); one in
     // OWN_SHARE the signed-in user's through its key, the rest spread over the other
-    // accounts; one in 50 an upstream failure; models, providers and endpoints in turn.
+    // accounts; one in 50 an upstream failure, one in 200 refused by a rate limit before any
+    // provider; models, providers and endpoints in turn.
     tx.execute(
         "INSERT INTO usage (at, user_id, key_id, endpoint, model, provider, status, latency_ms,
              ttfb_ms, input_tokens, cached_input_tokens, cache_creation_tokens, output_tokens,
@@ -210,13 +211,17 @@ fn fill(db_path: &std::path::Path, email: &str, rows: i64) -> (Duration, Duratio
                            ELSE '/v1/messages' END,
                 CASE i % 4 WHEN 0 THEN 'gpt-5.3-codex' WHEN 1 THEN 'claude-sonnet-5'
                            WHEN 2 THEN 'claude-haiku-5' ELSE 'deepseek-v4' END,
-                CASE i % 3 WHEN 0 THEN 'openai' WHEN 1 THEN 'anthropic' ELSE 'deepseek' END,
-                CASE WHEN i % 50 = 0 THEN 502 ELSE 200 END,
+                CASE WHEN i % 200 = 104 THEN NULL
+                     ELSE CASE i % 3 WHEN 0 THEN 'openai' WHEN 1 THEN 'anthropic'
+                                     ELSE 'deepseek' END END,
+                CASE WHEN i % 50 = 0 THEN 502 WHEN i % 200 = 104 THEN 429 ELSE 200 END,
                 200 + (i * 2654435761) % 4000, 120,
                 4000, 2000, 0, 300, 100, 0, 1,
-                CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'completed' END,
-                CASE WHEN i % 50 = 0 THEN 'bad_gateway' END,
-                CASE WHEN i % 50 = 0 THEN 0 ELSE 9500 END,
+                CASE WHEN i % 50 = 0 THEN 'failed' WHEN i % 200 = 104 THEN 'rejected'
+                     ELSE 'completed' END,
+                CASE WHEN i % 50 = 0 THEN 'bad_gateway' WHEN i % 200 = 104 THEN 'rate_limited'
+                END,
+                CASE WHEN i % 50 = 0 OR i % 200 = 104 THEN 0 ELSE 9500 END,
                 NULL, NULL
          FROM n",
         params![rows, now - span, span, OWN_SHARE, own, ACCOUNTS, own_key],

@@ -18,6 +18,7 @@ const STEPS: &[&str] = &[
     include_str!("../../migrations/0007_privacy.sql"),
     include_str!("../../migrations/0008_abuse.sql"),
     include_str!("../../migrations/0009_console.sql"),
+    include_str!("../../migrations/0010_unserved.sql"),
 ];
 
 pub const LATEST_VERSION: u32 = STEPS.len() as u32;

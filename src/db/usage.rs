@@ -457,6 +457,82 @@ pub fn model_totals(
     Ok(summary)
 }
 
+/// What reached a provider, per model, from the daily sums (which key it by model only then).
+const SERVED_BY_DAY_SQL: &str = "SELECT nullif(model, ''), sum(requests), sum(errors),
+        sum(input_tokens), sum(cached_input_tokens), sum(output_tokens), sum(cost)
+     FROM usage_daily
+     WHERE user_id = ?1 AND day >= ?2 AND day < ?3 AND provider <> ''
+         AND (?4 IS NULL OR model = ?4)
+     GROUP BY model";
+
+/// What reached no provider, per model as the client named it, from its own few rows.
+fn unserved_sql() -> String {
+    format!(
+        "SELECT model, {TOTALS} FROM usage INDEXED BY usage_unserved
+         WHERE user_id = ?1 AND at >= ?2 AND at < ?3 AND provider IS NULL
+             AND (?4 IS NULL OR model = ?4)
+         GROUP BY model"
+    )
+}
+
+/// What [`model_totals`] finds for `filter` with every model kept, in the same order, without
+/// reading each row: served requests come from the daily sums, the rest from the rows that
+/// reached no provider. `None` when the sums cannot tell: the filter names an endpoint, key,
+/// status class or outcome, or a time that is not midnight UTC.
+pub fn model_totals_by_day(
+    conn: &Connection,
+    filter: &UsageFilter,
+) -> Result<Option<Vec<ModelTotals>>, DbError> {
+    let whole_day = |ms: i64| ms == i64::MIN || ms == i64::MAX || ms.rem_euclid(DAY_MS) == 0;
+    let answerable = filter.endpoint.is_none()
+        && filter.key_id.is_none()
+        && filter.ok.is_none()
+        && filter.outcome.is_none()
+        && whole_day(filter.from_ms)
+        && whole_day(filter.to_ms);
+    if !answerable {
+        return Ok(None);
+    }
+    let days = params![
+        filter.user_id,
+        filter.from_ms.div_euclid(DAY_MS),
+        filter.to_ms.div_euclid(DAY_MS),
+        filter.model,
+    ];
+    let times = params![filter.user_id, filter.from_ms, filter.to_ms, filter.model];
+    let mut models: Vec<ModelTotals> = Vec::new();
+    for (sql, args, served) in [
+        (SERVED_BY_DAY_SQL.to_owned(), days, true),
+        (unserved_sql(), times, false),
+    ] {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(args)?;
+        while let Some(r) = rows.next()? {
+            let model: Option<String> = r.get(0)?;
+            let totals = totals_from(r, 1)?;
+            match models.iter_mut().find(|m| m.model == model) {
+                Some(known) => known.totals.add(&totals),
+                None => models.push(ModelTotals {
+                    model,
+                    totals,
+                    served,
+                }),
+            }
+        }
+    }
+    // As `models_sql` orders them; SQLite puts NULL before any text, as `None < Some` does.
+    models.sort_by(|a, b| {
+        let tokens = |m: &ModelTotals| m.totals.input_tokens + m.totals.output_tokens;
+        b.totals
+            .cost
+            .cmp(&a.totals.cost)
+            .then_with(|| tokens(b).cmp(&tokens(a)))
+            .then_with(|| b.totals.requests.cmp(&a.totals.requests))
+            .then_with(|| a.model.cmp(&b.model))
+    });
+    Ok(Some(models))
+}
+
 /// A place in a user's list of requests (newest first) that names no row id: the rows above it
 /// are those newer than `at`, then the first `skip` of the rows at exactly `at` (newest id
 /// first). Row ids are sequential across all users, so they stay out of links.
@@ -789,6 +865,74 @@ mod reading_tests {
         assert_eq!(summary.models.len(), 1);
         assert_eq!(summary.models[0].model.as_deref(), Some("m2"));
         assert_eq!(summary.models[0].totals.requests, 1);
+    }
+
+    #[test]
+    fn per_model_totals_from_the_daily_sums_match_those_from_the_rows() {
+        let conn = db();
+        let day = 20_000;
+        let mut rows = Vec::new();
+        for i in 0..60_i64 {
+            let model = ["m1", "m2", "typo", ""][i as usize % 4];
+            let mut r = row(
+                ["a", "b"][i as usize % 2],
+                (day + i % 5) * DAY_MS + i * 997,
+                model,
+                [200, 429, 500][i as usize % 3],
+                i * 7 % 11,
+            );
+            // Some reach a provider; a name nobody serves never does; some rows name no model.
+            r.provider = (i % 3 != 1 && model != "typo").then(|| format!("p{}", i % 2));
+            r.model = (!model.is_empty()).then(|| model.to_owned());
+            r.output_tokens = i;
+            rows.push(r);
+        }
+        insert_rows(&conn, &rows).unwrap();
+
+        let filters = [
+            (i64::MIN, i64::MAX, None),
+            (day * DAY_MS, (day + 3) * DAY_MS, None),
+            ((day + 1) * DAY_MS, i64::MAX, Some("m1")),
+            (i64::MIN, (day + 2) * DAY_MS, Some("typo")),
+            ((day + 9) * DAY_MS, (day + 10) * DAY_MS, None),
+        ];
+        for user in ["a", "b"] {
+            for (from_ms, to_ms, model) in filters {
+                let filter = UsageFilter {
+                    from_ms,
+                    to_ms,
+                    model: model.map(str::to_owned),
+                    ..UsageFilter::all(user)
+                };
+                let by_day = model_totals_by_day(&conn, &filter).unwrap();
+                let by_row = model_totals(&conn, &filter, usize::MAX).unwrap().models;
+                assert_eq!(by_day, Some(by_row), "{filter:?}");
+            }
+        }
+
+        // What the sums do not hold is left to the rows.
+        let mut filter = UsageFilter::all("a");
+        filter.ok = Some(true);
+        assert_eq!(model_totals_by_day(&conn, &filter).unwrap(), None);
+        let mut filter = UsageFilter::all("a");
+        filter.from_ms = day * DAY_MS + 1;
+        assert_eq!(model_totals_by_day(&conn, &filter).unwrap(), None);
+    }
+
+    #[test]
+    fn per_model_totals_by_day_read_the_sums_and_the_unserved_rows_through_their_indexes() {
+        let conn = db();
+        let served = plan(&conn, SERVED_BY_DAY_SQL);
+        assert!(
+            served.contains("INDEX usage_daily_user (user_id=? AND day>? AND day<?)"),
+            "{served}"
+        );
+        let unserved = plan(&conn, &unserved_sql());
+        assert!(
+            unserved.contains("INDEX usage_unserved (user_id=? AND at>? AND at<?)"),
+            "{unserved}"
+        );
+        assert!(!format!("{served}{unserved}").contains("SCAN"));
     }
 
     #[test]
