@@ -190,7 +190,9 @@ CREATE INDEX usage_at_key_ip ON usage (at, key_id, ip);
 CREATE INDEX usage_at_user_cost ON usage (at, user_id, cost);
 CREATE INDEX usage_rate_limited ON usage (at, user_id) WHERE error_kind = 'rate_limited';
 -- The requests that reached no provider, which the daily sums keep under no model.
-CREATE INDEX usage_unserved ON usage (user_id, at) WHERE provider IS NULL;
+CREATE INDEX usage_unserved ON usage
+    (user_id, at, model, status, input_tokens, cached_input_tokens, output_tokens, cost, provider)
+    WHERE provider IS NULL;
 
 -- Append-only: rows are never updated or deleted while their account exists. When the account is
 -- erased they stay, detached: user_id becomes NULL and `detached` a random id shared by that

@@ -350,13 +350,6 @@ pub fn all_key_spends(conn: &Connection) -> Result<Vec<(String, i64)>, DbError> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Adds a request's cost to what its key has spent.
-pub fn add_key_spend(conn: &Connection, key_id: &str, amount: i64) -> Result<(), DbError> {
-    conn.prepare_cached("UPDATE api_keys SET spent = spent + ?2 WHERE id = ?1")?
-        .execute(params![key_id, amount])?;
-    Ok(())
-}
-
 /// Adds a request's cost to the account's spend in `month` (`YYYYMM`), starting the month over
 /// when it is a new one.
 pub fn add_month_spend(

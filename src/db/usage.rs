@@ -122,8 +122,8 @@ stored_names! {
     }
 }
 
-/// Inserts rows and stamps their keys' `last_used_at`; returns the rows' ids. The caller holds
-/// the transaction.
+/// Inserts rows, stamps their keys' `last_used_at` and adds their cost to their keys' spend
+/// (one update of each key's row); returns the rows' ids. The caller holds the transaction.
 pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
     conn: &Connection,
     rows: &[R],
@@ -137,7 +137,8 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
          WHERE ?2 IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = ?2)",
     )?;
     let mut touch = conn.prepare_cached(
-        "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
+        "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2), spent = spent + ?3
+         WHERE id = ?1",
     )?;
     let mut roll_up = conn.prepare_cached(
         "INSERT INTO usage_daily (day, user_id, model, provider, requests, errors, input_tokens,
@@ -223,7 +224,7 @@ pub fn insert_rows<R: std::borrow::Borrow<UsageRow>>(
             ])?;
         }
         if let Some(key_id) = &row.key_id {
-            touch.execute(params![key_id, row.at])?;
+            touch.execute(params![key_id, row.at, row.cost])?;
         }
     }
     Ok(ids)
@@ -929,7 +930,7 @@ mod reading_tests {
         );
         let unserved = plan(&conn, &unserved_sql());
         assert!(
-            unserved.contains("INDEX usage_unserved (user_id=? AND at>? AND at<?)"),
+            unserved.contains("COVERING INDEX usage_unserved (user_id=? AND at>? AND at<?)"),
             "{unserved}"
         );
         assert!(!format!("{served}{unserved}").contains("SCAN"));

@@ -533,7 +533,7 @@ impl Writer {
         }
     }
 
-    /// Charges one committed row: the key's and the month's spend, and in prepaid mode the
+    /// Charges one committed row (whose key's spend `insert_rows` added): the month's spend, and in prepaid mode the
     /// wallet, with its ledger row. True if a low-balance mail was queued.
     fn bill(
         &self,
@@ -547,9 +547,6 @@ impl Writer {
         };
         if row.cost == 0 {
             return Ok(false);
-        }
-        if let Some(key_id) = &row.key_id {
-            billing_repo::add_key_spend(conn, key_id, row.cost)?;
         }
         billing_repo::add_month_spend(conn, user_id, month_of(row.at), row.cost)?;
         if !prepaid {
