@@ -527,10 +527,12 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
 }
 
 fn serve(config: Config, path: Option<&std::path::Path>) -> Result<(), CliError> {
-    crate::logging::init(&config.log.level, config.log.format);
+    crate::logging::init(&config.log.level, config.log.format, config.log.flush_ms);
     crate::tls::install_crypto_provider();
     let system = actix_web::rt::System::new();
-    Ok(system.block_on(crate::server::serve(config, path))?)
+    let served = system.block_on(crate::server::serve(config, path));
+    crate::logging::flush();
+    Ok(served?)
 }
 
 /// The version, the commit it was built from (`unknown` when built outside a git checkout) and

@@ -77,6 +77,60 @@ fn zero_config_start_creates_the_database() {
 }
 
 #[test]
+fn log_lines_wait_briefly_and_a_warning_or_the_stop_writes_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, PRICED).unwrap();
+    let mut cmd = command(dir.path());
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0")
+        .env("CODEXAPI_LOG__FLUSH_MS", "1000");
+    let server = Server::spawn(cmd, dir);
+    let http = client();
+    let health = |n: usize| {
+        for _ in 0..n {
+            assert_eq!(
+                http.get(server.url("/healthz")).send().unwrap().status(),
+                200
+            );
+        }
+    };
+    let access_lines = |log: &str| log.matches("GET /healthz 200").count();
+
+    // Without anything else, the lines come out within the delay.
+    health(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while access_lines(&server.log()) < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(access_lines(&server.log()), 20, "{}", server.log());
+
+    // An error is written at once, with the lines waiting before it.
+    health(20);
+    std::fs::write(&config, "[server\n").unwrap();
+    server.signal("HUP");
+    assert!(
+        server.wait_for_log("configuration not reloaded", Duration::from_secs(20)),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    let error_at = log.find("configuration not reloaded").unwrap();
+    assert_eq!(access_lines(&log[..error_at]), 40, "{log}");
+    std::fs::write(&config, PRICED).unwrap();
+
+    // The stop writes whatever still waits; no line is cut or mixed with another.
+    health(5);
+    let log = server.stop();
+    assert_eq!(access_lines(&log), 45, "{log}");
+    for line in log.lines() {
+        assert!(line.starts_with("20") && line.contains("Z "), "{line:?}");
+    }
+}
+
+#[test]
 fn pages_show_what_the_config_says() {
     let server = Server::start(PRICED);
     let http = client();

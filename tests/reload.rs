@@ -68,14 +68,6 @@ fn listed_price(server: &Server, key: &str) -> String {
         .unwrap()
 }
 
-fn hang_up(server: &Server) {
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// The `nth` line of the log holding `needle` (1 for the first), waiting up to 10 s for it.
 fn logged(server: &Server, needle: &str, nth: usize) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -112,7 +104,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     // A tenfold price, a new model on another provider, and a key only a restart applies.
     let new_model = "\n[[models]]\nid = \"new-model\"\nroutes = [{ provider = \"anthropic\", model = \"claude-x\" }]\nprice = { input = 1, output = 2 }\n\n[database]\npool_size = 3\n";
     std::fs::write(server.config_path(), config(&up, 10, new_model)).unwrap();
-    hang_up(&server);
+    server.signal("HUP");
     let line = logged(&server, "SIGHUP: configuration reloaded", 1);
     assert!(line.contains("2 models"), "{line}");
     assert!(
@@ -147,7 +139,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
     // A price that is not a number: nothing changes, and the log names the key.
     let broken = config(&up, 10, new_model).replace("input = \"10\"", "input = \"ten\"");
     std::fs::write(server.config_path(), broken).unwrap();
-    hang_up(&server);
+    server.signal("HUP");
     let line = logged(&server, "SIGHUP: configuration not reloaded", 1);
     assert!(line.contains("models"), "the error names the key: {line}");
     assert_eq!(
@@ -160,7 +152,7 @@ fn sighup_applies_a_new_price_and_model_and_a_broken_file_changes_nothing() {
 
     // A file that is not TOML at all, likewise.
     std::fs::write(server.config_path(), "[[models]\nid = ").unwrap();
-    hang_up(&server);
+    server.signal("HUP");
     logged(&server, "SIGHUP: configuration not reloaded", 2);
     assert_eq!(listed_price(&server, &key), "10.00");
     let (status, _) = chat(&server, &key, "chat-model");

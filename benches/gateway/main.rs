@@ -374,7 +374,9 @@ fn main() {
 
     let up = FastUpstream::start();
     let config = config(&up.base);
-    let server = Server::start(&config);
+    // The log as a server writes it by default, not line by line as the tests read it.
+    let flush_ms = codexapi::config::LogConfig::default().flush_ms.to_string();
+    let server = Server::start_with(&config, &[("CODEXAPI_LOG__FLUSH_MS", &flush_ms)]);
     let key = common::user_with_key(&server, "bench@example.test");
     common::grant(&server, "bench@example.test", "1000000");
     let client = common::client();
@@ -558,7 +560,13 @@ fn main() {
 
     println!("1b. whole Chat answers with database.synchronous = normal");
     {
-        let server = Server::start_with(&config, &[("CODEXAPI_DATABASE__SYNCHRONOUS", "normal")]);
+        let server = Server::start_with(
+            &config,
+            &[
+                ("CODEXAPI_DATABASE__SYNCHRONOUS", "normal"),
+                ("CODEXAPI_LOG__FLUSH_MS", &flush_ms),
+            ],
+        );
         let key = common::user_with_key(&server, "bench@example.test");
         let through = server.url("/v1/chat/completions");
         let gateway_pid = server.pid().to_string();

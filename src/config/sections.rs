@@ -339,6 +339,9 @@ pub struct LogConfig {
     pub level: String,
     /// `text` (one readable line per event) or `json` (one JSON object per line).
     pub format: crate::logging::Format,
+    /// Lines below a warning are written within this many milliseconds, gathered into few
+    /// writes; warnings and errors at once. 0 writes each line at once.
+    pub flush_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -346,6 +349,7 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_owned(),
             format: crate::logging::Format::Text,
+            flush_ms: 50,
         }
     }
 }

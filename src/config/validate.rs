@@ -69,6 +69,9 @@ impl Config {
             ));
         }
 
+        if self.log.flush_ms > 1000 {
+            return Err(ConfigError::at("log.flush_ms", "must be at most 1000"));
+        }
         let db = &self.database;
         if db.path.as_os_str().is_empty() {
             return Err(ConfigError::at("database.path", "must not be empty"));

@@ -69,7 +69,9 @@ impl Server {
             .arg(&config_path)
             .arg("serve")
             .env("CODEXAPI_SERVER__WORKERS", "2")
-            .env("CODEXAPI_LOG__LEVEL", "info");
+            .env("CODEXAPI_LOG__LEVEL", "info")
+            // Tests read the log while the server runs: each line as it happens.
+            .env("CODEXAPI_LOG__FLUSH_MS", "0");
         if !config.contains("listen =") {
             cmd.env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0");
         }
@@ -154,8 +156,13 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal named `name` (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.pid().to_string())
             .status()
             .expect("kill");
@@ -242,6 +249,7 @@ impl Server {
             .arg("serve")
             .env("CODEXAPI_SERVER__WORKERS", "2")
             .env("CODEXAPI_LOG__LEVEL", "info")
+            .env("CODEXAPI_LOG__FLUSH_MS", "0")
             .env("CODEXAPI_SERVER__LISTEN", "127.0.0.1:0");
         Server::spawn(cmd, dir)
     }
