@@ -8,7 +8,9 @@
 //! 2. streams: the first byte of a Chat stream and of a Codex-sized (40 KB) Responses turn, the
 //!    whole turn, and events forwarded per second;
 //! 3. translated answers under wrk (Messages to a Chat provider, Responses to an Anthropic one);
-//! 4. thousands of slow streams open at once: the gateway's resident memory, and that each ends;
+//! 4. a soak of steady load (whole answers and streams by turns), the gateway's memory after
+//!    each minute; then thousands of slow streams open at once: the gateway's resident memory,
+//!    and that each ends;
 //! 5. after each part, one usage row per request the gateway forwarded, and `check-db`;
 //! 6. the dashboard's usage page, the admin's analytics and the CSV exports with millions of
 //!    usage rows in the database.
@@ -19,6 +21,7 @@
 //! `cargo bench --bench gateway` (builds the release binary first). Smaller runs:
 //! `GATEWAY_BENCH_SECONDS` (each wrk run, default 10), `GATEWAY_BENCH_STREAMS` (default 5000),
 //! `GATEWAY_BENCH_ROWS` (usage rows for the pages, default 10,000,000; 0 skips them),
+//! `GATEWAY_BENCH_SOAK` (seconds of the soak, default 600; 0 skips it),
 //! `GATEWAY_BENCH_OUT` (the table's file), `GATEWAY_BENCH_PERF` (a file: `perf record` of the
 //! gateway during one more 16-connection run of whole answers, and `FILE.stream` of streams of
 //! many events, kept apart from the measured runs; `bench/profile` does it with symbols).
@@ -365,6 +368,7 @@ fn main() {
     let seconds: u64 = env_or("GATEWAY_BENCH_SECONDS", 10);
     let streams: u64 = env_or("GATEWAY_BENCH_STREAMS", 5000);
     let usage_rows: i64 = env_or("GATEWAY_BENCH_ROWS", 10_000_000);
+    let soak_seconds: u64 = env_or("GATEWAY_BENCH_SOAK", 600);
     let out_file = std::env::var("GATEWAY_BENCH_OUT")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/bench/latest.md").to_owned());
     raise_file_limit(streams);
@@ -553,6 +557,27 @@ fn main() {
         String::new(),
     );
 
+    if soak_seconds > 0 {
+        let bodies = [gateway_body.clone(), chat("bench", true).to_string()];
+        soak(
+            &mut table,
+            &server,
+            soak_seconds,
+            &mut forwarded,
+            |step, turn| {
+                let body = &bodies[turn % 2];
+                wrk(
+                    scratch.path(),
+                    &through_chat,
+                    &key,
+                    body,
+                    16,
+                    step,
+                    &gateway_pid,
+                )
+            },
+        );
+    }
     if streams > 0 {
         slow_streams(&mut table, &server, &key, streams, &mut forwarded);
     }
@@ -661,7 +686,7 @@ fn slow_streams(
     streams: u64,
     forwarded: &mut Forwarded<'_>,
 ) {
-    println!("4. {streams} slow streams at once");
+    println!("4b. {streams} slow streams at once");
     let addr = server.base.trim_start_matches("http://").to_owned();
     let body = chat("bench-slow", true).to_string();
     let limit = upstream::SLOW_PAUSE * upstream::SLOW_EVENTS as u32 + Duration::from_secs(60);
@@ -706,6 +731,72 @@ fn slow_streams(
         format!("{:.1} KiB a stream", grown as f64 / streams.max(1) as f64),
     );
     verify(table, "slow streams", server, forwarded.count);
+}
+
+/// Each step of the soak, in seconds: the gateway's memory is read after each.
+const SOAK_STEP: u64 = 60;
+
+/// `seconds` of steady load at 16 connections, whole answers and streams by turns (`load`
+/// runs one step of the given length; its second argument counts the steps): whether the
+/// gateway's memory stays level, and that every request was served and metered.
+fn soak(
+    table: &mut Table,
+    server: &Server,
+    seconds: u64,
+    forwarded: &mut Forwarded<'_>,
+    mut load: impl FnMut(u64, usize) -> Load,
+) {
+    println!("4. soak: {seconds} s at 16 connections, whole answers and streams by turns");
+    let pid = server.pid();
+    let (before_kib, _) = memory_kib(pid);
+    let mut after_each = Vec::new();
+    let (mut requests, mut failed, mut took) = (0, 0, 0.0);
+    forwarded.through(|| {
+        let mut left = seconds;
+        while left > 0 {
+            let step = left.min(SOAK_STEP);
+            let run = load(step, after_each.len());
+            requests += run.requests;
+            failed += run.errors;
+            took += run.seconds;
+            after_each.push(memory_kib(pid).0);
+            left -= step;
+        }
+    });
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "  resident memory after each step, MiB: {}",
+        after_each
+            .iter()
+            .map(|k| format!("{:.1}", mib(*k)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let first = after_each.first().copied().unwrap_or(before_kib);
+    let last = after_each.last().copied().unwrap_or(before_kib);
+    let highest = after_each.iter().copied().max().unwrap_or(before_kib);
+    table.row(
+        &format!("soak, {} s at 16 connections: requests", seconds),
+        "—".to_owned(),
+        format!(
+            "{requests} in {took:.0} s ({:.0} req/s)",
+            requests as f64 / took.max(f64::MIN_POSITIVE)
+        ),
+        format!("{failed} failed requests"),
+    );
+    table.row(
+        &format!("soak: gateway resident memory after each {SOAK_STEP} s"),
+        "—".to_owned(),
+        format!(
+            "first {:.1} MiB, last {:.1} MiB, highest {:.1} MiB (from {:.1} MiB)",
+            mib(first),
+            mib(last),
+            mib(highest),
+            mib(before_kib)
+        ),
+        format!("{:+.1} MiB first to last", mib(last) - mib(first)),
+    );
+    verify(table, "soak", server, forwarded.count);
 }
 
 /// `perf record` of the gateway while `load` runs, with call stacks unwound from DWARF (the
