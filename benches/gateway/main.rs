@@ -7,7 +7,8 @@
 //!    `database.synchronous = normal`;
 //! 2. streams: the first byte of a Chat stream and of a Codex-sized (40 KB) Responses turn, the
 //!    whole turn, and events forwarded per second;
-//! 3. translated answers under wrk (Messages to a Chat provider, Responses to an Anthropic one);
+//! 3. translated answers under wrk (Messages to a Chat provider, Responses to an Anthropic one),
+//!    and Codex-sized (40 KB) Responses turns passed through, for the cost of a large body;
 //! 4. a soak of steady load (whole answers and streams by turns), the gateway's memory after
 //!    each minute; then thousands of slow streams open at once: the gateway's resident memory,
 //!    and that each ends;
@@ -517,7 +518,7 @@ fn main() {
     );
     verify(&mut table, "streams", &server, forwarded.count);
 
-    println!("3. translated whole answers, wrk, 16 connections");
+    println!("3. translated whole answers, and Codex-sized turns, wrk, 16 connections");
     let messages_to_chat = json!({"model": "bench-chat", "max_tokens": 256, "messages": [{"role": "user", "content": "hi"}]});
     let responses_to_messages =
         json!({"model": "bench-claude", "max_output_tokens": 256, "input": "hi"});
@@ -536,6 +537,13 @@ fn main() {
             direct_messages.to_string(),
             server.url("/v1/responses"),
             responses_to_messages.to_string(),
+        ),
+        (
+            "Codex turn (40 KB, Responses, streamed)",
+            &direct_responses,
+            direct_turn.to_string(),
+            through_responses.clone(),
+            gateway_turn.to_string(),
         ),
     ];
     for (name, direct_url, direct_body, gateway_url, gateway_body) in &cases {
