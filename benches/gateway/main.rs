@@ -3,8 +3,8 @@
 //!
 //! 1. whole Chat answers under wrk at 1, 16 and 64 connections: requests per second, latency
 //!    percentiles, the latency added, and CPU per request of the gateway's process (of this
-//!    process, which runs the upstream, for the direct figure); 16 connections again with
-//!    `database.synchronous = normal`;
+//!    process, which runs the upstream, for the direct figure); 1 and 16 connections again with
+//!    the usage writer's commits waiting for the disk (`database.usage_synchronous = full`);
 //! 2. streams: the first byte of a Chat stream and of a Codex-sized (40 KB) Responses turn, the
 //!    whole turn, and events forwarded per second;
 //! 3. translated answers under wrk (Messages to a Chat provider, Responses to an Anthropic one),
@@ -24,8 +24,9 @@
 //! `GATEWAY_BENCH_ROWS` (usage rows for the pages, default 10,000,000; 0 skips them),
 //! `GATEWAY_BENCH_SOAK` (seconds of the soak, default 600; 0 skips it),
 //! `GATEWAY_BENCH_OUT` (the table's file), `GATEWAY_BENCH_PERF` (a file: `perf record` of the
-//! gateway during one more 16-connection run of whole answers, and `FILE.stream` of streams of
-//! many events, kept apart from the measured runs; `bench/profile` does it with symbols).
+//! gateway during one more 16-connection run of whole answers, `FILE.stream` of streams of
+//! many events and `FILE.turn` of 40 KB Codex turns, kept apart from the measured runs;
+//! `bench/profile` does it with symbols).
 
 // Tests and benchmarks: a failed step fails the run at once, with its reason.
 #![allow(
@@ -439,6 +440,12 @@ fn main() {
         profile(&format!("{file}.stream"), pid, seconds, || {
             forwarded.through(|| run(&through_chat, &many, 16, &gateway_pid))
         });
+        // Codex-sized turns: where the time of a large request body goes.
+        let turn = codex_turn("bench").to_string();
+        let through_responses = server.url("/v1/responses");
+        profile(&format!("{file}.turn"), pid, seconds, || {
+            forwarded.through(|| run(&through_responses, &turn, 16, &gateway_pid))
+        });
     }
 
     println!("2. streams, one client");
@@ -591,12 +598,12 @@ fn main() {
     }
     drop(server);
 
-    println!("1b. whole Chat answers with database.synchronous = normal");
+    println!("1b. whole Chat answers with database.usage_synchronous = full");
     {
         let server = Server::start_with(
             &config,
             &[
-                ("CODEXAPI_DATABASE__SYNCHRONOUS", "normal"),
+                ("CODEXAPI_DATABASE__USAGE_SYNCHRONOUS", "full"),
                 ("CODEXAPI_LOG__FLUSH_MS", &flush_ms),
             ],
         );
@@ -635,14 +642,19 @@ fn main() {
             });
             table.load(
                 &format!(
-                    "Chat, {conns} connection{}, synchronous = normal",
+                    "Chat, {conns} connection{}, usage commits synchronous = full",
                     if conns == 1 { "" } else { "s" }
                 ),
                 &direct,
                 &gateway,
             );
         }
-        verify(&mut table, "synchronous = normal", &server, forwarded.count);
+        verify(
+            &mut table,
+            "usage commits synchronous = full",
+            &server,
+            forwarded.count,
+        );
     }
 
     if usage_rows > 0 {

@@ -98,6 +98,10 @@ pub struct DatabaseConfig {
     pub busy_timeout_ms: u64,
     /// SQLite's `synchronous`: `full` survives power loss, `normal` only a crash of the process.
     pub synchronous: Synchronous,
+    /// `synchronous` for the usage writer's commits (usage rows and their debits) alone.
+    /// `normal`: durable against a crash of the process at once, against a power loss once the
+    /// system writes the file out (within seconds, or at any later `full` commit).
+    pub usage_synchronous: Synchronous,
 }
 
 impl Default for DatabaseConfig {
@@ -107,6 +111,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             busy_timeout_ms: 5000,
             synchronous: Synchronous::Full,
+            usage_synchronous: Synchronous::Normal,
         }
     }
 }

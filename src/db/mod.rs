@@ -123,6 +123,8 @@ pub struct Db {
     pool: Pool<SqliteConnectionManager>,
     permits: Arc<Semaphore>,
     path: PathBuf,
+    busy_timeout: Duration,
+    usage_synchronous: Synchronous,
 }
 
 /// Per-connection settings; `journal_mode` is a property of the file and set once in [`Db::open`].
@@ -209,7 +211,21 @@ impl Db {
             pool,
             permits: Arc::new(Semaphore::new(config.pool_size as usize)),
             path,
+            busy_timeout,
+            usage_synchronous: config.usage_synchronous,
         })
+    }
+
+    /// A connection of the usage writer's own, outside the pool, with
+    /// `database.usage_synchronous` in place of `database.synchronous`. In WAL mode every later
+    /// `full` commit makes the earlier ones durable too.
+    pub fn usage_writer_conn(&self) -> Result<Connection, DbError> {
+        let mut conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure_connection(&mut conn, self.busy_timeout, self.usage_synchronous)?;
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
@@ -485,6 +501,38 @@ mod tests {
         let copy = dir.path().join("copy.db");
         db.backup(&copy).expect("backup");
         assert_eq!(mode(&copy), 0o600);
+    }
+
+    #[test]
+    fn the_usage_writer_commits_with_its_own_synchronous_setting_and_the_pool_with_the_other() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let synchronous = |conn: &Connection| -> i64 {
+            conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .expect("pragma")
+        };
+        // SQLite's numbers: 1 is NORMAL, 2 is FULL.
+        for (pool, usage, expected) in [
+            (Synchronous::Full, Synchronous::Normal, (2, 1)),
+            (Synchronous::Normal, Synchronous::Full, (1, 2)),
+        ] {
+            let config = DatabaseConfig {
+                path: dir.path().join(format!("{pool:?}.db")),
+                synchronous: pool,
+                usage_synchronous: usage,
+                ..DatabaseConfig::default()
+            };
+            let db = Db::open(&config, true).expect("open");
+            let writer = db.usage_writer_conn().expect("writer's connection");
+            let pooled = db.conn().expect("pooled");
+            assert_eq!((synchronous(&pooled), synchronous(&writer)), expected);
+            let foreign_keys: bool = writer
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .expect("pragma");
+            assert!(
+                foreign_keys,
+                "the writer's connection is set up like the others"
+            );
+        }
     }
 
     #[test]

@@ -218,6 +218,7 @@ impl UsageWriter {
             backlog_len: backlog.clone(),
             next_try: None,
             metrics: metrics.clone(),
+            conn: None,
         };
         let handle = std::thread::Builder::new()
             .name("usage-writer".to_owned())
@@ -313,6 +314,9 @@ struct Writer {
     /// When to try the backlog again.
     next_try: Option<Instant>,
     metrics: Arc<Metrics>,
+    /// The connection the rows are committed on, opened at the first batch and again after a
+    /// failed one.
+    conn: Option<Connection>,
 }
 
 /// Rows kept for a database that will not take them, at most; past this the oldest are given up
@@ -488,7 +492,7 @@ impl Writer {
     }
 
     /// Commits a batch, trying three times in quick succession.
-    fn write(&self, batch: &[Pending]) -> bool {
+    fn write(&mut self, batch: &[Pending]) -> bool {
         for attempt in 0..3 {
             if self.write_once(batch) {
                 return true;
@@ -503,20 +507,25 @@ impl Writer {
     }
 
     /// One attempt at committing a batch: rows, bills and ledger in one transaction.
-    fn write_once(&self, batch: &[Pending]) -> bool {
+    fn write_once(&mut self, batch: &[Pending]) -> bool {
         let rows: Vec<&UsageRow> = batch.iter().map(|p| &p.row).collect();
         let prepaid = self.wallets.mode() == BillingMode::Prepaid;
         let mut alerted = false;
         let started = Instant::now();
-        let result = self.db.conn().and_then(|mut conn| {
+        let conn = match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => self.db.usage_writer_conn(),
+        };
+        let result = conn.and_then(|mut conn| {
             let tx = crate::db::write(&mut conn)?;
             let ids = insert_rows(&tx, &rows)?;
             for (row, id) in rows.iter().zip(ids) {
                 alerted |= self.bill(&tx, row, id, prepaid)?;
             }
             tx.commit()?;
-            Ok(())
+            Ok(conn)
         });
+        let result = result.map(|conn| self.conn = Some(conn));
         self.metrics
             .usage_commit(started.elapsed(), rows.len(), result.is_ok());
         match result {
