@@ -91,7 +91,7 @@ pub fn flush() {
 /// The installed buffer, for [`flush`].
 static BUFFER: OnceLock<Arc<Buffer>> = OnceLock::new();
 
-/// Lines written before this many bytes wait are written out at once.
+/// Once this many bytes wait, the line that brought them there writes them out.
 const FLUSH_AT: usize = 32 * 1024;
 
 /// Lines not yet on standard error, oldest first.
@@ -151,7 +151,12 @@ fn start_flushing(buffer: Arc<Buffer>, delay: Duration) {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        flush();
+        // Not behind a lock the panicking thread may hold itself.
+        if let Some(buffer) = BUFFER.get()
+            && let Ok(lines) = buffer.lines.try_lock()
+        {
+            buffer.write_out(lines);
+        }
         previous(info);
     }));
 }

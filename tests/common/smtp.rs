@@ -3,6 +3,7 @@
 //! with Python's own `email` package, so tests see what a mail client would show.
 
 use std::fs::File;
+use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,13 +64,25 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts a server on a free loopback port.
+    /// Starts a server on a free loopback port. The port is free when chosen, but another
+    /// process may take it before aiosmtpd binds it; then a fresh port is tried.
     pub fn start() -> SmtpServer {
-        SmtpServer::start_on(super::free_port())
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            match SmtpServer::spawn(super::free_port()) {
+                Ok(server) => return server,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("aiosmtpd did not start:\n{}", failures.join("\n"));
     }
 
     /// Starts a server on `port` (for a test that first needs nothing listening there).
     pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::spawn(port).unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    fn spawn(port: u16) -> Result<SmtpServer, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = File::create(dir.path().join("aiosmtpd.log")).expect("aiosmtpd log");
         let child = Command::new("python3")
@@ -87,11 +100,13 @@ impl SmtpServer {
             port,
             dir,
         };
-        server.wait_until_listening();
-        server
+        server.wait_until_listening()?;
+        Ok(server)
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits for aiosmtpd's own greeting on the port: a connection alone might reach another
+    /// process that took the port first.
+    fn wait_until_listening(&mut self) -> Result<(), String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -100,16 +115,22 @@ impl SmtpServer {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("aiosmtpd exited with {status}:\n{}", self.log());
+                self.child = None;
+                return Err(format!("aiosmtpd exited with {status}:\n{}", self.log()));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
+            if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut greeting = String::new();
+                let _ = std::io::BufReader::new(stream).read_line(&mut greeting);
+                if greeting.starts_with("220") {
+                    return Ok(());
+                }
             }
             if Instant::now() > deadline {
-                panic!(
-                    "aiosmtpd did not listen on {addr} within {START_TIMEOUT:?}:\n{}",
+                return Err(format!(
+                    "aiosmtpd did not greet on {addr} within {START_TIMEOUT:?}:\n{}",
                     self.log()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
