@@ -15,6 +15,7 @@
 
 mod common;
 
+use codexapi::db::usage::{Endpoint, Outcome, UsageRow, insert_rows};
 use common::smtp::SmtpServer;
 use common::{PASSWORD, Server, browser, csrf, grant, location, signed_in, text, user_and_key};
 use reqwest::blocking::Client;
@@ -441,22 +442,44 @@ price = { input = 1, output = 2 }
         .query_row("SELECT id FROM users", [], |r| r.get(0))
         .unwrap();
     let now = codexapi::db::now_ms();
-    let row = "INSERT INTO usage (at, user_id, endpoint, model, provider, status, latency_ms, outcome, input_tokens, output_tokens, cost)
-               VALUES (?1, ?2, '/v1/chat/completions', ?3, ?4, ?5, 5, ?6, ?7, ?8, ?9)";
+    let mut rows = Vec::new();
     for (model, provider, status, outcome, tokens, cost) in [
-        (Some("real-model"), Some("up"), 200, "completed", 100, 1_000),
-        (Some("made-up-model"), None, 404, "rejected", 0, 0),
-        (None, None, 400, "rejected", 0, 0),
-        (Some("retired-model"), Some("up"), 200, "completed", 50, 500),
+        (
+            Some("real-model"),
+            Some("up"),
+            200,
+            Outcome::Completed,
+            100,
+            1_000,
+        ),
+        (Some("made-up-model"), None, 404, Outcome::Rejected, 0, 0),
+        (None, None, 400, Outcome::Rejected, 0, 0),
+        (
+            Some("retired-model"),
+            Some("up"),
+            200,
+            Outcome::Completed,
+            50,
+            500,
+        ),
     ] {
-        conn.execute(
-            row,
-            params![
-                now, user, model, provider, status, outcome, tokens, tokens, cost
-            ],
-        )
-        .unwrap();
+        rows.push(UsageRow {
+            at: now,
+            user_id: Some(user.clone()),
+            endpoint: Endpoint::ChatCompletions,
+            model: model.map(str::to_owned),
+            provider: provider.map(str::to_owned),
+            status,
+            latency_ms: 5,
+            outcome,
+            input_tokens: tokens,
+            output_tokens: tokens,
+            cost,
+            ..UsageRow::default()
+        });
     }
+    // Through the usage writer's own insert, which keeps the daily sums in step.
+    insert_rows(&conn, &rows).unwrap();
     let http = signed_in(&server, "ada@example.test");
     let usage = page(&http, &server, "/dashboard/usage");
 
