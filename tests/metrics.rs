@@ -234,79 +234,46 @@ fn metrics_count_requests_on_their_own_listener_and_behind_a_token() {
     }
 
     let samples = parse(&public_text);
-    let requests = "codexapi_http_requests_total";
-    let chat_route = ("route", "/v1/chat/completions");
-    assert_eq!(
+    let requests_total = "codexapi_http_requests_total";
+    let requests = |samples: &[Sample], route: &str, model: &str, provider: &str, status: &str| {
         value(
-            &samples,
-            requests,
+            samples,
+            requests_total,
             &[
-                chat_route,
-                ("model", "chat-model"),
-                ("provider", "compat"),
-                ("status", "200")
-            ]
-        ),
+                ("route", route),
+                ("model", model),
+                ("provider", provider),
+                ("status", status),
+            ],
+        )
+    };
+    let chat_route = "/v1/chat/completions";
+    assert_eq!(
+        requests(&samples, chat_route, "chat-model", "compat", "200"),
         3.0,
         "an alias counts as its model"
     );
     assert_eq!(
-        value(
-            &samples,
-            requests,
-            &[
-                chat_route,
-                ("model", "other"),
-                ("provider", "none"),
-                ("status", "404")
-            ]
-        ),
+        requests(&samples, chat_route, "other", "none", "404"),
         2.0,
         "unknown models count as other"
     );
     assert_eq!(
-        value(
-            &samples,
-            requests,
-            &[
-                chat_route,
-                ("model", "broken-model"),
-                ("provider", "compat"),
-                ("status", "502")
-            ]
-        ),
+        requests(&samples, chat_route, "broken-model", "compat", "502"),
         1.0
     );
     assert_eq!(
-        value(
-            &samples,
-            requests,
-            &[
-                chat_route,
-                ("model", "other"),
-                ("provider", "none"),
-                ("status", "401")
-            ]
-        ),
+        requests(&samples, chat_route, "other", "none", "401"),
         1.0,
         "a request without a valid key is counted, and only counted"
     );
     assert_eq!(
-        value(
-            &samples,
-            requests,
-            &[
-                ("route", "/v1/messages"),
-                ("model", "claude-test"),
-                ("provider", "anthropic"),
-                ("status", "200")
-            ]
-        ),
+        requests(&samples, "/v1/messages", "claude-test", "anthropic", "200"),
         1.0
     );
     let all: f64 = samples
         .iter()
-        .filter(|s| s.name == requests)
+        .filter(|s| s.name == requests_total)
         .map(|s| s.value)
         .sum();
     assert_eq!(all, 8.0, "every request counted once");
@@ -322,7 +289,7 @@ fn metrics_count_requests_on_their_own_listener_and_behind_a_token() {
         value(
             &samples,
             "codexapi_http_request_duration_seconds_count",
-            &[chat_route, ("provider", "compat")]
+            &[("route", chat_route), ("provider", "compat")]
         ),
         4.0
     );
@@ -330,7 +297,7 @@ fn metrics_count_requests_on_their_own_listener_and_behind_a_token() {
         value(
             &samples,
             "codexapi_http_time_to_first_byte_seconds_count",
-            &[chat_route, ("provider", "compat")]
+            &[("route", chat_route), ("provider", "compat")]
         ),
         3.0,
         "only answers that began have a first byte"
@@ -409,16 +376,7 @@ fn metrics_count_requests_on_their_own_listener_and_behind_a_token() {
     // The separate listener shows the same counters.
     let own_samples = parse(&text);
     assert_eq!(
-        value(
-            &own_samples,
-            requests,
-            &[
-                chat_route,
-                ("model", "chat-model"),
-                ("provider", "compat"),
-                ("status", "200")
-            ]
-        ),
+        requests(&own_samples, chat_route, "chat-model", "compat", "200"),
         3.0
     );
 }

@@ -127,6 +127,11 @@ pub struct Db {
     usage_synchronous: Synchronous,
 }
 
+/// How the server's connections open the file: an existing one, for reading and writing, each
+/// connection used by one thread at a time.
+const OPEN_FLAGS: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 /// Per-connection settings; `journal_mode` is a property of the file and set once in [`Db::open`].
 fn configure_connection(
     conn: &mut Connection,
@@ -190,7 +195,7 @@ impl Db {
         let busy_timeout = Duration::from_millis(config.busy_timeout_ms);
         let synchronous = config.synchronous;
         let manager = SqliteConnectionManager::file(&path)
-            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_flags(OPEN_FLAGS)
             .with_init(move |conn| configure_connection(conn, busy_timeout, synchronous));
         let pool = Pool::builder()
             .max_size(config.pool_size)
@@ -220,10 +225,7 @@ impl Db {
     /// `database.usage_synchronous` in place of `database.synchronous`. In WAL mode every later
     /// `full` commit makes the earlier ones durable too.
     pub fn usage_writer_conn(&self) -> Result<Connection, DbError> {
-        let mut conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let mut conn = Connection::open_with_flags(&self.path, OPEN_FLAGS)?;
         configure_connection(&mut conn, self.busy_timeout, self.usage_synchronous)?;
         Ok(conn)
     }

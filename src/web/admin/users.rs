@@ -189,12 +189,7 @@ async fn users_page(
         previous: (page > 1).then(|| query.page_link(page - 1)),
         next: (page < pages).then(|| query.page_link(page + 1)),
         query,
-        tiers: state
-            .config()
-            .tiers
-            .iter()
-            .map(|t| t.name.clone())
-            .collect(),
+        tiers: tier_names(state),
         notice,
         error,
         min_length: state.config().accounts.password_min_length,
@@ -429,12 +424,7 @@ async fn user_page(
         joined: format_ms(user.created_at),
         restricted_since: user.restricted_at.map(format_ms),
         tier: wallet.tier.clone().unwrap_or_else(|| "default".to_owned()),
-        tiers: state
-            .config()
-            .tiers
-            .iter()
-            .map(|t| t.name.clone())
-            .collect(),
+        tiers: tier_names(state),
         cap: wallet
             .monthly_cap
             .map(|c| Money::from_micros(c).to_decimal_string())
@@ -870,6 +860,16 @@ fn apply(
 }
 
 /// A status as the pages' badge shows it.
+/// The configured tiers' names, for the tier choices.
+fn tier_names(state: &AppState) -> Vec<String> {
+    state
+        .config()
+        .tiers
+        .iter()
+        .map(|t| t.name.clone())
+        .collect()
+}
+
 fn status_class(status: &str) -> &'static str {
     match status {
         "active" => "badge-ok",
